@@ -1,0 +1,66 @@
+"""Reading a request's query parameters and JSON body, with Docker's rules and clear 400s."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from services.common import errors
+
+from . import keys
+
+_FALSE = {"", "0", "no", "false", "none"}
+
+
+def flag(request: web.Request, name: str, default: bool = False) -> bool:
+    """A boolean query parameter, read as dockerd does: anything but 0/no/false/none is true."""
+    if name not in request.query:
+        return default
+    return request.query[name].strip().lower() not in _FALSE
+
+
+def integer(request: web.Request, name: str, default: int | None = None,
+            minimum: int | None = None) -> int | None:
+    if name not in request.query or request.query[name] == "":
+        return default
+    raw = request.query[name]
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.BadParameter(f"invalid value for {name}: {raw!r} is not an integer") from None
+    if minimum is not None and value < minimum:
+        raise errors.BadParameter(f"invalid value for {name}: must be at least {minimum}")
+    return value
+
+
+def text(request: web.Request, name: str, default: str | None = None) -> str | None:
+    return request.query.get(name, default)
+
+
+async def json_body(request: web.Request, required: bool = False) -> Any:
+    """The request's JSON body (None when empty and not required).
+
+    As dockerd does, a body must be sent as application/json (or with no type), which
+    keeps a browser's cross-site "simple" form posts out.
+    """
+    limit = request.app[keys.SETTINGS].max_json_body
+    if request.content_length is not None and request.content_length > limit:
+        raise errors.PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise errors.PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+    if not raw.strip():
+        if required:
+            raise errors.BadParameter("a JSON request body is required")
+        return None
+    ctype = request.headers.get("Content-Type", "")
+    media = ctype.split(";", 1)[0].strip().lower()
+    if media not in ("", "application/json") and not media.endswith("+json"):
+        raise errors.BadParameter(
+            f"unsupported Content-Type header ({ctype}): must be 'application/json'")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.BadParameter(f"malformed JSON body: {exc}") from None

@@ -1,0 +1,71 @@
+"""System endpoints: /_ping, /version, /info."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+
+from aiohttp import web
+
+from services.common import release, service, wire
+
+from . import keys, shapes, versions
+
+STAT_SERVICES = ("supervisor", "builder", "registry")
+
+
+def json_response(data: object, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=json.dumps(data, separators=(",", ":")) + "\n", content_type="application/json")
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.Response(text="OK", content_type="text/plain", headers={
+        "Cache-Control": "no-cache, no-store, must-revalidate",
+        "Pragma": "no-cache",
+        "Docker-Experimental": "false",
+        "Ostype": "linux",
+        # Only the classic builder is offered: the CLI must not try BuildKit's session API.
+        "Builder-Version": "1",
+        "Swarm": "inactive",
+    })
+
+
+def _version_record() -> dict:
+    return {
+        "version": release.VERSION,
+        "api_version": versions.API_VERSION,
+        "min_api_version": versions.MIN_API_VERSION,
+        "git_commit": release.git_commit(),
+        "go_version": release.python_version(),
+        "os": "linux",
+        "arch": release.go_arch(),
+        "kernel_version": platform.release(),
+        "build_time": release.build_time(),
+    }
+
+
+async def version(request: web.Request) -> web.Response:
+    return json_response(shapes.for_request(request).version(_version_record()))
+
+
+async def info(request: web.Request) -> web.Response:
+    clients: wire.Clients = request.app[keys.CLIENTS]
+    # NFd and NGoroutines count the whole daemon, so every service must answer.
+    host, *stats = await asyncio.gather(
+        clients.call("system.info"),
+        *(clients[name].call("system.stats") for name in STAT_SERVICES))
+    stats.append(service.process_stats("api", len(asyncio.all_tasks())))
+    settings = request.app[keys.SETTINGS]
+    warnings = []
+    if not host["swap_limit"]:
+        warnings.append("WARNING: No swap limit support")
+    rec = {
+        **host,
+        "version": release.VERSION,
+        "debug": settings.log_level == "debug",
+        "nfd": sum(s["fds"] for s in stats),
+        "ngoroutines": sum(s["threads"] + s["tasks"] for s in stats),
+        "warnings": warnings,
+    }
+    return json_response(shapes.for_request(request).info(rec))

@@ -1,0 +1,196 @@
+"""The daemon's settings: defaults, the YAML config file, command-line overrides, checks.
+
+Keys are named as in dockerd's daemon.json (`hosts`, `data-root`, `tlsverify`, ...).
+`dockyardd` resolves them once and writes the result to `<exec-root>/daemon.json`,
+which every service reads at start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass, field, fields
+from urllib.parse import urlsplit
+
+import yaml
+
+DEFAULT_UNIX_SOCKET = "/run/dockyard/docker.sock"
+DEFAULT_HOSTS = [f"unix://{DEFAULT_UNIX_SOCKET}", "tcp://127.0.0.1:2375"]
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+
+class ConfigError(Exception):
+    """A setting dockyardd refuses to start with; the message is one line."""
+
+
+@dataclass
+class Settings:
+    hosts: list[str] = field(default_factory=lambda: list(DEFAULT_HOSTS))
+    data_root: str = "/var/lib/dockyard"
+    exec_root: str = "/run/dockyard"
+    log_level: str = "info"
+    tlsverify: bool = False
+    tlscacert: str | None = None
+    tlscert: str | None = None
+    tlskey: str | None = None
+    runtime: str = "builtin"
+    # Group that may use the unix socket (mode 0660), as Docker's "docker" group.
+    group: str = "docker"
+    # Largest JSON request body the api reads; tar bodies stream and are not capped here.
+    max_json_body: int = 1 << 20
+    # Seconds the api waits for a service to answer an ordinary request.
+    service_timeout: float = 5.0
+
+    # -- loading
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name.replace("_", "-") for f in fields(cls)]
+
+    @classmethod
+    def from_file(cls, path: str) -> "Settings":
+        try:
+            with open(path) as fh:
+                data = yaml.safe_load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of settings")
+        return cls().update(data, source=path)
+
+    def update(self, data: dict, source: str = "settings") -> "Settings":
+        known = {f.name: f for f in fields(self)}
+        for raw_key, value in data.items():
+            key = str(raw_key).replace("-", "_")
+            if key not in known:
+                raise ConfigError(f"{source}: unknown setting {raw_key!r}")
+            if value is None:
+                if "None" in str(known[key].type):
+                    setattr(self, key, None)
+                continue
+            setattr(self, key, _coerce(known[key].type, value, raw_key, source))
+        return self
+
+    @classmethod
+    def from_runtime_file(cls, path: str) -> "Settings":
+        with open(path) as fh:
+            return cls().update(json.load(fh), source=path)
+
+    def write_runtime_file(self, path: str) -> None:
+        tmp = path + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(asdict(self), fh, indent=2)
+        os.replace(tmp, path)
+
+    # -- checks
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tlscert and self.tlskey) or self.tlsverify
+
+    def validate(self) -> None:
+        if not self.hosts:
+            raise ConfigError("no host to listen on: give at least one -H")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"log-level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+        for name in ("data_root", "exec_root"):
+            if not os.path.isabs(getattr(self, name)):
+                raise ConfigError(f"{name.replace('_', '-')} must be an absolute path")
+        if self.tlsverify and not self.tlscacert:
+            raise ConfigError("--tlsverify needs --tlscacert to check client certificates against")
+        if self.tls and not (self.tlscert and self.tlskey):
+            raise ConfigError("TLS needs both --tlscert and --tlskey")
+        for name in ("tlscacert", "tlscert", "tlskey"):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                raise ConfigError(f"--{name} {path}: no such file")
+        if self.max_json_body <= 0 or self.service_timeout <= 0:
+            raise ConfigError("max-json-body and service-timeout must be positive")
+        for host in self.hosts:
+            h = parse_host(host, self.tls)
+            if h.scheme == "tcp" and not self.tls and not h.loopback:
+                raise ConfigError(
+                    f"refusing to listen on {host} without TLS: anyone who can reach it gets root "
+                    "on this host; use a loopback address or --tlsverify with --tlscert/--tlskey")
+
+
+def _coerce(typ: object, value: object, key: str, source: str) -> object:
+    text = str(typ)
+    if "list" in text:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{source}: {key} must be a list of strings")
+        return value
+    if "bool" in text:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {key} must be true or false")
+        return value
+    if text in ("int",):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: {key} must be an integer")
+        return value
+    if text in ("float",):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: {key} must be a number")
+        return float(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{source}: {key} must be a string")
+    return value
+
+
+@dataclass(frozen=True)
+class Host:
+    scheme: str        # "unix" or "tcp"
+    path: str = ""     # unix
+    host: str = ""     # tcp
+    port: int = 0      # tcp
+
+    @property
+    def loopback(self) -> bool:
+        if self.scheme != "tcp":
+            return True
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            try:
+                infos = socket.getaddrinfo(self.host, None)
+            except OSError:
+                return False
+            return all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+
+    def __str__(self) -> str:
+        if self.scheme == "unix":
+            return f"unix://{self.path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"tcp://{host}:{self.port}"
+
+
+def parse_host(text: str, tls: bool = False) -> Host:
+    """Parse a -H value the way dockerd does (unix://path, tcp://host:port)."""
+    if "://" not in text:
+        raise ConfigError(f"invalid host {text!r}: expected unix:///path or tcp://host:port")
+    parts = urlsplit(text)
+    if parts.scheme == "unix":
+        path = (parts.netloc + parts.path) or DEFAULT_UNIX_SOCKET
+        if not os.path.isabs(path):
+            raise ConfigError(f"invalid host {text!r}: a unix socket path must be absolute")
+        return Host("unix", path=path)
+    if parts.scheme == "tcp":
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConfigError(f"invalid host {text!r}: bad port") from None
+        if parts.path not in ("", "/"):
+            raise ConfigError(f"invalid host {text!r}: a tcp address takes no path")
+        host = parts.hostname or "127.0.0.1"
+        return Host("tcp", host=host, port=port if port is not None else (2376 if tls else 2375))
+    raise ConfigError(f"invalid host {text!r}: only unix:// and tcp:// are supported")

@@ -1,0 +1,109 @@
+"""The SQLite database in the data root: opening it, and its schema migrations (all here).
+
+Each migration is applied once, in order, inside one transaction, and bumps
+`PRAGMA user_version`; a database newer than this code is refused rather than
+misread.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+DB_NAME = "dockyard.db"
+
+# Append only: a released migration is never edited, a new one is added.
+MIGRATIONS: list[str] = [
+    # 1: the records every service counts on from the first start.
+    """
+    CREATE TABLE daemon (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE images (
+        id       TEXT PRIMARY KEY,          -- sha256:<hex> of the config
+        parent   TEXT,
+        created  TEXT NOT NULL,
+        size     INTEGER NOT NULL DEFAULT 0,
+        config   BLOB NOT NULL
+    );
+    CREATE TABLE refs (
+        ref       TEXT PRIMARY KEY,         -- repo:tag or repo@digest
+        image_id  TEXT NOT NULL REFERENCES images(id)
+    );
+    CREATE TABLE layers (
+        chain_id  TEXT PRIMARY KEY,
+        diff_id   TEXT NOT NULL,
+        parent    TEXT,
+        size      INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE containers (
+        id       TEXT PRIMARY KEY,
+        name     TEXT NOT NULL UNIQUE,
+        image_id TEXT NOT NULL,
+        created  TEXT NOT NULL,
+        state    TEXT NOT NULL,
+        config   BLOB NOT NULL
+    );
+    CREATE TABLE volumes (
+        name     TEXT PRIMARY KEY,
+        created  TEXT NOT NULL
+    );
+    CREATE TABLE credentials (
+        registry TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        email    TEXT NOT NULL DEFAULT '',
+        secret   TEXT NOT NULL
+    );
+    """,
+]
+
+
+class SchemaTooNew(Exception):
+    pass
+
+
+def connect(data_root: str) -> sqlite3.Connection:
+    """Open the database, migrated to the current schema."""
+    conn = sqlite3.connect(os.path.join(data_root, DB_NAME), timeout=10, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    migrate(conn)
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations this database lacks; return the schema version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise SchemaTooNew(
+            f"the database is at schema {version}, newer than this dockyard ({len(MIGRATIONS)})")
+    for number in range(version + 1, len(MIGRATIONS) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while this one waited for the lock.
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                conn.execute("ROLLBACK")
+                continue
+            for statement in _statements(MIGRATIONS[number - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

@@ -1,0 +1,83 @@
+"""What every service process does at start and stop: title, settings, logging, serving."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Awaitable, Callable
+
+import setproctitle
+
+from . import layout, wire
+from .config import Settings
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+           "error": logging.ERROR, "fatal": logging.CRITICAL}
+
+
+def bootstrap(name: str, argv: list[str] | None = None) -> Settings:
+    """Name the process, read the settings dockyardd resolved, set up logging."""
+    parser = argparse.ArgumentParser(prog=f"python -m services.{name}")
+    parser.add_argument("--config", required=True, help="the daemon.json dockyardd wrote")
+    args = parser.parse_args(argv)
+    setproctitle.setproctitle(f"dockyard-{name}")
+    settings = Settings.from_runtime_file(args.config)
+    logging.basicConfig(
+        stream=sys.stderr, level=_LEVELS[settings.log_level],
+        format=f"%(asctime)s dockyard-{name}[%(process)d] %(levelname)s %(name)s: %(message)s")
+    return settings
+
+
+def process_stats(name: str, live_tasks: int) -> dict:
+    return {
+        "service": name,
+        "pid": os.getpid(),
+        "fds": len(os.listdir("/proc/self/fd")),
+        "threads": threading.active_count(),
+        "tasks": live_tasks,
+    }
+
+
+Setup = Callable[[Settings, wire.ServiceServer, wire.Clients], Awaitable[None]]
+
+
+def run(name: str, setup: Setup | None = None) -> None:
+    """Run a ROUTER service until SIGTERM or SIGINT."""
+    settings = bootstrap(name)
+    layout.clear_staging(settings.data_root, name)
+    asyncio.run(_serve(name, settings, setup))
+
+
+async def _serve(name: str, settings: Settings, setup: Setup | None) -> None:
+    log = logging.getLogger(name)
+    server = wire.ServiceServer(settings.exec_root, name)
+    clients = wire.Clients(settings.exec_root)
+
+    @server.handle("system.ping")
+    async def ping(call: wire.Call) -> dict:
+        return {"service": name, "pid": os.getpid()}
+
+    @server.handle("system.stats")
+    async def stats(call: wire.Call) -> dict:
+        return process_stats(name, len(asyncio.all_tasks()))
+
+    if setup is not None:
+        await setup(settings, server, clients)
+
+    serving = asyncio.ensure_future(server.serve())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, serving.cancel)
+    log.info("serving on %s", wire.endpoint(settings.exec_root, name))
+    try:
+        await serving
+    except asyncio.CancelledError:
+        log.info("stopping")
+    finally:
+        server.close()
+        clients.close()

@@ -1,0 +1,672 @@
+"""The wire between Dockyard's processes: the one registry of RPC methods and its transport.
+
+Every method is declared once here (`METHODS`): its name (noun.verb), the service
+that serves it, the shape of its parameters and of its reply, whether its reply is a
+stream of chunks and whether the caller uploads bytes, and how long a caller waits.
+
+Transport: ZeroMQ DEALER clients and ROUTER services on `ipc://` sockets in the
+exec-root. A message is one msgpack header frame, optionally followed by one raw
+frame of bulk bytes that is never re-packed. Headers:
+
+    {t: "req", id, method, params, credit?, upload?}   client -> service
+    {t: "res", id, result}                             service -> client
+    {t: "err", id, error: {kind, message}}             service -> client
+    {t: "chunk", id, value?} [+ raw frame]             service -> client (stream)
+    {t: "end", id}                                     service -> client (stream done)
+    {t: "credit", id, n}                               either way: n more chunks may come
+    {t: "data", id} + raw frame                        client -> service (upload)
+    {t: "eof", id}                                     client -> service (upload done)
+    {t: "cancel", id}                                  client -> service
+
+Flow control is credit based in both directions: a sender never has more chunks in
+flight than the receiver granted, so a slow reader never makes a process buffer
+without bound. Only this module touches msgpack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import msgpack
+import zmq
+import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
+
+from . import errors
+
+log = logging.getLogger(__name__)
+
+# Chunks a reader grants at once; it tops the window up when half is consumed.
+STREAM_WINDOW = 16
+# A peer that stops answering heartbeats (killed, frozen) is dropped after this long.
+HEARTBEAT_IVL_MS = 500
+HEARTBEAT_TIMEOUT_MS = 2000
+DEFAULT_TIMEOUT = 5.0
+
+
+# --------------------------------------------------------------------------- schema
+
+class Opt:
+    """A parameter or reply key that may be absent or None."""
+
+    def __init__(self, spec: Any):
+        self.spec = spec
+
+    def __repr__(self) -> str:
+        return f"Opt({self.spec!r})"
+
+
+ANY = object()
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    service: str              # the service that serves it; "*" for every service
+    params: dict = field(default_factory=dict)
+    reply: dict = field(default_factory=dict)
+    chunk: Any = None         # None: unary reply; bytes or a dict spec: a stream of chunks
+    upload: bool = False      # the caller streams raw bytes to the service
+    timeout: float | None = DEFAULT_TIMEOUT  # None: wait as long as the peer is alive
+
+
+METHODS: dict[str, Method] = {}
+
+
+def _declare(method: Method) -> Method:
+    assert method.name not in METHODS, method.name
+    METHODS[method.name] = method
+    return method
+
+
+SERVICES = ("api", "supervisor", "builder", "registry")
+
+_declare(Method(
+    "system.ping", "*",
+    reply={"service": str, "pid": int},
+    timeout=3.0,
+))
+_declare(Method(
+    "system.stats", "*",
+    reply={"service": str, "pid": int, "fds": int, "threads": int, "tasks": int},
+    timeout=3.0,
+))
+_declare(Method(
+    "system.info", "supervisor",
+    reply={
+        "id": str,
+        "name": str,
+        "containers": int,
+        "containers_running": int,
+        "containers_paused": int,
+        "containers_stopped": int,
+        "images": int,
+        "memory_limit": bool,
+        "swap_limit": bool,
+        "cpu_shares": bool,
+        "pids_limit": bool,
+        "oom_kill_disable": bool,
+        "cgroup_version": str,
+        "kernel_version": str,
+        "operating_system": str,
+        "os_version": str,
+        "architecture": str,
+        "ncpu": int,
+        "mem_total": int,
+        "data_root": str,
+        "system_time": str,
+    },
+))
+
+
+# ------------------------------------------------------------------- validation
+
+def _type_name(spec: Any) -> str:
+    if isinstance(spec, Opt):
+        return f"optional {_type_name(spec.spec)}"
+    if isinstance(spec, dict):
+        return "map"
+    if isinstance(spec, list):
+        return f"list of {_type_name(spec[0])}"
+    if spec is ANY:
+        return "any"
+    return spec.__name__
+
+
+def check(spec: Any, value: Any, where: str) -> None:
+    """Raise BadParameter unless `value` has the shape `spec` describes."""
+    if isinstance(spec, Opt):
+        if value is not None:
+            check(spec.spec, value, where)
+        return
+    if spec is ANY:
+        return
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            raise errors.BadParameter(f"{where}: expected a map, got {type(value).__name__}")
+        for key in value:
+            if key not in spec:
+                raise errors.BadParameter(f"{where}: unexpected key {key!r}")
+        for key, sub in spec.items():
+            if key not in value:
+                if isinstance(sub, Opt):
+                    continue
+                raise errors.BadParameter(f"{where}: missing key {key!r}")
+            check(sub, value[key], f"{where}.{key}")
+        return
+    if isinstance(spec, list):
+        if not isinstance(value, list):
+            raise errors.BadParameter(f"{where}: expected a list, got {type(value).__name__}")
+        for i, item in enumerate(value):
+            check(spec[0], item, f"{where}[{i}]")
+        return
+    ok = isinstance(value, spec)
+    if spec is int and isinstance(value, bool):
+        ok = False
+    if spec is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise errors.BadParameter(
+            f"{where}: expected {_type_name(spec)}, got {type(value).__name__}")
+
+
+def method(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise errors.NotImplementedYet(f"no such method: {name}") from None
+
+
+# ---------------------------------------------------------------------- framing
+
+def pack(header: dict) -> bytes:
+    return msgpack.packb(header, use_bin_type=True)
+
+
+def unpack(frame: bytes) -> dict:
+    try:
+        header = msgpack.unpackb(frame, raw=False)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise errors.BadParameter(f"malformed wire frame: {exc}") from None
+    if not isinstance(header, dict) or "t" not in header or "id" not in header:
+        raise errors.BadParameter("malformed wire frame: no type or id")
+    return header
+
+
+def frames(header: dict, raw: bytes | None = None) -> list[bytes]:
+    return [pack(header)] if raw is None else [pack(header), raw]
+
+
+def socket_path(exec_root: str, service: str) -> str:
+    return os.path.join(exec_root, "sock", f"{service}.sock")
+
+
+def endpoint(exec_root: str, service: str) -> str:
+    return "ipc://" + socket_path(exec_root, service)
+
+
+# ----------------------------------------------------------------------- client
+
+class ReplyStream:
+    """The chunks of a streaming reply; iterate it, then it ends or raises."""
+
+    def __init__(self, client: "ServiceClient", req_id: int, name: str):
+        self._client = client
+        self._id = req_id
+        self._name = name
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._consumed = 0
+        self._done = False
+        self.result: Any = None
+
+    def _feed(self, item: tuple) -> None:
+        self._queue.put_nowait(item)
+
+    def __aiter__(self) -> "ReplyStream":
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._done:
+            raise StopAsyncIteration
+        kind, value = await self._queue.get()
+        if kind == "chunk":
+            self._consumed += 1
+            if self._consumed >= STREAM_WINDOW // 2:
+                self._client._send({"t": "credit", "id": self._id, "n": self._consumed})
+                self._consumed = 0
+            return value
+        self._done = True
+        self._client._forget(self._id)
+        if kind == "end":
+            self.result = value
+            raise StopAsyncIteration
+        raise value
+
+    async def aclose(self) -> None:
+        if not self._done:
+            self._done = True
+            self._client._forget(self._id)
+            self._client._send({"t": "cancel", "id": self._id})
+
+
+class _Upload:
+    """Credit the service granted for an upload."""
+
+    def __init__(self) -> None:
+        self.credit = 0
+        self.changed = asyncio.Event()
+
+
+class ServiceClient:
+    """One DEALER connection from this process to one service."""
+
+    def __init__(self, ctx: zmq.asyncio.Context, exec_root: str, service: str):
+        self.service = service
+        self._ids = itertools.count(1)
+        self._pending: dict[int, Any] = {}   # id -> Future or ReplyStream
+        self._uploads: dict[int, _Upload] = {}
+        self._sock = ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        # Refuse to queue for a peer that is not connected: fail fast instead.
+        self._sock.setsockopt(zmq.IMMEDIATE, 1)
+        self._sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        self._sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        self._sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+        self._sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+        self._monitor = self._sock.get_monitor_socket(
+            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        self._connected = asyncio.Event()
+        self._sock.connect(endpoint(exec_root, service))
+        self._tasks = [asyncio.ensure_future(self._read()),
+                       asyncio.ensure_future(self._watch())]
+
+    # -- public
+
+    async def call(self, name: str, params: dict | None = None,
+                   timeout: float | None = ..., upload: AsyncIterator[bytes] | None = None) -> Any:
+        """Call a unary method and return its checked result."""
+        m = method(name)
+        if m.chunk is not None:
+            raise errors.ServerError(f"{name} streams; use stream()")
+        fut = asyncio.get_running_loop().create_future()
+        req_id = await self._start(m, params or {}, fut, upload)
+        wait = m.timeout if timeout is ... else timeout
+        try:
+            if upload is not None:
+                await self._pump(req_id, upload)
+            return await asyncio.wait_for(asyncio.shield(fut), wait)
+        except asyncio.TimeoutError:
+            self._send({"t": "cancel", "id": req_id})
+            raise errors.Unavailable(
+                f"the {self.service} service did not answer {name} within {wait:g}s") from None
+        finally:
+            self._forget(req_id)
+
+    async def stream(self, name: str, params: dict | None = None,
+                     upload: AsyncIterator[bytes] | None = None) -> ReplyStream:
+        """Start a streaming method; iterate the returned stream for its chunks."""
+        m = method(name)
+        if m.chunk is None:
+            raise errors.ServerError(f"{name} does not stream; use call()")
+        req_id = next(self._ids)
+        stream = ReplyStream(self, req_id, name)
+        await self._start(m, params or {}, stream, upload, req_id=req_id)
+        if upload is not None:
+            asyncio.ensure_future(self._pump_or_fail(req_id, upload, stream))
+        return stream
+
+    async def wait_connected(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self._fail_all(errors.Unavailable(f"the connection to {self.service} was closed"))
+        self._sock.disable_monitor()
+        self._monitor.close(0)
+        self._sock.close(0)
+
+    # -- internals
+
+    async def _start(self, m: Method, params: dict, waiter: Any,
+                     upload: AsyncIterator[bytes] | None, req_id: int | None = None) -> int:
+        check(m.params, params, m.name)
+        if m.upload != (upload is not None):
+            raise errors.ServerError(f"{m.name}: upload {'required' if m.upload else 'not accepted'}")
+        req_id = req_id or next(self._ids)
+        header = {"t": "req", "id": req_id, "method": m.name, "params": params}
+        if m.chunk is not None:
+            header["credit"] = STREAM_WINDOW
+        if upload is not None:
+            header["upload"] = True
+            self._uploads[req_id] = _Upload()
+        self._pending[req_id] = waiter
+        if not self._connected.is_set():
+            # Give a (re)starting service a moment to appear before giving up.
+            await self.wait_connected(1.0)
+        try:
+            await self._sock.send_multipart(frames(header), flags=zmq.NOBLOCK)
+        except zmq.Again:
+            self._forget(req_id)
+            raise errors.Unavailable(
+                f"the {self.service} service is not running (it may be restarting); try again") from None
+        return req_id
+
+    async def _pump(self, req_id: int, upload: AsyncIterator[bytes]) -> None:
+        grant = self._uploads[req_id]
+        async for data in upload:
+            if not data:
+                continue
+            while grant.credit <= 0:
+                if req_id not in self._pending:
+                    return  # the service answered (an error) or went away
+                grant.changed.clear()
+                await grant.changed.wait()
+            grant.credit -= 1
+            self._send({"t": "data", "id": req_id}, bytes(data))
+        self._send({"t": "eof", "id": req_id})
+
+    async def _pump_or_fail(self, req_id: int, upload: AsyncIterator[bytes], stream: ReplyStream) -> None:
+        try:
+            await self._pump(req_id, upload)
+        except Exception as exc:  # the caller's body failed mid-way: tell both ends
+            self._send({"t": "cancel", "id": req_id})
+            stream._feed(("err", exc if isinstance(exc, errors.DockyardError)
+                          else errors.BadParameter(f"reading the request body failed: {exc}")))
+
+    def _send(self, header: dict, raw: bytes | None = None) -> None:
+        try:
+            self._sock.send_multipart(frames(header, raw), flags=zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass  # the peer is gone; the pending call fails through the monitor
+
+    def _forget(self, req_id: int) -> None:
+        self._pending.pop(req_id, None)
+        grant = self._uploads.pop(req_id, None)
+        if grant:
+            grant.changed.set()
+
+    def _fail_all(self, exc: errors.DockyardError) -> None:
+        for req_id, waiter in list(self._pending.items()):
+            self._deliver_error(req_id, waiter, exc)
+        for grant in self._uploads.values():
+            grant.changed.set()
+
+    def _deliver_error(self, req_id: int, waiter: Any, exc: Exception) -> None:
+        if isinstance(waiter, ReplyStream):
+            waiter._feed(("err", exc))
+        elif not waiter.done():
+            waiter.set_exception(exc)
+        self._pending.pop(req_id, None)
+        grant = self._uploads.get(req_id)
+        if grant:
+            grant.changed.set()
+
+    async def _watch(self) -> None:
+        while True:
+            msg = parse_monitor_message(await self._monitor.recv_multipart())
+            if msg["event"] == zmq.EVENT_CONNECTED:
+                self._connected.set()
+            elif msg["event"] == zmq.EVENT_DISCONNECTED:
+                self._connected.clear()
+                self._fail_all(errors.Unavailable(
+                    f"the {self.service} service went away while handling the request "
+                    "(it is being restarted); try again"))
+
+    async def _read(self) -> None:
+        while True:
+            parts = await self._sock.recv_multipart(copy=True)
+            try:
+                header = unpack(parts[0])
+            except errors.DockyardError:
+                log.warning("dropping a malformed frame from %s", self.service)
+                continue
+            req_id, t = header["id"], header["t"]
+            if t == "credit":
+                grant = self._uploads.get(req_id)
+                if grant:
+                    grant.credit += int(header.get("n", 0))
+                    grant.changed.set()
+                continue
+            waiter = self._pending.get(req_id)
+            if waiter is None:
+                continue
+            if t == "err":
+                self._deliver_error(req_id, waiter, errors.from_wire(header.get("error")))
+            elif t == "res" and not isinstance(waiter, ReplyStream):
+                if not waiter.done():
+                    waiter.set_result(header.get("result"))
+            elif t == "chunk" and isinstance(waiter, ReplyStream):
+                waiter._feed(("chunk", parts[1] if len(parts) > 1 else header.get("value")))
+            elif t == "end" and isinstance(waiter, ReplyStream):
+                waiter._feed(("end", header.get("result")))
+
+
+class Clients:
+    """This process's connections to the other services, made on first use."""
+
+    def __init__(self, exec_root: str):
+        self.exec_root = exec_root
+        self._ctx = zmq.asyncio.Context.instance()
+        self._clients: dict[str, ServiceClient] = {}
+
+    def __getitem__(self, service: str) -> ServiceClient:
+        if service not in self._clients:
+            self._clients[service] = ServiceClient(self._ctx, self.exec_root, service)
+        return self._clients[service]
+
+    async def call(self, name: str, params: dict | None = None, **kw: Any) -> Any:
+        service = method(name).service
+        if service == "*":
+            raise errors.ServerError(f"{name} is served by every service; call one by name")
+        return await self[service].call(name, params, **kw)
+
+    async def stream(self, name: str, params: dict | None = None, **kw: Any) -> ReplyStream:
+        return await self[method(name).service].stream(name, params, **kw)
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+
+# ----------------------------------------------------------------------- server
+
+Handler = Callable[..., Awaitable[Any] | AsyncIterator[Any]]
+
+
+class Upload:
+    """The bytes a caller uploads, read by a handler; grants credit as it reads."""
+
+    def __init__(self, server: "ServiceServer", ident: bytes, req_id: int):
+        self._server, self._ident, self._id = server, ident, req_id
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._read = 0
+        self._done = False
+        server._send(ident, {"t": "credit", "id": req_id, "n": STREAM_WINDOW})
+
+    def _feed(self, data: bytes | None) -> None:
+        self._queue.put_nowait(data)
+
+    def __aiter__(self) -> "Upload":
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
+        data = await self._queue.get()
+        if data is None:
+            self._done = True
+            raise StopAsyncIteration
+        self._read += 1
+        if self._read >= STREAM_WINDOW // 2:
+            self._server._send(self._ident, {"t": "credit", "id": self._id, "n": self._read})
+            self._read = 0
+        return data
+
+
+@dataclass
+class Call:
+    """What a handler knows of the call it serves."""
+
+    method: Method
+    params: dict
+    upload: Upload | None = None
+
+
+class _Outbound:
+    def __init__(self, credit: int):
+        self.credit = credit
+        self.changed = asyncio.Event()
+
+
+class ServiceServer:
+    """The ROUTER side: dispatches requests to this service's handlers."""
+
+    def __init__(self, exec_root: str, service: str):
+        self.service = service
+        self.handlers: dict[str, Handler] = {}
+        self._ctx = zmq.asyncio.Context.instance()
+        self._sock = self._ctx.socket(zmq.ROUTER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self._sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+        self._sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+        path = socket_path(exec_root, service)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        os.chmod(os.path.dirname(path), 0o700)
+        if os.path.exists(path):
+            os.unlink(path)  # left by a killed predecessor; only this service binds it
+        self._sock.bind("ipc://" + path)
+        self._calls: dict[tuple[bytes, int], asyncio.Task] = {}
+        self._uploads: dict[tuple[bytes, int], Upload] = {}
+        self._outbound: dict[tuple[bytes, int], _Outbound] = {}
+
+    def handle(self, name: str) -> Callable[[Handler], Handler]:
+        m = method(name)
+        if m.service not in ("*", self.service):
+            raise ValueError(f"{name} belongs to {m.service}, not {self.service}")
+
+        def register(fn: Handler) -> Handler:
+            self.handlers[name] = fn
+            return fn
+        return register
+
+    def live_tasks(self) -> int:
+        return len(self._calls)
+
+    async def serve(self) -> None:
+        missing = [m.name for m in METHODS.values()
+                   if m.service == self.service and m.name not in self.handlers]
+        if missing:
+            log.info("%s serves no handler yet for: %s", self.service, ", ".join(missing))
+        while True:
+            parts = await self._sock.recv_multipart(copy=True)
+            if len(parts) < 2:
+                continue
+            ident = parts[0]
+            try:
+                header = unpack(parts[1])
+            except errors.DockyardError:
+                log.warning("%s: dropping a malformed frame", self.service)
+                continue
+            self._dispatch(ident, header, parts[2] if len(parts) > 2 else None)
+
+    def close(self) -> None:
+        for task in self._calls.values():
+            task.cancel()
+        self._sock.close(0)
+
+    # -- internals
+
+    def _dispatch(self, ident: bytes, header: dict, raw: bytes | None) -> None:
+        key = (ident, header["id"])
+        t = header["t"]
+        if t == "req":
+            if key in self._calls:
+                return
+            task = asyncio.ensure_future(self._run(ident, header))
+            self._calls[key] = task
+            task.add_done_callback(lambda _t, key=key: self._finish(key))
+        elif t == "data":
+            up = self._uploads.get(key)
+            if up and raw is not None:
+                up._feed(raw)
+        elif t == "eof":
+            up = self._uploads.get(key)
+            if up:
+                up._feed(None)
+        elif t == "credit":
+            out = self._outbound.get(key)
+            if out:
+                out.credit += int(header.get("n", 0))
+                out.changed.set()
+        elif t == "cancel":
+            task = self._calls.get(key)
+            if task:
+                task.cancel()
+
+    def _finish(self, key: tuple) -> None:
+        self._calls.pop(key, None)
+        self._uploads.pop(key, None)
+        self._outbound.pop(key, None)
+
+    def _send(self, ident: bytes, header: dict, raw: bytes | None = None) -> bool:
+        try:
+            self._sock.send_multipart([ident, *frames(header, raw)], flags=zmq.NOBLOCK)
+            return True
+        except zmq.ZMQError:
+            return False  # the caller went away; nobody is left to tell
+
+    async def _run(self, ident: bytes, header: dict) -> None:
+        req_id = header["id"]
+        key = (ident, req_id)
+        try:
+            m = method(str(header.get("method")))
+            handler = self.handlers.get(m.name)
+            if handler is None:
+                raise errors.NotImplementedYet(f"{self.service} does not serve {m.name}")
+            params = header.get("params") or {}
+            check(m.params, params, m.name)
+            upload = None
+            if header.get("upload"):
+                if not m.upload:
+                    raise errors.BadParameter(f"{m.name} takes no upload")
+                upload = self._uploads[key] = Upload(self, ident, req_id)
+            call = Call(m, params, upload)
+            if m.chunk is None:
+                result = await handler(call)
+                check(m.reply, result, f"{m.name} reply")
+                self._send(ident, {"t": "res", "id": req_id, "result": result})
+            else:
+                out = self._outbound[key] = _Outbound(int(header.get("credit", STREAM_WINDOW)))
+                result = None
+                gen = handler(call)
+                async for chunk in gen:
+                    while out.credit <= 0:
+                        out.changed.clear()
+                        await out.changed.wait()
+                    out.credit -= 1
+                    if isinstance(chunk, (bytes, bytearray, memoryview)):
+                        self._send(ident, {"t": "chunk", "id": req_id}, bytes(chunk))
+                    else:
+                        check(m.chunk, chunk, f"{m.name} chunk")
+                        self._send(ident, {"t": "chunk", "id": req_id, "value": chunk})
+                self._send(ident, {"t": "end", "id": req_id, "result": result})
+        except asyncio.CancelledError:
+            raise
+        except errors.DockyardError as exc:
+            self._send(ident, {"t": "err", "id": req_id, "error": exc.to_wire()})
+        except Exception as exc:
+            log.exception("%s: %s failed", self.service, header.get("method"))
+            self._send(ident, {"t": "err", "id": req_id,
+                               "error": errors.ServerError(f"internal error: {exc}").to_wire()})

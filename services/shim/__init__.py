@@ -1,0 +1,1 @@
+"""The shim: one process per container that owns its namespaces, stdio, log and exit status."""

@@ -1,0 +1,52 @@
+"""The supervisor service: containers, volumes and networks, and the shims that run them."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timezone
+
+from services.common import db, service, wire
+from services.common.config import Settings
+
+from . import hostinfo
+
+
+async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Clients) -> None:
+    conn = db.connect(settings.data_root)
+
+    @server.handle("system.info")
+    async def info(call: wire.Call) -> dict:
+        states = dict(conn.execute("SELECT state, COUNT(*) FROM containers GROUP BY state").fetchall())
+        total = sum(states.values())
+        running = states.get("running", 0) + states.get("restarting", 0)
+        paused = states.get("paused", 0)
+        daemon_id = conn.execute("SELECT value FROM daemon WHERE key='id'").fetchone()[0]
+        pretty, version = hostinfo.os_release()
+        return {
+            "id": daemon_id,
+            "name": socket.gethostname(),
+            "containers": total,
+            "containers_running": running,
+            "containers_paused": paused,
+            "containers_stopped": total - running - paused,
+            "images": conn.execute("SELECT COUNT(*) FROM images").fetchone()[0],
+            **hostinfo.cgroup_features(),
+            "cgroup_version": hostinfo.cgroup_version(),
+            "kernel_version": hostinfo.kernel_version(),
+            "operating_system": pretty,
+            "os_version": version,
+            "architecture": hostinfo.architecture(),
+            "ncpu": os.cpu_count() or 1,
+            "mem_total": hostinfo.mem_total(),
+            "data_root": settings.data_root,
+            "system_time": datetime.now(timezone.utc).isoformat(),
+        }
+
+
+def main() -> None:
+    service.run("supervisor", setup)
+
+
+if __name__ == "__main__":
+    main()
