@@ -1,0 +1,195 @@
+"""A real dockyardd started for tests, and raw HTTP to it over its unix socket or TCP."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+
+BIN = os.path.dirname(sys.executable)
+DOCKYARDD = os.environ.get("DOCKYARDD", os.path.join(BIN, "dockyardd"))
+SUPERVISORCTL = os.path.join(BIN, "supervisorctl")
+SERVICES = ("api", "supervisor", "builder", "registry")
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 30):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Daemon:
+    root: str
+    port: int
+    extra_args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def sock(self) -> str:
+        return os.path.join(self.root, "docker.sock")
+
+    @property
+    def data_root(self) -> str:
+        return os.path.join(self.root, "data")
+
+    @property
+    def exec_root(self) -> str:
+        return os.path.join(self.root, "run")
+
+    @property
+    def conf(self) -> str:
+        return os.path.join(self.exec_root, "supervisord.conf")
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.root, "dockyardd.log")
+
+    @property
+    def unix_url(self) -> str:
+        return f"unix://{self.sock}"
+
+    def args(self) -> list[str]:
+        return [DOCKYARDD, "-H", self.unix_url, "-H", f"tcp://127.0.0.1:{self.port}",
+                "--data-root", self.data_root, "--exec-root", self.exec_root, *self.extra_args]
+
+    def start(self, timeout: float = 30) -> "Daemon":
+        log = open(self.log_path, "ab")
+        # A pipe, not the file itself: supervisord's copies of the services' output are lost
+        # when its stdout is a regular file.
+        self.proc = subprocess.Popen(self.args(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        threading.Thread(target=_copy, args=(self.proc.stdout, log), daemon=True).start()
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc and self.proc.poll() is not None:
+                raise RuntimeError(f"dockyardd exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if self.get("/_ping", timeout=2).status == 200 and self.get("/info", timeout=5).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"dockyardd did not become ready in {timeout}s:\n{self.log()}")
+
+    def stop(self, timeout: float = 30) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, errors="replace") as fh:
+                return fh.read()[-8000:]
+        except OSError:
+            return ""
+
+    # -- requests
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict | None = None, timeout: float = 30) -> Reply:
+        conn = UnixHTTPConnection(self.sock, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return Reply(r.status, r.headers, r.read())
+        finally:
+            conn.close()
+
+    def get(self, path: str, **kw) -> Reply:
+        return self.request("GET", path, **kw)
+
+    def tcp_request(self, method: str, path: str, context: ssl.SSLContext | None = None,
+                    timeout: float = 30) -> Reply:
+        if context is None:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        else:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=context)
+        try:
+            conn.request(method, path)
+            r = conn.getresponse()
+            return Reply(r.status, r.headers, r.read())
+        finally:
+            conn.close()
+
+    # -- services
+
+    def supervisorctl(self, *args: str, check: bool = True) -> str:
+        out = subprocess.run([SUPERVISORCTL, "-c", self.conf, *args], capture_output=True,
+                             text=True, timeout=60)
+        if check and out.returncode not in (0, 3):  # 3: some program not running (status)
+            raise RuntimeError(f"supervisorctl {' '.join(args)}: {out.stdout}{out.stderr}")
+        return out.stdout
+
+    def pid(self, service: str) -> int:
+        return int(self.supervisorctl("pid", service).strip())
+
+    def wait_new_pid(self, service: str, old: int, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                pid = self.pid(service)
+                if pid not in (0, old):
+                    return pid
+            except (RuntimeError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{service} was not restarted within {timeout}s:\n{self.log()}")
+
+
+def _copy(src, dst) -> None:
+    for chunk in iter(lambda: src.read1(65536), b""):
+        dst.write(chunk)
+        dst.flush()
+    dst.close()
+
+
+def new_root() -> str:
+    # Short: unix socket paths are limited to 107 bytes.
+    return tempfile.mkdtemp(prefix="dy-", dir="/tmp")
+
+
+def remove_root(root: str) -> None:
+    shutil.rmtree(root, ignore_errors=True)
