@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Install Dockyard on Debian 12, as root, into /opt/dockyard (DOCKYARD_PREFIX to change it).
+#   bash deploy/install.sh            install or upgrade
+#   bash deploy/install.sh --run ...  install, then run dockyardd in the foreground with the
+#                                     remaining arguments (dockyardd --help lists them)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+prefix=${DOCKYARD_PREFIX:-/opt/dockyard}
+export DEBIAN_FRONTEND=noninteractive
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install.sh: run me as root (containers need it)" >&2
+    exit 1
+fi
+
+# System packages, installed only when missing so a second run does not touch apt.
+packages=(python3 python3-venv ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+[ -x "$prefix/bin/python" ] || /usr/bin/python3 -m venv "$prefix"
+"$prefix/bin/pip" install -q --disable-pip-version-check --upgrade "$here"
+
+# Record which commit this is, for /version (the installed copy has no git history).
+pkg=$("$prefix/bin/python" -c 'import os, services; print(os.path.dirname(services.__file__))')
+commit=$(git -C "$here" log -1 --format=%h 2>/dev/null || echo unknown)
+built=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+printf 'GIT_COMMIT = "%s"\nBUILD_TIME = "%s"\n' "$commit" "$built" > "$pkg/_build_info.py"
+
+ln -sf "$prefix/bin/dockyardd" /usr/local/bin/dockyardd
+# supervisorctl drives the services (supervisorctl -c /run/dockyard/supervisord.conf status);
+# leave one that the host already has alone.
+command -v supervisorctl >/dev/null || ln -sf "$prefix/bin/supervisorctl" /usr/local/bin/supervisorctl
+install -d -m 0755 /etc/dockyard
+[ -e /etc/dockyard/dockyard.yaml ] || install -m 0644 "$here/deploy/dockyard.yaml" /etc/dockyard/dockyard.yaml
+
+echo "dockyard installed in $prefix (dockyardd and supervisorctl are on PATH)"
+if [ "${1:-}" = "--run" ]; then
+    shift
+    exec /usr/local/bin/dockyardd --config-file /etc/dockyard/dockyard.yaml "$@"
+fi
