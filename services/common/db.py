@@ -56,6 +56,22 @@ MIGRATIONS: list[str] = [
         secret   TEXT NOT NULL
     );
     """,
+    # 2: the image store: which layers make each image, where each layer's blob is.
+    """
+    CREATE TABLE image_layers (
+        image_id  TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        position  INTEGER NOT NULL,
+        chain_id  TEXT NOT NULL REFERENCES layers(chain_id),
+        PRIMARY KEY (image_id, position)
+    );
+    CREATE INDEX image_layers_chain ON image_layers(chain_id);
+    CREATE INDEX refs_image ON refs(image_id);
+    CREATE INDEX images_parent ON images(parent);
+    ALTER TABLE layers ADD COLUMN blob TEXT;          -- digest of the tar as stored, maybe compressed
+    ALTER TABLE layers ADD COLUMN compression TEXT NOT NULL DEFAULT 'none';
+    ALTER TABLE layers ADD COLUMN tar_size INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE refs ADD COLUMN tagged TEXT;           -- when the ref was last set
+    """,
 ]
 
 

@@ -124,6 +124,47 @@ _declare(Method(
 ))
 
 
+# Images. The registry service owns the image store's writes.
+IMAGE = {
+    "id": str,
+    "parent": str,
+    "created": str,
+    "size": int,
+    "refs": [str],
+    "digests": [str],
+    "config": ANY,                  # the image config JSON, as stored
+    "last_tag_time": Opt(str),
+}
+HISTORY_ENTRY = {"id": str, "created": str, "created_by": str, "size": int,
+                 "comment": str, "tags": [str]}
+# One progress message; the api turns it into Docker's JSON message.
+PROGRESS = {
+    "status": Opt(str),
+    "id": Opt(str),
+    "current": Opt(int),
+    "total": Opt(int),
+    "stream": Opt(str),
+    "image": Opt(str),              # the image the operation made or loaded
+}
+_IMPORT = {"repo": Opt(str), "tag": Opt(str), "message": Opt(str), "changes": [str],
+           "force_tag": bool, "source": str}
+
+_declare(Method("image.list", "registry", params={"all": bool}, reply={"images": [IMAGE]}))
+_declare(Method("image.inspect", "registry", params={"name": str}, reply=IMAGE))
+_declare(Method("image.history", "registry", params={"name": str},
+                reply={"entries": [HISTORY_ENTRY]}))
+_declare(Method("image.tag", "registry",
+                params={"name": str, "repo": str, "tag": Opt(str), "force": bool},
+                reply={"ref": str}))
+_declare(Method("image.remove", "registry", params={"name": str, "force": bool, "prune": bool},
+                reply={"untagged": [str], "deleted": [str]}))
+_declare(Method("image.import", "registry", params=_IMPORT, chunk=PROGRESS, upload=True))
+_declare(Method("image.import_url", "registry", params={**_IMPORT, "url": str}, chunk=PROGRESS))
+_declare(Method("image.insert", "registry", params={"name": str, "url": str, "path": str},
+                chunk=PROGRESS))
+_declare(Method("image.save", "registry", params={"names": [str]}, chunk=bytes))
+_declare(Method("image.load", "registry", params={"quiet": bool}, chunk=PROGRESS, upload=True))
+
 # ------------------------------------------------------------------- validation
 
 def _type_name(spec: Any) -> str:

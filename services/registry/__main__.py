@@ -1,13 +1,18 @@
-"""The registry service: Registry HTTP API v2 pull, push, search and auth.
+"""The registry service: the image store's one writer (imports, loads, tags, removals) and,
+with its issue, the Registry HTTP API v2 (pull, push, search, auth)."""
 
-It answers the shared system methods now; its own methods arrive with their issues.
-"""
+from services.common import service, wire
+from services.common.config import Settings
 
-from services.common import service
+from .images import ImageMethods
+
+
+async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Clients) -> None:
+    ImageMethods(settings, server)
 
 
 def main() -> None:
-    service.run("registry")
+    service.run("registry", setup)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from services.common.timefmt import unix as unix_time
+
 
 def version(rec: dict) -> dict:
     return {
@@ -27,3 +29,99 @@ def info(rec: dict) -> dict:
         "MemoryLimit": rec["memory_limit"],
         "SwapLimit": rec["swap_limit"],
     }
+
+
+# ---------------------------------------------------------------- images
+
+def image_id(image_id: str) -> str:
+    """v1.0 ids are bare hex."""
+    return image_id.removeprefix("sha256:")
+
+
+def short_id(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    repo, _, tag = ref.rpartition(":")
+    if "/" in tag or not repo:
+        return ref, ""
+    return repo, tag
+
+
+def image_list(images: list[dict], all_images: bool, api) -> list[dict]:
+    rows = []
+    for image in images:
+        created = unix_time(image["created"])
+        if image["refs"]:
+            for ref in image["refs"]:
+                repo, tag = _split_ref(ref)
+                rows.append({"Repository": repo, "Tag": tag, "Id": short_id(image["id"]),
+                             "Created": created})
+        elif all_images:
+            rows.append({"Repository": "<none>", "Tag": "<none>", "Id": short_id(image["id"]),
+                         "Created": created})
+    return rows
+
+
+def image_viz(images: list[dict]) -> str:
+    lines = ["digraph docker {"]
+    for image in images:
+        me = short_id(image["id"])
+        if image["parent"]:
+            lines.append(f'"{short_id(image["parent"])}" -> "{me}"')
+        else:
+            lines.append(f'base -> "{me}" [style=invis]')
+    for image in images:
+        if image["refs"]:
+            me = short_id(image["id"])
+            label = "\\n".join([me, *image["refs"]])
+            lines.append(f'"{me}" [label="{label}",shape=box,fillcolor="paleturquoise",'
+                         'style="filled,rounded"];')
+    lines.append("base [style=invisible]")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def container_config(c: dict | None) -> dict:
+    """A container config in v1.0's keys."""
+    c = c or {}
+    return {
+        "Hostname": c.get("Hostname", ""),
+        "User": c.get("User", ""),
+        "Memory": c.get("Memory", 0),
+        "MemorySwap": c.get("MemorySwap", 0),
+        "AttachStdin": c.get("AttachStdin", False),
+        "AttachStdout": c.get("AttachStdout", False),
+        "AttachStderr": c.get("AttachStderr", False),
+        "PortSpecs": c.get("PortSpecs"),
+        "Tty": c.get("Tty", False),
+        "OpenStdin": c.get("OpenStdin", False),
+        "StdinOnce": c.get("StdinOnce", False),
+        "Env": c.get("Env"),
+        "Cmd": c.get("Cmd"),
+        "Dns": c.get("Dns"),
+        "Image": c.get("Image", ""),
+        "Volumes": c.get("Volumes"),
+        "VolumesFrom": c.get("VolumesFrom", ""),
+    }
+
+
+def image_inspect(image: dict, api) -> dict:
+    config = image["config"]
+    return {
+        "id": image_id(image["id"]),
+        "parent": image_id(image["parent"]),
+        "created": image["created"],
+        "container": config.get("container", ""),
+        "container_config": container_config(config.get("container_config")),
+        "config": container_config(config.get("config")),
+        "architecture": config.get("architecture", ""),
+        "docker_version": config.get("docker_version", ""),
+        "Size": image["size"],
+    }
+
+
+def image_history(entries: list[dict]) -> list[dict]:
+    return [{"Id": e["id"] if e["id"] == "<missing>" else short_id(e["id"]),
+             "Created": unix_time(e["created"]), "CreatedBy": e["created_by"]} for e in entries]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from services.common.timefmt import unix as unix_time
+
+
 
 def version(rec: dict) -> dict:
     details = {
@@ -102,3 +105,71 @@ def info(rec: dict) -> dict:
         "Warnings": rec["warnings"],
         "CDISpecDirs": [],
     }
+
+
+# ---------------------------------------------------------------- images
+
+def image_id(image_id: str) -> str:
+    return image_id
+
+
+def _labels(image: dict) -> dict:
+    return (image["config"].get("config") or {}).get("Labels") or {}
+
+
+def image_list(images: list[dict], all_images: bool, api) -> list[dict]:
+    rows = []
+    for image in images:
+        row = {
+            "Id": image["id"],
+            "ParentId": image["parent"],
+            "RepoTags": image["refs"],
+            "RepoDigests": image["digests"],
+            "Created": unix_time(image["created"]),
+            "Size": image["size"],
+            "SharedSize": -1,
+            "Labels": _labels(image),
+            "Containers": -1,
+        }
+        if not api.at_least("1.44"):
+            row["VirtualSize"] = image["size"]
+        rows.append(row)
+    return rows
+
+
+def image_inspect(image: dict, api) -> dict:
+    config = image["config"]
+    out = {
+        "Id": image["id"],
+        "RepoTags": image["refs"],
+        "RepoDigests": image["digests"],
+        "Parent": image["parent"],
+        "Comment": config.get("comment", ""),
+        "Created": config.get("created", image["created"]),
+        "DockerVersion": config.get("docker_version", ""),
+        "Author": config.get("author", ""),
+        "Config": config.get("config"),
+        "Architecture": config.get("architecture", ""),
+        "Os": config.get("os", "linux"),
+        "Size": image["size"],
+        "GraphDriver": {"Name": "overlay2", "Data": None},
+        "RootFS": {"Type": "layers", "Layers": (config.get("rootfs") or {}).get("diff_ids") or []},
+        "Metadata": {"LastTagTime": image.get("last_tag_time") or "0001-01-01T00:00:00Z"},
+    }
+    if config.get("variant"):
+        out["Variant"] = config["variant"]
+    if not api.at_least("1.45"):
+        out["Container"] = config.get("container", "")
+        out["ContainerConfig"] = config.get("container_config")
+    if not api.at_least("1.44"):
+        out["VirtualSize"] = image["size"]
+    return out
+
+
+def image_history(entries: list[dict]) -> list[dict]:
+    return [{"Id": e["id"], "Created": unix_time(e["created"]), "CreatedBy": e["created_by"],
+             "Tags": e["tags"] or None, "Size": e["size"], "Comment": e["comment"]} for e in entries]
+
+
+def image_removed(result: dict) -> list[dict]:
+    return [{"Untagged": r} for r in result["untagged"]] + [{"Deleted": d} for d in result["deleted"]]

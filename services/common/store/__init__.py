@@ -1,0 +1,415 @@
+"""The image store: blobs by digest, extracted layers by chain id, image configs, refs.
+
+Files are made in the writer's staging directory and renamed into place; a record is
+written only once its files are complete, so a crash leaves either the whole image or
+files no record points at, which `collect_garbage` removes when the writer starts.
+Every write happens in one process (the registry service); others only read.
+
+Blocking file work (`unpack_layer`) takes no database handle, so it can run in a thread
+while the store's connection stays on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from services.common import compression, db, errors, layout, safetar, timefmt
+
+from . import reference
+from .reference import Reference
+
+# The most a layer may expand to; a gzip bomb stops here.
+MAX_LAYER_BYTES = 64 << 30
+
+
+def hex_of(digest: str) -> str:
+    algo, _, value = digest.partition(":")
+    if algo != "sha256" or not reference.ID_RE.match(value):
+        raise errors.BadParameter(f"invalid digest {digest!r}")
+    return value
+
+
+def chain_of(parent_chain: str | None, diff_id: str) -> str:
+    if not parent_chain:
+        return diff_id
+    return "sha256:" + hashlib.sha256(f"{parent_chain} {diff_id}".encode()).hexdigest()
+
+
+def short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+@dataclass
+class UnpackedLayer:
+    stage: str          # staging dir holding `blob` and `tree`
+    blob_digest: str
+    diff_id: str
+    size: int           # bytes of regular files
+    tar_size: int
+    compression: str
+
+
+def stage_blob(stage: str, chunks) -> str:
+    """Write an iterable of byte chunks to `stage`/blob; return its digest."""
+    sha = hashlib.sha256()
+    with open(os.path.join(stage, "blob"), "wb") as fh:
+        for chunk in chunks:
+            sha.update(chunk)
+            fh.write(chunk)
+    return "sha256:" + sha.hexdigest()
+
+
+def unpack_layer(stage: str, blob_digest: str | None = None, limit: int = MAX_LAYER_BYTES) -> UnpackedLayer:
+    """Extract `stage`/blob (a tar, maybe compressed) into `stage`/tree. Blocking; no database."""
+    blob = os.path.join(stage, "blob")
+    if blob_digest is None:
+        sha = hashlib.sha256()
+        with open(blob, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                sha.update(chunk)
+        blob_digest = "sha256:" + sha.hexdigest()
+    tree = os.path.join(stage, "tree")
+    os.mkdir(tree, 0o755)
+    with open(blob, "rb") as fh:
+        kind = compression.detect_file(fh)
+        reader = compression.HashingReader(compression.open_decompressed(fh, kind), limit)
+        size = safetar.extract_layer(reader, tree)
+        reader.drain()
+    return UnpackedLayer(stage, blob_digest, reader.digest, size, reader.count, kind)
+
+
+def open_layer_tar(path: str, kind: str) -> BinaryIO:
+    """The plain tar of a stored layer blob."""
+    fh = open(path, "rb")
+    return compression.open_decompressed(fh, kind)
+
+
+class Store:
+    def __init__(self, data_root: str, service: str):
+        self.data_root = data_root
+        self.staging = layout.staging_dir(data_root, service)
+        os.makedirs(self.staging, mode=0o700, exist_ok=True)
+        self.conn = db.connect(data_root)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ------------------------------------------------------------------ paths
+
+    def blob_path(self, digest: str) -> str:
+        return os.path.join(self.data_root, "blobs", "sha256", hex_of(digest))
+
+    def layer_path(self, chain_id: str) -> str:
+        return os.path.join(self.data_root, "layers", hex_of(chain_id))
+
+    def new_stage(self) -> str:
+        return tempfile.mkdtemp(dir=self.staging)
+
+    def discard(self, path: str) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+    # ------------------------------------------------------------------ reads
+
+    def resolve(self, name: str) -> str:
+        """The id of the image `name` names: a ref, a full or sha256: id, or a unique id prefix."""
+        if not name:
+            raise errors.BadParameter("an image name is required")
+        value = name.removeprefix("sha256:")
+        if reference.ID_RE.match(value):
+            row = self.conn.execute("SELECT id FROM images WHERE id=?", ("sha256:" + value,)).fetchone()
+            if row:
+                return row[0]
+            raise errors.NotFound(f"No such image: {name}")
+        bad_ref = None
+        if not name.startswith("sha256:"):
+            try:
+                ref = reference.parse(name).with_default_tag()
+                row = self.conn.execute("SELECT image_id FROM refs WHERE ref=?", (str(ref),)).fetchone()
+                if row:
+                    return row[0]
+            except errors.BadParameter as exc:
+                bad_ref = exc
+        if len(value) >= 1 and all(c in "0123456789abcdef" for c in value):
+            rows = self.conn.execute("SELECT id FROM images WHERE id LIKE ? LIMIT 2",
+                                     ("sha256:" + value + "%",)).fetchall()
+            if len(rows) == 1:
+                return rows[0][0]
+            if len(rows) > 1:
+                raise errors.BadParameter(
+                    f"image id prefix {name!r} is ambiguous: it matches more than one image")
+        if bad_ref is not None:
+            raise bad_ref
+        raise errors.NotFound(f"No such image: {name}")
+
+    def config(self, image_id: str) -> dict:
+        row = self.conn.execute("SELECT config FROM images WHERE id=?", (image_id,)).fetchone()
+        if row is None:
+            raise errors.NotFound(f"No such image: {image_id}")
+        return json.loads(row[0])
+
+    def config_bytes(self, image_id: str) -> bytes:
+        return bytes(self.conn.execute("SELECT config FROM images WHERE id=?", (image_id,)).fetchone()[0])
+
+    def refs_of(self, image_id: str) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT ref FROM refs WHERE image_id=? ORDER BY ref", (image_id,))]
+
+    def ref_named(self, name: str, image_id: str) -> str | None:
+        """The ref `name` spells, when it names the image by a ref rather than by an id."""
+        if name.startswith("sha256:"):
+            return None
+        try:
+            candidate = str(reference.parse(name).with_default_tag())
+        except errors.BadParameter:
+            return None
+        return candidate if candidate in self.refs_of(image_id) else None
+
+    def record(self, image_id: str) -> dict:
+        row = self.conn.execute("SELECT id, parent, created, size, config FROM images WHERE id=?",
+                                (image_id,)).fetchone()
+        if row is None:
+            raise errors.NotFound(f"No such image: {image_id}")
+        return self._record(row, self.refs_of(image_id))
+
+    def _record(self, row: sqlite3.Row, refs: list[str]) -> dict:
+        tagged = [r for r in refs if "@" not in r]
+        digests = [r for r in refs if "@" in r]
+        last = self.conn.execute("SELECT MAX(tagged) FROM refs WHERE image_id=?", (row["id"],)).fetchone()[0]
+        return {
+            "id": row["id"],
+            "parent": row["parent"] or "",
+            "created": row["created"],
+            "size": row["size"],
+            "refs": tagged,
+            "digests": digests,
+            "config": json.loads(row["config"]),
+            "last_tag_time": last,
+        }
+
+    def list(self, all_images: bool) -> list[dict]:
+        refs: dict[str, list[str]] = {}
+        for ref, image_id in self.conn.execute("SELECT ref, image_id FROM refs ORDER BY ref"):
+            refs.setdefault(image_id, []).append(ref)
+        parents = {r[0] for r in self.conn.execute("SELECT parent FROM images WHERE parent IS NOT NULL")}
+        out = []
+        for row in self.conn.execute(
+                "SELECT id, parent, created, size, config FROM images ORDER BY created DESC"):
+            mine = refs.get(row["id"], [])
+            # Untagged images that are another's parent are intermediate: shown with all only.
+            if not all_images and not mine and row["id"] in parents:
+                continue
+            out.append(self._record(row, mine))
+        return out
+
+    def chain(self, image_id: str) -> list[sqlite3.Row]:
+        """The image's layers, bottom first."""
+        return self.conn.execute(
+            "SELECT l.* FROM image_layers il JOIN layers l ON l.chain_id = il.chain_id "
+            "WHERE il.image_id=? ORDER BY il.position", (image_id,)).fetchall()
+
+    def history(self, image_id: str) -> list[dict]:
+        config = self.config(image_id)
+        entries = config.get("history") or []
+        # Which local image each history prefix belongs to: this one and its parents.
+        owner: dict[int, str] = {}
+        walk = image_id
+        while walk:
+            row = self.conn.execute("SELECT parent, config FROM images WHERE id=?", (walk,)).fetchone()
+            if row is None:
+                break
+            owner.setdefault(len(json.loads(row["config"]).get("history") or []), walk)
+            walk = row["parent"]
+        sizes = [layer["size"] for layer in self.chain(image_id)]
+        out, layer_index = [], 0
+        for i, entry in enumerate(entries):
+            size = 0
+            if not entry.get("empty_layer"):
+                size = sizes[layer_index] if layer_index < len(sizes) else 0
+                layer_index += 1
+            entry_id = owner.get(i + 1, "<missing>")
+            out.append({
+                "id": entry_id,
+                "created": entry.get("created") or "",
+                "created_by": entry.get("created_by") or "",
+                "size": size,
+                "comment": entry.get("comment") or "",
+                "tags": self.refs_of(entry_id) if entry_id != "<missing>" else [],
+            })
+        out.reverse()
+        return out
+
+    def users(self, image_id: str) -> list[str]:
+        """Containers made from the image."""
+        return [r[0] for r in self.conn.execute("SELECT id FROM containers WHERE image_id=?", (image_id,))]
+
+    def children(self, image_id: str) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM images WHERE parent=?", (image_id,))]
+
+    def image_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+
+    # ------------------------------------------------------------------ writes
+
+    def commit_layer(self, layer: UnpackedLayer, parent_chain: str | None) -> str:
+        """Move an unpacked layer into place and record it; return its chain id."""
+        chain_id = chain_of(parent_chain, layer.diff_id)
+        if self.conn.execute("SELECT 1 FROM layers WHERE chain_id=?", (chain_id,)).fetchone() is None:
+            target = self.layer_path(chain_id)
+            if os.path.lexists(target):  # a crash's leftover no record points at
+                self._remove_dir(target)
+            os.rename(os.path.join(layer.stage, "tree"), target)
+            blob = self.blob_path(layer.blob_digest)
+            if not os.path.exists(blob):
+                os.rename(os.path.join(layer.stage, "blob"), blob)
+            self.conn.execute(
+                "INSERT INTO layers(chain_id, diff_id, parent, size, blob, compression, tar_size) "
+                "VALUES(?,?,?,?,?,?,?)",
+                (chain_id, layer.diff_id, parent_chain, layer.size, layer.blob_digest,
+                 layer.compression, layer.tar_size))
+        self.discard(layer.stage)
+        return chain_id
+
+    def create_image(self, config_bytes: bytes, chain_ids: list[str], parent: str | None = None) -> str:
+        """Record an image whose layers are all committed; its id is the config's digest."""
+        config = json.loads(config_bytes)
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        layers = [self.conn.execute("SELECT diff_id, size FROM layers WHERE chain_id=?", (c,)).fetchone()
+                  for c in chain_ids]
+        if [row["diff_id"] for row in layers] != diff_ids:
+            raise errors.BadParameter("the image's layers do not match its rootfs.diff_ids")
+        image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+        created = config.get("created") or timefmt.ZERO
+        size = sum(row["size"] for row in layers)
+        blob = self.blob_path(image_id)
+        if not os.path.exists(blob):
+            tmp = os.path.join(self.staging, f"config-{image_id[7:]}")
+            with open(tmp, "wb") as fh:
+                fh.write(config_bytes)
+            os.rename(tmp, blob)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if self.conn.execute("SELECT 1 FROM images WHERE id=?", (image_id,)).fetchone() is None:
+                self.conn.execute("INSERT INTO images(id, parent, created, size, config) VALUES(?,?,?,?,?)",
+                                  (image_id, parent, created, size, config_bytes))
+                self.conn.executemany(
+                    "INSERT INTO image_layers(image_id, position, chain_id) VALUES(?,?,?)",
+                    [(image_id, i, c) for i, c in enumerate(chain_ids)])
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return image_id
+
+    def tag(self, image_id: str, ref: Reference, force: bool) -> str:
+        name = str(ref.with_default_tag())
+        row = self.conn.execute("SELECT image_id FROM refs WHERE ref=?", (name,)).fetchone()
+        if row and row[0] != image_id and not force:
+            raise errors.Conflict(
+                f"conflict: tag {name} is already set to image {short(row[0])}; use force to move it")
+        self.conn.execute("INSERT OR REPLACE INTO refs(ref, image_id, tagged) VALUES(?,?,?)",
+                          (name, image_id, timefmt.now()))
+        return name
+
+    def remove(self, name: str, force: bool, prune: bool = True) -> dict:
+        """Untag, and delete the image (and its unused layers) with its last ref, as Docker does."""
+        image_id = self.resolve(name)
+        refs = self.refs_of(image_id)
+        by_ref = self.ref_named(name, image_id)
+        untagged: list[str] = []
+        deleted: list[str] = []
+        users = self.users(image_id)
+        if by_ref is not None and (len(refs) > 1 or users):
+            if len(refs) == 1 and users and not force:
+                raise errors.Conflict(
+                    f"conflict: unable to remove repository reference {name!r} (must force) - "
+                    f"container {users[0][:12]} is using its referenced image {short(image_id)}")
+            self.conn.execute("DELETE FROM refs WHERE ref=?", (by_ref,))
+            return {"untagged": [by_ref], "deleted": []}
+        if users:
+            raise errors.Conflict(
+                f"conflict: unable to delete {short(image_id)} (cannot be forced) - image is being "
+                f"used by container {users[0][:12]}")
+        if by_ref is None and len(refs) > 1 and not force:
+            raise errors.Conflict(
+                f"conflict: unable to delete {short(image_id)} (must be forced) - image is "
+                "referenced in multiple repositories")
+        children = self.children(image_id)
+        if children:
+            if refs and by_ref is not None:
+                self.conn.execute("DELETE FROM refs WHERE ref=?", (by_ref,))
+                return {"untagged": [by_ref], "deleted": []}
+            raise errors.Conflict(
+                f"conflict: unable to delete {short(image_id)} (cannot be forced) - image has "
+                "dependent child images")
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            untagged = refs
+            self.conn.execute("DELETE FROM refs WHERE image_id=?", (image_id,))
+            parent = self.conn.execute("SELECT parent FROM images WHERE id=?", (image_id,)).fetchone()[0]
+            self.conn.execute("DELETE FROM images WHERE id=?", (image_id,))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        deleted.append(image_id)
+        self.drop_unused()
+        # An untagged parent that nothing else needs goes with its last child.
+        if prune and parent and not self.refs_of(parent) and not self.children(parent) \
+                and not self.users(parent):
+            try:
+                deleted += self.remove(parent, force=False, prune=True)["deleted"]
+            except errors.DockyardError:
+                pass
+        return {"untagged": untagged, "deleted": deleted}
+
+    # ------------------------------------------------------------ cleaning up
+
+    def _remove_dir(self, path: str) -> None:
+        # Renamed away first, so a crash mid-delete leaves only staging, cleared at start.
+        doomed = tempfile.mkdtemp(dir=self.staging)
+        os.rename(path, os.path.join(doomed, "x"))
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def drop_unused(self) -> None:
+        unused = self.conn.execute(
+            "SELECT chain_id, blob FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers) "
+            "ORDER BY LENGTH(chain_id)").fetchall()
+        # Children first: a layer's parent may be unused only once the child is gone.
+        for row in unused:
+            if self.conn.execute("SELECT 1 FROM layers WHERE parent=? AND chain_id IN "
+                                 "(SELECT chain_id FROM image_layers)", (row["chain_id"],)).fetchone():
+                continue
+            self.conn.execute("DELETE FROM layers WHERE chain_id=?", (row["chain_id"],))
+            path = self.layer_path(row["chain_id"])
+            if os.path.lexists(path):
+                self._remove_dir(path)
+        self._drop_unused_blobs()
+
+    def _drop_unused_blobs(self) -> None:
+        keep = {r[0] for r in self.conn.execute("SELECT blob FROM layers WHERE blob IS NOT NULL")}
+        keep |= {r[0] for r in self.conn.execute("SELECT id FROM images")}
+        root = os.path.join(self.data_root, "blobs", "sha256")
+        for name in os.listdir(root):
+            if "sha256:" + name not in keep:
+                try:
+                    os.unlink(os.path.join(root, name))
+                except FileNotFoundError:
+                    pass
+
+    def collect_garbage(self) -> None:
+        """At the writer's start: remove what a crash left that no record points at."""
+        self.conn.execute(
+            "DELETE FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)")
+        known = {hex_of(r[0]) for r in self.conn.execute("SELECT chain_id FROM layers")}
+        root = os.path.join(self.data_root, "layers")
+        for name in os.listdir(root):
+            if name not in known:
+                self._remove_dir(os.path.join(root, name))
+        self._drop_unused_blobs()

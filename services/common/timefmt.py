@@ -1,0 +1,34 @@
+"""Timestamps as Docker writes them (RFC 3339, UTC, nanoseconds) and as unix seconds."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timezone
+
+ZERO = "0001-01-01T00:00:00Z"
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def now() -> str:
+    ns = time.time_ns()
+    base = datetime.fromtimestamp(ns // 1_000_000_000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{ns % 1_000_000_000:09d}Z"
+
+
+def parse(text: str) -> datetime:
+    """Parse an RFC 3339 time with any number of fractional digits."""
+    if not text:
+        raise ValueError("empty time")
+    text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text.strip(), count=1)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    dt = datetime.fromisoformat(text)
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def unix(text: str) -> int:
+    try:
+        return int(parse(text).timestamp())
+    except ValueError:
+        return 0

@@ -1,0 +1,234 @@
+"""The image methods of the registry service: the one writer of the image store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import tarfile
+import time
+
+from services.common import errors, release, safetar, wire
+from services.common.config import Settings
+from services.common.store import MAX_LAYER_BYTES, Store, archive, image_config, reference, unpack_layer
+
+from . import fetch
+
+
+class ImageMethods:
+    def __init__(self, settings: Settings, server: wire.ServiceServer):
+        self.store = Store(settings.data_root, "registry")
+        self.store.collect_garbage()
+        handlers = {
+            "image.list": self.list, "image.inspect": self.inspect, "image.history": self.history,
+            "image.tag": self.tag, "image.remove": self.remove, "image.import": self.import_,
+            "image.import_url": self.import_url, "image.insert": self.insert,
+            "image.save": self.save, "image.load": self.load,
+        }
+        for name, handler in handlers.items():
+            server.handle(name)(handler)
+
+    # ------------------------------------------------------------------ reads
+
+    async def list(self, call: wire.Call) -> dict:
+        return {"images": self.store.list(call.params["all"])}
+
+    async def inspect(self, call: wire.Call) -> dict:
+        return self.store.record(self.store.resolve(call.params["name"]))
+
+    async def history(self, call: wire.Call) -> dict:
+        return {"entries": self.store.history(self.store.resolve(call.params["name"]))}
+
+    # ------------------------------------------------------------ refs, removal
+
+    async def tag(self, call: wire.Call) -> dict:
+        p = call.params
+        image_id = self.store.resolve(p["name"])
+        ref = reference.repo_tag(p["repo"], p.get("tag"))
+        return {"ref": self.store.tag(image_id, ref, p["force"])}
+
+    async def remove(self, call: wire.Call) -> dict:
+        p = call.params
+        return self.store.remove(p["name"], p["force"], p["prune"])
+
+    # ---------------------------------------------------------------- imports
+
+    def _import_ref(self, p: dict) -> reference.Reference | None:
+        if p.get("changes"):
+            raise errors.BadParameter("import with changes (-c) is not supported yet")
+        if p.get("repo"):
+            return reference.repo_tag(p["repo"], p.get("tag"))
+        if p.get("tag"):
+            raise errors.BadParameter("a tag needs a repository (repo)")
+        return None
+
+    def _finish_import(self, stage: str, layer, p: dict, ref) -> str:
+        """Commit an unpacked import layer as a new image (no await: nothing interleaves)."""
+        chain = self.store.commit_layer(layer, None)
+        config = image_config.imported(layer.diff_id, p["source"], p.get("message"), release.go_arch())
+        try:
+            image_id = self.store.create_image(image_config.encode(config), [chain])
+        except BaseException:
+            self.store.drop_unused()
+            raise
+        if ref is not None:
+            self.store.tag(image_id, ref, p["force_tag"])
+        return image_id
+
+    async def import_(self, call: wire.Call):
+        ref = self._import_ref(call.params)
+        stage = self.store.new_stage()
+        try:
+            with open(os.path.join(stage, "blob"), "wb") as fh:
+                async for data in call.upload:
+                    fh.write(data)
+            layer = await asyncio.to_thread(unpack_layer, stage)
+            image_id = self._finish_import(stage, layer, call.params, ref)
+        finally:
+            self.store.discard(stage)
+        yield {"status": image_id, "image": image_id}
+
+    async def import_url(self, call: wire.Call):
+        p = call.params
+        ref = self._import_ref(p)
+        stage = self.store.new_stage()
+        try:
+            async for progress in self._download(p["url"], os.path.join(stage, "blob"), "Importing"):
+                yield progress
+            layer = await asyncio.to_thread(unpack_layer, stage)
+            image_id = self._finish_import(stage, layer, p, ref)
+        finally:
+            self.store.discard(stage)
+        yield {"status": image_id, "image": image_id}
+
+    async def _download(self, url: str, path: str, status: str):
+        last = 0.0
+        async for done, total in fetch.download(url, path, MAX_LAYER_BYTES):
+            now = time.monotonic()
+            if now - last >= 0.1:
+                last = now
+                yield {"status": status, "current": done, "total": total}
+
+    # ----------------------------------------------------------------- insert
+
+    async def insert(self, call: wire.Call):
+        p = call.params
+        base = self.store.resolve(p["name"])
+        parts = safetar.clean(p["path"])
+        if not parts:
+            raise errors.BadParameter("path must name a file in the image, not its root")
+        stage = self.store.new_stage()
+        try:
+            async for progress in self._download(p["url"], os.path.join(stage, "file"), "Downloading"):
+                yield progress
+            lowers = [self.store.layer_path(row["chain_id"]) for row in self.store.chain(base)]
+            await asyncio.to_thread(_insert_tar, stage, parts, lowers)
+            layer = await asyncio.to_thread(unpack_layer, stage)
+            chain = self.store.chain(base)
+            parent_chain = chain[-1]["chain_id"] if chain else None
+            new_chain = self.store.commit_layer(layer, parent_chain)
+            config = image_config.child(
+                base, self.store.config(base), layer.diff_id,
+                f"#(nop) INSERT file:{p['url']} in /{'/'.join(parts)}")
+            try:
+                image_id = self.store.create_image(
+                    image_config.encode(config), [row["chain_id"] for row in chain] + [new_chain], parent=base)
+            except BaseException:
+                self.store.drop_unused()
+                raise
+        finally:
+            self.store.discard(stage)
+        yield {"status": image_id, "image": image_id}
+
+    # ------------------------------------------------------------- save, load
+
+    async def save(self, call: wire.Call):
+        images = []
+        for name in call.params["names"] or []:
+            image_id = self.store.resolve(name)
+            named = self.store.ref_named(name, image_id)
+            tags = [named] if named else []
+            layers = [{"chain_id": row["chain_id"], "path": self.store.blob_path(row["blob"]),
+                       "compression": row["compression"], "tar_size": row["tar_size"]}
+                      for row in self.store.chain(image_id)]
+            images.append(archive.SavedImage(image_id, self.store.config_bytes(image_id), tags, layers))
+        if not images:
+            raise errors.BadParameter("name at least one image to save")
+        stage = self.store.new_stage()
+        try:
+            path = os.path.join(stage, "archive.tar")
+            await asyncio.to_thread(archive.write, path, images)
+            with open(path, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    yield chunk
+        finally:
+            self.store.discard(stage)
+
+    async def load(self, call: wire.Call):
+        stage = self.store.new_stage()
+        stages = []
+
+        def stage_for() -> str:
+            stages.append(self.store.new_stage())
+            return stages[-1]
+        try:
+            path = os.path.join(stage, "archive")
+            with open(path, "wb") as fh:
+                async for data in call.upload:
+                    fh.write(data)
+            loaded = await asyncio.to_thread(archive.read, path, stage_for)
+            messages = []
+            for image in loaded:
+                refs = [reference.parse(t).with_default_tag() for t in image.repo_tags]
+                chain: list[str] = []
+                for layer in image.layers:
+                    chain.append(self.store.commit_layer(layer, chain[-1] if chain else None))
+                try:
+                    image_id = self.store.create_image(image.config, chain)
+                except BaseException:
+                    self.store.drop_unused()
+                    raise
+                for ref in refs:
+                    self.store.tag(image_id, ref, force=True)
+                    messages.append(f"Loaded image: {ref}\n")
+                if not refs:
+                    messages.append(f"Loaded image ID: {image_id}\n")
+        finally:
+            for s in [stage, *stages]:
+                self.store.discard(s)
+        for message in messages:
+            yield {"stream": message}
+
+
+def _insert_tar(stage: str, parts: list[str], lowers: list[str]) -> None:
+    """A layer tar holding the downloaded file at `parts`, its parents as the image has them."""
+    src = os.path.join(stage, "file")
+    with tarfile.open(os.path.join(stage, "blob"), "w", format=tarfile.PAX_FORMAT) as tf:
+        for depth in range(1, len(parts)):
+            info = tarfile.TarInfo("/".join(parts[:depth]))
+            info.type = tarfile.DIRTYPE
+            st = _lower_dir_stat(lowers, parts[:depth])
+            info.mode = stat.S_IMODE(st.st_mode) if st else 0o755
+            info.uid, info.gid = (st.st_uid, st.st_gid) if st else (0, 0)
+            info.mtime = int(st.st_mtime) if st else int(time.time())
+            tf.addfile(info)
+        info = tf.gettarinfo(src, "/".join(parts))
+        info.mode, info.uid, info.gid, info.uname, info.gname = 0o755, 0, 0, "root", "root"
+        with open(src, "rb") as fh:
+            tf.addfile(info, fh)
+
+
+def _lower_dir_stat(lowers: list[str], parts: list[str]) -> os.stat_result | None:
+    for root in reversed(lowers):
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            fd = safetar.open_dir(root_fd, parts, False, "/".join(parts))
+        except safetar.LayerError:
+            continue
+        finally:
+            os.close(root_fd)
+        try:
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
+    return None
