@@ -17,6 +17,11 @@ log = logging.getLogger("api")
 
 SERVER_HEADER = f"Dockyard/{release.VERSION} (linux)"
 
+# After an early error, this much of an unread request body is read and dropped, so the
+# client can finish sending and read the answer (as Go's net/http does, more generously).
+DRAIN_LIMIT = 256 << 20
+DRAIN_SECONDS = 10
+
 _HTTP_MESSAGES = {
     404: "page not found",
     405: "method not allowed",
@@ -30,11 +35,27 @@ def error_response(kind: str, message: str) -> web.Response:
     return json_response({"message": message}, status=status)
 
 
+async def _drain(request: web.Request) -> None:
+    if not request.body_exists or request.content.at_eof():
+        return
+    left = DRAIN_LIMIT
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while left > 0:
+                chunk = await request.content.readany()
+                if not chunk:
+                    return
+                left -= len(chunk)
+    except (asyncio.TimeoutError, ConnectionError):
+        pass
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except errors.DockyardError as exc:
+        await _drain(request)
         return error_response(exc.kind, exc.message)
     except web.HTTPException as exc:
         if exc.status < 400:

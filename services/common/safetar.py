@@ -11,6 +11,7 @@ and opaque directories (trusted.overlay.opaque=y).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -28,6 +29,11 @@ OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 _XATTR_PREFIXES = ("user.", "security.capability")
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+# What the kernel says of a value an entry carries (a name or link target too long, an
+# xattr it refuses, too many links), not of the host: the layer's fault, so a 400.
+_ENTRY_ERRNOS = (errno.ENAMETOOLONG, errno.EINVAL, errno.ERANGE, errno.E2BIG, errno.EOVERFLOW,
+                 errno.EMLINK)
 
 
 class LayerError(errors.BadParameter):
@@ -47,6 +53,19 @@ def clean(name: str) -> list[str]:
             continue
         parts.append(part)
     return parts
+
+
+@contextlib.contextmanager
+def _entry_errors(name: str):
+    """Turn what an entry's own values make the system refuse into a LayerError."""
+    try:
+        yield
+    except (OverflowError, ValueError) as exc:  # ids, times, device numbers out of range
+        raise LayerError(f"layer entry {name!r} has a value out of range: {exc}") from None
+    except OSError as exc:
+        if exc.errno not in _ENTRY_ERRNOS:
+            raise
+        raise LayerError(f"layer entry {name!r} cannot be made: {exc.strerror}") from None
 
 
 def open_dir(root_fd: int, parts: list[str], create: bool, name: str) -> int:
@@ -225,9 +244,13 @@ class _Extractor:
     def finish(self) -> None:
         # Directory times last: making entries inside a directory changes its mtime.
         for parts, mtime in reversed(self.dir_times):
-            fd = open_dir(self.root_fd, parts, False, "/".join(parts))
             try:
-                os.utime(fd, (mtime, mtime))
+                fd = open_dir(self.root_fd, parts, False, "/".join(parts))
+            except LayerError:
+                continue  # a later entry replaced the directory (or one above it)
+            try:
+                with _entry_errors("/".join(parts) or "."):
+                    os.utime(fd, (mtime, mtime))
             finally:
                 os.close(fd)
 
@@ -239,7 +262,8 @@ def extract_layer(stream: BinaryIO, root: str) -> int:
         try:
             with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tf:
                 for member in tf:
-                    ex.entry(tf, member)
+                    with _entry_errors(member.name):
+                        ex.entry(tf, member)
         except tarfile.TarError as exc:
             raise LayerError(f"the layer is not a valid tar archive: {exc}") from None
         ex.finish()

@@ -264,6 +264,7 @@ class ReplyStream:
         self._consumed = 0
         self._done = False
         self.result: Any = None
+        self.pump: asyncio.Task | None = None   # sends the caller's upload, if any
 
     def _feed(self, item: tuple) -> None:
         self._queue.put_nowait(item)
@@ -289,10 +290,14 @@ class ReplyStream:
         raise value
 
     async def aclose(self) -> None:
+        """End the call; once this returns, nothing reads the caller's upload any more."""
         if not self._done:
             self._done = True
             self._client._forget(self._id)
             self._client._send({"t": "cancel", "id": self._id})
+        if self.pump is not None:
+            self.pump.cancel()
+            await asyncio.gather(self.pump, return_exceptions=True)
 
 
 class _Upload:
@@ -311,6 +316,7 @@ class ServiceClient:
         self._ids = itertools.count(1)
         self._pending: dict[int, Any] = {}   # id -> Future or ReplyStream
         self._uploads: dict[int, _Upload] = {}
+        self._pumps: dict[int, asyncio.Task] = {}   # id -> the task sending the caller's body
         self._sock = ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
         # Refuse to queue for a peer that is not connected: fail fast instead.
@@ -337,9 +343,15 @@ class ServiceClient:
         fut = asyncio.get_running_loop().create_future()
         req_id = await self._start(m, params or {}, fut, upload)
         wait = m.timeout if timeout is ... else timeout
+        pump = None
         try:
             if upload is not None:
-                await self._pump(req_id, upload)
+                # The caller's body may take long; the timeout runs once it is all sent. An
+                # answer before that (an error) stops the sending.
+                pump = self._pumps[req_id] = asyncio.ensure_future(self._pump(req_id, upload))
+                await asyncio.wait([pump, fut], return_when=asyncio.FIRST_COMPLETED)
+                if not fut.done():
+                    pump.result()
             return await asyncio.wait_for(asyncio.shield(fut), wait)
         except asyncio.TimeoutError:
             self._send({"t": "cancel", "id": req_id})
@@ -347,6 +359,8 @@ class ServiceClient:
                 f"the {self.service} service did not answer {name} within {wait:g}s") from None
         finally:
             self._forget(req_id)
+            if pump is not None:
+                await asyncio.gather(pump, return_exceptions=True)
 
     async def stream(self, name: str, params: dict | None = None,
                      upload: AsyncIterator[bytes] | None = None) -> ReplyStream:
@@ -358,7 +372,8 @@ class ServiceClient:
         stream = ReplyStream(self, req_id, name)
         await self._start(m, params or {}, stream, upload, req_id=req_id)
         if upload is not None:
-            asyncio.ensure_future(self._pump_or_fail(req_id, upload, stream))
+            stream.pump = asyncio.ensure_future(self._pump_or_fail(req_id, upload, stream))
+            self._pumps[req_id] = stream.pump
         return stream
 
     async def wait_connected(self, timeout: float) -> bool:
@@ -372,6 +387,8 @@ class ServiceClient:
         for task in self._tasks:
             task.cancel()
         self._fail_all(errors.Unavailable(f"the connection to {self.service} was closed"))
+        for pump in self._pumps.values():
+            pump.cancel()
         self._sock.disable_monitor()
         self._monitor.close(0)
         self._sock.close(0)
@@ -408,8 +425,6 @@ class ServiceClient:
             if not data:
                 continue
             while grant.credit <= 0:
-                if req_id not in self._pending:
-                    return  # the service answered (an error) or went away
                 grant.changed.clear()
                 await grant.changed.wait()
             grant.credit -= 1
@@ -419,6 +434,8 @@ class ServiceClient:
     async def _pump_or_fail(self, req_id: int, upload: AsyncIterator[bytes], stream: ReplyStream) -> None:
         try:
             await self._pump(req_id, upload)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # the caller's body failed mid-way: tell both ends
             self._send({"t": "cancel", "id": req_id})
             stream._feed(("err", exc if isinstance(exc, errors.DockyardError)
@@ -432,15 +449,19 @@ class ServiceClient:
 
     def _forget(self, req_id: int) -> None:
         self._pending.pop(req_id, None)
-        grant = self._uploads.pop(req_id, None)
-        if grant:
-            grant.changed.set()
+        self._uploads.pop(req_id, None)
+        self._stop_pump(req_id)
+
+    def _stop_pump(self, req_id: int) -> None:
+        # The answer is in (or the call is over): stop reading the caller's body, so the
+        # caller may read (and drop) the rest itself.
+        pump = self._pumps.pop(req_id, None)
+        if pump is not None and pump is not asyncio.current_task() and not pump.done():
+            pump.cancel()
 
     def _fail_all(self, exc: errors.DockyardError) -> None:
         for req_id, waiter in list(self._pending.items()):
             self._deliver_error(req_id, waiter, exc)
-        for grant in self._uploads.values():
-            grant.changed.set()
 
     def _deliver_error(self, req_id: int, waiter: Any, exc: Exception) -> None:
         if isinstance(waiter, ReplyStream):
@@ -448,9 +469,8 @@ class ServiceClient:
         elif not waiter.done():
             waiter.set_exception(exc)
         self._pending.pop(req_id, None)
-        grant = self._uploads.get(req_id)
-        if grant:
-            grant.changed.set()
+        self._uploads.pop(req_id, None)
+        self._stop_pump(req_id)
 
     async def _watch(self) -> None:
         while True:
