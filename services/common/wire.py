@@ -17,6 +17,7 @@ frame of bulk bytes that is never re-packed. Headers:
     {t: "data", id} + raw frame                        client -> service (upload)
     {t: "eof", id}                                     client -> service (upload done)
     {t: "cancel", id}                                  client -> service
+    {t: "alive", id: 0}                                client -> service, while calls are in flight
 
 Flow control is credit based in both directions: a sender never has more chunks in
 flight than the receiver granted, so a slow reader never makes a process buffer
@@ -47,6 +48,10 @@ STREAM_WINDOW = 16
 HEARTBEAT_IVL_MS = 500
 HEARTBEAT_TIMEOUT_MS = 2000
 DEFAULT_TIMEOUT = 5.0
+# A caller with calls in flight says it is alive this often; a service cancels the calls
+# of a caller it has not heard from for CALLER_TIMEOUT (it died: its uploads would never end).
+ALIVE_IVL = 1.0
+CALLER_TIMEOUT = 5.0
 
 
 # --------------------------------------------------------------------------- schema
@@ -253,6 +258,12 @@ def endpoint(exec_root: str, service: str) -> str:
 
 # ----------------------------------------------------------------------- client
 
+def _quiet(sent: Any) -> None:
+    """Swallow the failure of a fire-and-forget send (the asyncio socket reports it late)."""
+    if isinstance(sent, asyncio.Future):
+        sent.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
 class ReplyStream:
     """The chunks of a streaming reply; iterate it, then it ends or raises."""
 
@@ -330,7 +341,8 @@ class ServiceClient:
         self._connected = asyncio.Event()
         self._sock.connect(endpoint(exec_root, service))
         self._tasks = [asyncio.ensure_future(self._read()),
-                       asyncio.ensure_future(self._watch())]
+                       asyncio.ensure_future(self._watch()),
+                       asyncio.ensure_future(self._say_alive())]
 
     # -- public
 
@@ -353,6 +365,9 @@ class ServiceClient:
                 if not fut.done():
                     pump.result()
             return await asyncio.wait_for(asyncio.shield(fut), wait)
+        except asyncio.CancelledError:
+            self._send({"t": "cancel", "id": req_id})  # our caller gave up: so does the service
+            raise
         except asyncio.TimeoutError:
             self._send({"t": "cancel", "id": req_id})
             raise errors.Unavailable(
@@ -442,10 +457,8 @@ class ServiceClient:
                           else errors.BadParameter(f"reading the request body failed: {exc}")))
 
     def _send(self, header: dict, raw: bytes | None = None) -> None:
-        try:
-            self._sock.send_multipart(frames(header, raw), flags=zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass  # the peer is gone; the pending call fails through the monitor
+        # A peer that is gone fails the pending call through the monitor; nothing to do here.
+        _quiet(self._sock.send_multipart(frames(header, raw), flags=zmq.NOBLOCK))
 
     def _forget(self, req_id: int) -> None:
         self._pending.pop(req_id, None)
@@ -471,6 +484,12 @@ class ServiceClient:
         self._pending.pop(req_id, None)
         self._uploads.pop(req_id, None)
         self._stop_pump(req_id)
+
+    async def _say_alive(self) -> None:
+        while True:
+            await asyncio.sleep(ALIVE_IVL)
+            if self._pending:
+                self._send({"t": "alive", "id": 0})
 
     async def _watch(self) -> None:
         while True:
@@ -611,6 +630,7 @@ class ServiceServer:
         self._calls: dict[tuple[bytes, int], asyncio.Task] = {}
         self._uploads: dict[tuple[bytes, int], Upload] = {}
         self._outbound: dict[tuple[bytes, int], _Outbound] = {}
+        self._heard: dict[bytes, float] = {}   # caller identity -> when last heard from
 
     def handle(self, name: str) -> Callable[[Handler], Handler]:
         m = method(name)
@@ -630,11 +650,33 @@ class ServiceServer:
                    if m.service == self.service and m.name not in self.handlers]
         if missing:
             log.info("%s serves no handler yet for: %s", self.service, ", ".join(missing))
+        watchdog = asyncio.ensure_future(self._watch_callers())
+        try:
+            await self._receive()
+        finally:
+            watchdog.cancel()
+
+    async def _watch_callers(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(ALIVE_IVL)
+            now = loop.time()
+            for (ident, req_id), task in list(self._calls.items()):
+                if now - self._heard.get(ident, now) > CALLER_TIMEOUT:
+                    log.info("%s: caller went away; cancelling its call %s", self.service, req_id)
+                    task.cancel()
+            for ident in [i for i, t in self._heard.items() if now - t > CALLER_TIMEOUT]:
+                if not any(key[0] == ident for key in self._calls):
+                    del self._heard[ident]
+
+    async def _receive(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             parts = await self._sock.recv_multipart(copy=True)
             if len(parts) < 2:
                 continue
             ident = parts[0]
+            self._heard[ident] = loop.time()
             try:
                 header = unpack(parts[1])
             except errors.DockyardError:
@@ -681,12 +723,9 @@ class ServiceServer:
         self._uploads.pop(key, None)
         self._outbound.pop(key, None)
 
-    def _send(self, ident: bytes, header: dict, raw: bytes | None = None) -> bool:
-        try:
-            self._sock.send_multipart([ident, *frames(header, raw)], flags=zmq.NOBLOCK)
-            return True
-        except zmq.ZMQError:
-            return False  # the caller went away; nobody is left to tell
+    def _send(self, ident: bytes, header: dict, raw: bytes | None = None) -> None:
+        # A caller that went away cannot be told anything; its calls end by the watchdog.
+        _quiet(self._sock.send_multipart([ident, *frames(header, raw)], flags=zmq.NOBLOCK))
 
     async def _run(self, ident: bytes, header: dict) -> None:
         req_id = header["id"]

@@ -230,3 +230,31 @@ def test_service_gone_mid_call_fails_in_flight_request(tmp_path, registry):
             await asyncio.wait_for(pending, 5)
 
     run_with_server(tmp_path, body)
+
+
+def test_calls_of_a_caller_that_died_are_cancelled(tmp_path, registry, monkeypatch):
+    monkeypatch.setattr(wire, "ALIVE_IVL", 0.1)
+    monkeypatch.setattr(wire, "CALLER_TIMEOUT", 0.5)
+
+    async def body(client, server):
+        async def endless():
+            while True:
+                yield b"x" * 100
+                await asyncio.sleep(0.05)
+        pending = asyncio.ensure_future(client.call("test.upload", upload=endless(), timeout=30))
+        await asyncio.sleep(0.5)
+        assert server.live_tasks() == 1
+        # Still alive: its call goes on as long as it keeps saying so.
+        await asyncio.sleep(1.0)
+        assert server.live_tasks() == 1
+        # The caller falls silent (as a killed process would): no data, no cancel, no alive.
+        client._tasks[2].cancel()
+        for pump in client._pumps.values():
+            pump.cancel()
+        for _ in range(30):
+            await asyncio.sleep(0.1)
+            if server.live_tasks() == 0:
+                break
+        assert server.live_tasks() == 0
+
+    run_with_server(tmp_path, body)

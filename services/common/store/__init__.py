@@ -176,12 +176,12 @@ class Store:
                                 (image_id,)).fetchone()
         if row is None:
             raise errors.NotFound(f"No such image: {image_id}")
-        return self._record(row, self.refs_of(image_id))
+        last = self.conn.execute("SELECT MAX(tagged) FROM refs WHERE image_id=?", (image_id,)).fetchone()[0]
+        return self._record(row, self.refs_of(image_id), last)
 
-    def _record(self, row: sqlite3.Row, refs: list[str]) -> dict:
+    def _record(self, row: sqlite3.Row, refs: list[str], last: str | None) -> dict:
         tagged = [r for r in refs if "@" not in r]
         digests = [r for r in refs if "@" in r]
-        last = self.conn.execute("SELECT MAX(tagged) FROM refs WHERE image_id=?", (row["id"],)).fetchone()[0]
         return {
             "id": row["id"],
             "parent": row["parent"] or "",
@@ -195,8 +195,11 @@ class Store:
 
     def list(self, all_images: bool) -> list[dict]:
         refs: dict[str, list[str]] = {}
-        for ref, image_id in self.conn.execute("SELECT ref, image_id FROM refs ORDER BY ref"):
+        last: dict[str, str] = {}
+        for ref, image_id, tagged in self.conn.execute("SELECT ref, image_id, tagged FROM refs ORDER BY ref"):
             refs.setdefault(image_id, []).append(ref)
+            if tagged and tagged > last.get(image_id, ""):
+                last[image_id] = tagged
         parents = {r[0] for r in self.conn.execute("SELECT parent FROM images WHERE parent IS NOT NULL")}
         out = []
         for row in self.conn.execute(
@@ -205,7 +208,7 @@ class Store:
             # Untagged images that are another's parent are intermediate: shown with all only.
             if not all_images and not mine and row["id"] in parents:
                 continue
-            out.append(self._record(row, mine))
+            out.append(self._record(row, mine, last.get(row["id"])))
         return out
 
     def chain(self, image_id: str) -> list[sqlite3.Row]:
