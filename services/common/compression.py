@@ -51,8 +51,50 @@ def open_decompressed(fh: BinaryIO, kind: str) -> BinaryIO:
     if kind == "xz":
         return lzma.LZMAFile(fh, mode="rb")
     if kind == "zstd":
-        return zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
+        return ZstdReader(fh)
     return fh
+
+
+class ZstdReader:
+    """Plain bytes of a zstd stream of one or more frames; a cut-off frame is an error.
+
+    (zstandard's own stream reader ends a truncated frame as a clean end of file.)
+    """
+
+    def __init__(self, fh: BinaryIO):
+        self.fh = fh
+        self.dctx = zstandard.ZstdDecompressor()
+        self.obj = self.dctx.decompressobj()
+        self.pending = b""
+        self.started = False
+
+    def read(self, n: int = -1) -> bytes:
+        while not self.pending:
+            data = self.fh.read(1 << 16)
+            if not data:
+                if self.started and not self.obj.eof:
+                    raise zstandard.ZstdError("the zstd stream ends in the middle of a frame")
+                return b""
+            while data:
+                if self.obj.eof:
+                    self.obj = self.dctx.decompressobj()
+                self.started = True
+                self.pending += self.obj.decompress(data)
+                data = self.obj.unused_data if self.obj.eof else b""
+        if n is None or n < 0:
+            out, self.pending = self.pending, b""
+        else:
+            out, self.pending = self.pending[:n], self.pending[n:]
+        return out
+
+    def close(self) -> None:
+        self.fh.close()
+
+    def __enter__(self) -> "ZstdReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class HashingReader:

@@ -75,7 +75,8 @@ class Method:
     service: str              # the service that serves it; "*" for every service
     params: dict = field(default_factory=dict)
     reply: dict = field(default_factory=dict)
-    chunk: Any = None         # None: unary reply; bytes or a dict spec: a stream of chunks
+    chunk: Any = None         # None: unary reply; bytes, or a dict spec (a chunk may then also
+                              # be a (dict, bytes) pair: a labelled raw frame)
     upload: bool = False      # the caller streams raw bytes to the service
     timeout: float | None = DEFAULT_TIMEOUT  # None: wait as long as the peer is alive
 
@@ -89,7 +90,7 @@ def _declare(method: Method) -> Method:
     return method
 
 
-SERVICES = ("api", "supervisor", "builder", "registry")
+SERVICES = ("api", "supervisor", "builder", "registry", "shim")
 
 _declare(Method(
     "system.ping", "*",
@@ -248,6 +249,10 @@ def frames(header: dict, raw: bytes | None = None) -> list[bytes]:
     return [pack(header)] if raw is None else [pack(header), raw]
 
 
+def shim_name(container_id: str) -> str:
+    return f"shim-{container_id}"
+
+
 def socket_path(exec_root: str, service: str) -> str:
     return os.path.join(exec_root, "sock", f"{service}.sock")
 
@@ -320,10 +325,10 @@ class _Upload:
 
 
 class ServiceClient:
-    """One DEALER connection from this process to one service."""
+    """One DEALER connection from this process to one service (or one shim)."""
 
     def __init__(self, ctx: zmq.asyncio.Context, exec_root: str, service: str):
-        self.service = service
+        self.service = service  # a service name, or "shim-<container id>"
         self._ids = itertools.count(1)
         self._pending: dict[int, Any] = {}   # id -> Future or ReplyStream
         self._uploads: dict[int, _Upload] = {}
@@ -526,7 +531,9 @@ class ServiceClient:
                 if not waiter.done():
                     waiter.set_result(header.get("result"))
             elif t == "chunk" and isinstance(waiter, ReplyStream):
-                waiter._feed(("chunk", parts[1] if len(parts) > 1 else header.get("value")))
+                raw, value = (parts[1] if len(parts) > 1 else None), header.get("value")
+                waiter._feed(("chunk", (value, raw) if raw is not None and value is not None
+                              else raw if raw is not None else value))
             elif t == "end" and isinstance(waiter, ReplyStream):
                 waiter._feed(("end", header.get("result")))
 
@@ -543,6 +550,14 @@ class Clients:
         if service not in self._clients:
             self._clients[service] = ServiceClient(self._ctx, self.exec_root, service)
         return self._clients[service]
+
+    def shim(self, container_id: str) -> ServiceClient:
+        return self[shim_name(container_id)]
+
+    def drop(self, service: str) -> None:
+        client = self._clients.pop(service, None)
+        if client is not None:
+            client.close()
 
     async def call(self, name: str, params: dict | None = None, **kw: Any) -> Any:
         service = method(name).service
@@ -612,8 +627,9 @@ class _Outbound:
 class ServiceServer:
     """The ROUTER side: dispatches requests to this service's handlers."""
 
-    def __init__(self, exec_root: str, service: str):
-        self.service = service
+    def __init__(self, exec_root: str, service: str, kind: str | None = None):
+        self.service = service        # the socket's name: a service, or shim-<container id>
+        self.kind = kind or service   # whose methods it serves
         self.handlers: dict[str, Handler] = {}
         self._ctx = zmq.asyncio.Context.instance()
         self._sock = self._ctx.socket(zmq.ROUTER)
@@ -634,8 +650,8 @@ class ServiceServer:
 
     def handle(self, name: str) -> Callable[[Handler], Handler]:
         m = method(name)
-        if m.service not in ("*", self.service):
-            raise ValueError(f"{name} belongs to {m.service}, not {self.service}")
+        if m.service not in ("*", self.kind):
+            raise ValueError(f"{name} belongs to {m.service}, not {self.kind}")
 
         def register(fn: Handler) -> Handler:
             self.handlers[name] = fn
@@ -647,7 +663,7 @@ class ServiceServer:
 
     async def serve(self) -> None:
         missing = [m.name for m in METHODS.values()
-                   if m.service == self.service and m.name not in self.handlers]
+                   if m.service == self.kind and m.name not in self.handlers]
         if missing:
             log.info("%s serves no handler yet for: %s", self.service, ", ".join(missing))
         watchdog = asyncio.ensure_future(self._watch_callers())
@@ -697,6 +713,9 @@ class ServiceServer:
         if t == "req":
             if key in self._calls:
                 return
+            if header.get("upload"):
+                # Made now, not in the task: the caller's data (or eof) may be next in line.
+                self._uploads[key] = Upload(self, ident, header["id"])
             task = asyncio.ensure_future(self._run(ident, header))
             self._calls[key] = task
             task.add_done_callback(lambda _t, key=key: self._finish(key))
@@ -737,11 +756,9 @@ class ServiceServer:
                 raise errors.NotImplementedYet(f"{self.service} does not serve {m.name}")
             params = header.get("params") or {}
             check(m.params, params, m.name)
-            upload = None
-            if header.get("upload"):
-                if not m.upload:
-                    raise errors.BadParameter(f"{m.name} takes no upload")
-                upload = self._uploads[key] = Upload(self, ident, req_id)
+            upload = self._uploads.get(key)
+            if upload is not None and not m.upload:
+                raise errors.BadParameter(f"{m.name} takes no upload")
             call = Call(m, params, upload)
             if m.chunk is None:
                 result = await handler(call)
@@ -758,6 +775,10 @@ class ServiceServer:
                     out.credit -= 1
                     if isinstance(chunk, (bytes, bytearray, memoryview)):
                         self._send(ident, {"t": "chunk", "id": req_id}, bytes(chunk))
+                    elif isinstance(chunk, tuple):  # (meta, bytes): a labelled raw frame
+                        meta, data = chunk
+                        check(m.chunk, meta, f"{m.name} chunk")
+                        self._send(ident, {"t": "chunk", "id": req_id, "value": meta}, bytes(data))
                     else:
                         check(m.chunk, chunk, f"{m.name} chunk")
                         self._send(ident, {"t": "chunk", "id": req_id, "value": chunk})

@@ -31,7 +31,7 @@ MAX_LAYER_BYTES = 64 << 30
 
 def hex_of(digest: str) -> str:
     algo, _, value = digest.partition(":")
-    if algo != "sha256" or not reference.ID_RE.match(value):
+    if algo != "sha256" or not reference.ID_RE.fullmatch(value):
         raise errors.BadParameter(f"invalid digest {digest!r}")
     return value
 
@@ -122,7 +122,7 @@ class Store:
         if not name:
             raise errors.BadParameter("an image name is required")
         value = name.removeprefix("sha256:")
-        if reference.ID_RE.match(value):
+        if reference.ID_RE.fullmatch(value):
             row = self.conn.execute("SELECT id FROM images WHERE id=?", ("sha256:" + value,)).fetchone()
             if row:
                 return row[0]

@@ -20,14 +20,15 @@ OFFICIAL_NAMESPACE = "library"
 DEFAULT_TAG = "latest"
 NAME_MAX = 255
 
+# Every pattern is used with fullmatch: `$` would also accept a final newline.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _DOMAIN_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
-_PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
-ID_RE = re.compile(r"^[0-9a-f]{64}$")
+_PATH_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*", re.ASCII)
+_DOMAIN_RE = re.compile(_DOMAIN, re.ASCII)
+TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+_DIGEST_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
+ID_RE = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -69,31 +70,31 @@ def parse(text: str) -> Reference:
     """Parse and normalize a reference; a bad one is a BadParameter saying why."""
     if not isinstance(text, str) or not text:
         raise errors.BadParameter("invalid reference format: empty name")
-    if ID_RE.match(text):
+    if ID_RE.fullmatch(text):
         raise errors.BadParameter(
             f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings")
     name, digest = text, None
     if "@" in name:
         name, _, digest = name.partition("@")
-        if not _DIGEST_RE.match(digest):
+        if not _DIGEST_RE.fullmatch(digest):
             raise errors.BadParameter(f"invalid reference format: bad digest in {text!r}")
     tag = None
     slash = name.rfind("/")
     colon = name.rfind(":")
     if colon > slash:
         name, tag = name[:colon], name[colon + 1:]
-        if not TAG_RE.match(tag):
+        if not TAG_RE.fullmatch(tag):
             raise errors.BadParameter(f"invalid reference format: bad tag {tag!r} in {text!r}")
     if len(name) > NAME_MAX:
         raise errors.BadParameter(f"invalid reference format: repository name must not be more "
                                   f"than {NAME_MAX} characters")
     domain, path = split_domain(name)
-    if not _PATH_RE.match(path):
-        if path.lower() != path and _PATH_RE.match(path.lower()):
+    if not _PATH_RE.fullmatch(path):
+        if path.lower() != path and _PATH_RE.fullmatch(path.lower()):
             raise errors.BadParameter(
                 f"invalid reference format: repository name ({path}) must be lowercase")
         raise errors.BadParameter(f"invalid reference format: {text!r}")
-    if not _DOMAIN_RE.match(domain):
+    if not _DOMAIN_RE.fullmatch(domain):
         raise errors.BadParameter(f"invalid reference format: bad registry host in {text!r}")
     return Reference(domain, path, tag, digest)
 
@@ -112,7 +113,7 @@ def split_domain(name: str) -> tuple[str, str]:
 
 
 def check_tag(tag: str) -> str:
-    if not TAG_RE.match(tag):
+    if not TAG_RE.fullmatch(tag):
         raise errors.BadParameter(f"invalid tag format: {tag!r}")
     return tag
 
