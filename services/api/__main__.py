@@ -12,7 +12,7 @@ from aiohttp import web
 from services.common import service, wire
 from services.common.config import parse_host
 
-from . import listeners
+from . import hijack, listeners
 from .app import make_app
 
 log = logging.getLogger("api")
@@ -24,15 +24,20 @@ async def serve() -> None:
     app = make_app(settings, clients)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
+    loop = asyncio.get_running_loop()
+    servers = []
     for sock, ctx in listeners.open_all(settings):
-        await web.SockSite(runner, sock, ssl_context=ctx, backlog=512).start()
+        # Every connection goes through a Sniffer, which lets attach take it over (hijack).
+        servers.append(await loop.create_server(lambda: hijack.Sniffer(runner.server()),
+                                                sock=sock, ssl=ctx, backlog=512))
     log.info("listening on %s", ", ".join(settings.hosts))
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping")
+    for server in servers:
+        server.close()
     await runner.cleanup()
     clients.close()
     for text in settings.hosts:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import images, system
+from . import containers, images, system
 
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
 
@@ -25,6 +25,22 @@ ROUTES = [
     ("POST", "/images/{name:.+}/tag", images.tag),
     ("POST", "/images/{name:.+}/insert", images.insert),
     ("DELETE", "/images/{name:.+}", images.remove),
+    # Containers.
+    ("GET", "/containers/json", containers.list_containers),
+    ("POST", "/containers/create", containers.create),
+    ("GET", "/containers/{id}/json", containers.inspect),
+    ("GET", "/containers/{id}/changes", containers.changes),
+    ("GET", "/containers/{id}/export", containers.export),
+    ("GET", "/containers/{id}/logs", containers.logs),
+    ("POST", "/containers/{id}/start", containers.start),
+    ("POST", "/containers/{id}/stop", containers.stop),
+    ("POST", "/containers/{id}/restart", containers.restart),
+    ("POST", "/containers/{id}/kill", containers.kill),
+    ("POST", "/containers/{id}/attach", containers.attach),
+    ("POST", "/containers/{id}/wait", containers.wait),
+    ("POST", "/containers/{id}/resize", containers.resize),
+    ("DELETE", "/containers/{id}", containers.remove),
+    ("POST", "/commit", containers.commit),
 ]
 
 

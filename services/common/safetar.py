@@ -288,3 +288,94 @@ def iter_tree(root: str) -> Iterator[tuple[str, os.stat_result]]:
             if stat.S_ISDIR(st.st_mode):
                 subdirs.append(path)
         stack.extend(reversed(subdirs))
+
+
+def _xattr_headers(path: str) -> dict:
+    headers = {}
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return headers
+    for attr in names:
+        if attr.startswith(_XATTR_PREFIXES):
+            try:
+                value = os.getxattr(path, attr, follow_symlinks=False)
+            except OSError:
+                continue
+            headers[f"SCHILY.xattr.{attr}"] = value.decode("utf-8", "surrogateescape")
+    return headers
+
+
+def write_tree(root: str, fileobj: BinaryIO, overlay_whiteouts: bool = False) -> None:
+    """Write the tree at `root` as a tar stream, never following a symlink in it.
+
+    With `overlay_whiteouts`, the tree is an overlayfs upper dir: its whiteouts (0/0
+    character devices) become `.wh.` entries and its opaque directories get a
+    `.wh..wh..opq` entry, as in an image layer.
+    """
+    tf = tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT)
+    links: dict[tuple[int, int], str] = {}
+    root_fd = os.open(root, _DIR_FLAGS)
+
+    def walk(dir_fd: int, prefix: str) -> None:
+        with os.scandir(dir_fd) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            st = entry.stat(follow_symlinks=False)
+            name = prefix + entry.name
+            proc_path = f"/proc/self/fd/{dir_fd}/{entry.name}"
+            if overlay_whiteouts and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                info = tarfile.TarInfo(prefix + WHITEOUT_PREFIX + entry.name)
+                info.mtime = int(st.st_mtime)
+                tf.addfile(info)
+                continue
+            info = tarfile.TarInfo(name)
+            info.uid, info.gid = st.st_uid, st.st_gid
+            info.mode = stat.S_IMODE(st.st_mode)
+            info.mtime = int(st.st_mtime)
+            info.pax_headers = _xattr_headers(proc_path)
+            if stat.S_ISDIR(st.st_mode):
+                info.type = tarfile.DIRTYPE
+                tf.addfile(info)
+                sub = os.open(entry.name, _DIR_FLAGS, dir_fd=dir_fd)
+                try:
+                    if overlay_whiteouts:
+                        try:
+                            opaque = os.getxattr(sub, OVERLAY_OPAQUE_XATTR) == b"y"
+                        except OSError:
+                            opaque = False
+                        if opaque:
+                            marker = tarfile.TarInfo(name + "/" + WHITEOUT_OPAQUE)
+                            marker.mtime = int(st.st_mtime)
+                            tf.addfile(marker)
+                    walk(sub, name + "/")
+                finally:
+                    os.close(sub)
+            elif stat.S_ISREG(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if st.st_nlink > 1 and key in links:
+                    info.type, info.linkname = tarfile.LNKTYPE, links[key]
+                    tf.addfile(info)
+                    continue
+                links[key] = name
+                fd = os.open(entry.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+                with os.fdopen(fd, "rb") as src:
+                    info.size = os.fstat(src.fileno()).st_size
+                    tf.addfile(info, src)
+            elif stat.S_ISLNK(st.st_mode):
+                info.type, info.linkname = tarfile.SYMTYPE, os.readlink(entry.name, dir_fd=dir_fd)
+                tf.addfile(info)
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                info.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
+                info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+                tf.addfile(info)
+            elif stat.S_ISFIFO(st.st_mode):
+                info.type = tarfile.FIFOTYPE
+                tf.addfile(info)
+            # sockets are not archived, as in Docker
+
+    try:
+        walk(root_fd, "")
+    finally:
+        os.close(root_fd)
+    tf.close()

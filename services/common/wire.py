@@ -171,6 +171,53 @@ _declare(Method("image.insert", "registry", params={"name": str, "url": str, "pa
 _declare(Method("image.save", "registry", params={"names": [str]}, chunk=bytes))
 _declare(Method("image.load", "registry", params={"quiet": bool}, chunk=PROGRESS, upload=True))
 
+# Containers, owned by the supervisor. A container travels as its whole record (the
+# shape of a modern inspect, plus a few internal keys); the api shapes it per version.
+CONTAINER = ANY
+_declare(Method("container.create", "supervisor",
+                params={"config": ANY, "host_config": ANY, "name": Opt(str)},
+                reply={"id": str, "warnings": [str]}))
+_declare(Method("container.list", "supervisor",
+                params={"all": bool, "limit": int, "since": Opt(str), "before": Opt(str)},
+                reply={"containers": [CONTAINER]}))
+_declare(Method("container.inspect", "supervisor", params={"id": str}, reply=CONTAINER))
+_declare(Method("container.start", "supervisor", params={"id": str}, timeout=60))
+_declare(Method("container.stop", "supervisor", params={"id": str, "timeout": Opt(int)}, timeout=None))
+_declare(Method("container.restart", "supervisor", params={"id": str, "timeout": Opt(int)}, timeout=None))
+_declare(Method("container.kill", "supervisor", params={"id": str, "signal": Opt(str)}))
+_declare(Method("container.wait", "supervisor", params={"id": str, "condition": Opt(str)},
+                reply={"exit_code": int, "error": str}, timeout=None))
+_declare(Method("container.remove", "supervisor", params={"id": str, "force": bool, "volumes": bool},
+                timeout=60))
+_declare(Method("container.changes", "supervisor", params={"id": str},
+                reply={"changes": [{"path": str, "kind": int}]}, timeout=60))
+_declare(Method("container.export", "supervisor", params={"id": str}, chunk=bytes))
+_declare(Method("container.logs", "supervisor",
+                params={"id": str, "stdout": bool, "stderr": bool, "follow": bool,
+                        "since": float, "until": float, "tail": int},
+                chunk={"fd": int, "time": str}))
+_declare(Method("container.commit", "supervisor",
+                params={"id": str, "repo": Opt(str), "tag": Opt(str), "comment": Opt(str),
+                        "author": Opt(str), "config": ANY},
+                reply={"id": str}, timeout=None))
+_declare(Method("image.commit", "registry",
+                params={"parent": str, "container": str, "created_by": str, "comment": str,
+                        "author": str, "config": ANY, "container_config": ANY,
+                        "repo": Opt(str), "tag": Opt(str)},
+                reply={"id": str}, upload=True, timeout=120))
+
+# The shim of one container (socket shim-<container id>): the process, its stdio, its exit.
+EXIT = {"exit_code": int, "finished_at": str, "oom_killed": bool, "error": str}
+STDIO = {"fd": int}   # a labelled raw frame: 1 stdout, 2 stderr (0: a tty's one stream)
+_declare(Method("shim.state", "shim",
+                reply={"pid": int, "running": bool, "started_at": str, "exit": Opt(EXIT)}))
+_declare(Method("shim.wait", "shim", reply=EXIT, timeout=None))
+_declare(Method("shim.kill", "shim", params={"signal": int}))
+_declare(Method("shim.resize", "shim", params={"height": int, "width": int}))
+_declare(Method("shim.attach", "shim",
+                params={"stdin": bool, "stdout": bool, "stderr": bool, "logs": bool, "stream": bool},
+                chunk=STDIO, upload=True))
+
 # ------------------------------------------------------------------- validation
 
 def _type_name(spec: Any) -> str:

@@ -23,7 +23,7 @@ class ImageMethods:
             "image.list": self.list, "image.inspect": self.inspect, "image.history": self.history,
             "image.tag": self.tag, "image.remove": self.remove, "image.import": self.import_,
             "image.import_url": self.import_url, "image.insert": self.insert,
-            "image.save": self.save, "image.load": self.load,
+            "image.save": self.save, "image.load": self.load, "image.commit": self.commit,
         }
         for name, handler in handlers.items():
             server.handle(name)(handler)
@@ -129,7 +129,7 @@ class ImageMethods:
             new_chain = self.store.commit_layer(layer, parent_chain)
             config = image_config.child(
                 base, self.store.config(base), layer.diff_id,
-                f"#(nop) INSERT file:{p['url']} in /{'/'.join(parts)}")
+                f"/bin/sh -c #(nop) INSERT file:{p['url']} in /{'/'.join(parts)}")
             try:
                 image_id = self.store.create_image(
                     image_config.encode(config), [row["chain_id"] for row in chain] + [new_chain], parent=base)
@@ -139,6 +139,39 @@ class ImageMethods:
         finally:
             self.store.discard(stage)
         yield {"status": image_id, "image": image_id}
+
+    # ----------------------------------------------------------------- commit
+
+    async def commit(self, call: wire.Call) -> dict:
+        """A new image: the parent plus the container's changes (a layer tar, uploaded)."""
+        p = call.params
+        ref = reference.repo_tag(p["repo"], p.get("tag")) if p.get("repo") else None
+        if p.get("tag") and not p.get("repo"):
+            raise errors.BadParameter("a tag needs a repository (repo)")
+        base = self.store.resolve(p["parent"])
+        stage = self.store.new_stage()
+        try:
+            with open(os.path.join(stage, "blob"), "wb") as fh:
+                async for data in call.upload:
+                    fh.write(data)
+            layer = await asyncio.to_thread(unpack_layer, stage)
+            chain = self.store.chain(base)
+            new_chain = self.store.commit_layer(layer, chain[-1]["chain_id"] if chain else None)
+            config = image_config.child(
+                base, self.store.config(base), layer.diff_id, p["created_by"], comment=p["comment"],
+                author=p["author"], container=p["container"], config=p["config"],
+                container_config=p["container_config"])
+            try:
+                image_id = self.store.create_image(
+                    image_config.encode(config), [row["chain_id"] for row in chain] + [new_chain], parent=base)
+            except BaseException:
+                self.store.drop_unused()
+                raise
+        finally:
+            self.store.discard(stage)
+        if ref is not None:
+            self.store.tag(image_id, ref, force=True)
+        return {"id": image_id}
 
     # ------------------------------------------------------------- save, load
 

@@ -6,14 +6,17 @@ import os
 import socket
 from datetime import datetime, timezone
 
-from services.common import db, service, wire
+from services.common import service, wire
 from services.common.config import Settings
 
 from . import hostinfo
+from .containers import Containers
 
 
 async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Clients) -> None:
-    conn = db.connect(settings.data_root)
+    containers = Containers(settings, server, clients)
+    conn = containers.conn
+    await containers.adopt()
 
     @server.handle("system.info")
     async def info(call: wire.Call) -> dict:

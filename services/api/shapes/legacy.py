@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from services.common.timefmt import unix as unix_time
 
+from .common import container_command, human_duration, since
+
 
 def version(rec: dict) -> dict:
     return {
@@ -125,3 +127,54 @@ def image_inspect(image: dict, api) -> dict:
 def image_history(entries: list[dict]) -> list[dict]:
     return [{"Id": e["id"] if e["id"] == "<missing>" else short_id(e["id"]),
              "Created": unix_time(e["created"]), "CreatedBy": e["created_by"]} for e in entries]
+
+
+# ------------------------------------------------------------ containers
+
+def container_list(records: list[dict], api) -> list[dict]:
+    rows = []
+    for rec in records:
+        state = rec["State"]
+        status = f"Up {human_duration(since(state['StartedAt']))}" if state["Running"] else (
+            f"Exit {state['ExitCode']}" if state["Status"] == "exited" else "")
+        rows.append({"Id": rec["Id"][:12], "Image": rec["Config"]["Image"], "Command": container_command(rec),
+                     "Created": unix_time(rec["Created"]), "Status": status})
+    return rows
+
+
+def container_created(result: dict) -> dict:
+    return {"Id": result["id"][:12], "Warnings": result["warnings"]}
+
+
+def container_inspect(rec: dict, api) -> dict:
+    state = rec["State"]
+    return {
+        "Id": rec["Id"],
+        "Created": rec["Created"],
+        "Path": rec["Path"],
+        "Args": rec["Args"],
+        "Config": container_config(rec["Config"]),
+        "State": {"Running": state["Running"], "Pid": state["Pid"], "ExitCode": state["ExitCode"],
+                  "StartedAt": state["StartedAt"], "Ghost": False, "FinishedAt": state["FinishedAt"],
+                  "Error": state["Error"]},
+        "Image": image_id(rec["Image"]),
+        "NetworkSettings": {"IpAddress": "", "IpPrefixLen": 0, "Gateway": "", "Bridge": "",
+                            "PortMapping": None},
+        "SysInitPath": "",
+        "ResolvConfPath": rec["ResolvConfPath"],
+        "Volumes": {m["Destination"]: m["Source"] for m in rec.get("Mounts") or []},
+        "VolumesRW": {m["Destination"]: m.get("RW", True) for m in rec.get("Mounts") or []},
+        "Name": rec["Name"],
+    }
+
+
+def container_changes(changes: list[dict]) -> list[dict]:
+    return [{"Path": c["path"], "Kind": c["kind"]} for c in changes]
+
+
+def wait_result(result: dict) -> dict:
+    return {"StatusCode": result["exit_code"]}
+
+
+def committed(image: str) -> dict:
+    return {"Id": short_id(image)}

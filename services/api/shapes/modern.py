@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from services.common.timefmt import unix as unix_time
 
+from .common import container_command, human_duration, since
+
 
 
 def version(rec: dict) -> dict:
@@ -173,3 +175,90 @@ def image_history(entries: list[dict]) -> list[dict]:
 
 def image_removed(result: dict) -> list[dict]:
     return [{"Untagged": r} for r in result["untagged"]] + [{"Deleted": d} for d in result["deleted"]]
+
+
+# ------------------------------------------------------------ containers
+
+def _status(rec: dict) -> str:
+    state = rec["State"]
+    if state["Running"]:
+        return f"Up {human_duration(since(state['StartedAt']))}"
+    if state["Status"] == "exited":
+        return f"Exited ({state['ExitCode']}) {human_duration(since(state['FinishedAt']))} ago"
+    return state["Status"].capitalize()
+
+
+def _mounts(rec: dict) -> list[dict]:
+    return [{k: m.get(k, "") for k in ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW",
+                                       "Propagation") if k in m} for m in rec.get("Mounts") or []]
+
+
+def container_list(records: list[dict], api) -> list[dict]:
+    return [{
+        "Id": rec["Id"],
+        "Names": [rec["Name"]],
+        "Image": rec["Config"]["Image"],
+        "ImageID": rec["Image"],
+        "Command": container_command(rec),
+        "Created": unix_time(rec["Created"]),
+        "Ports": [],
+        "Labels": rec["Config"].get("Labels") or {},
+        "State": rec["State"]["Status"],
+        "Status": _status(rec),
+        "HostConfig": {"NetworkMode": rec["HostConfig"].get("NetworkMode", "default")},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": _mounts(rec),
+    } for rec in records]
+
+
+def container_created(result: dict) -> dict:
+    return {"Id": result["id"], "Warnings": result["warnings"]}
+
+
+_CONFIG_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+                "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes", "WorkingDir",
+                "Entrypoint", "OnBuild", "Labels", "StopSignal")
+
+
+def container_inspect(rec: dict, api) -> dict:
+    state = rec["State"]
+    return {
+        "Id": rec["Id"],
+        "Created": rec["Created"],
+        "Path": rec["Path"],
+        "Args": rec["Args"],
+        "State": {k: state[k] for k in ("Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead",
+                                        "Pid", "ExitCode", "Error", "StartedAt", "FinishedAt")},
+        "Image": rec["Image"],
+        "ResolvConfPath": rec["ResolvConfPath"],
+        "HostnamePath": rec["HostnamePath"],
+        "HostsPath": rec["HostsPath"],
+        "LogPath": rec["LogPath"],
+        "Name": rec["Name"],
+        "RestartCount": rec["RestartCount"],
+        "Driver": rec["Driver"],
+        "Platform": rec["Platform"],
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": rec["HostConfig"],
+        "GraphDriver": {"Name": "overlay2", "Data": None},
+        "Mounts": _mounts(rec),
+        "Config": {k: rec["Config"].get(k) for k in _CONFIG_KEYS},
+        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "",
+                            "Networks": {}, "IPAddress": "", "Gateway": "", "MacAddress": ""},
+    }
+
+
+def container_changes(changes: list[dict]) -> list[dict]:
+    return [{"Path": c["path"], "Kind": c["kind"]} for c in changes]
+
+
+def wait_result(result: dict) -> dict:
+    return {"StatusCode": result["exit_code"],
+            "Error": {"Message": result["error"]} if result["error"] else None}
+
+
+def committed(image: str) -> dict:
+    return {"Id": image}

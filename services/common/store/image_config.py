@@ -42,8 +42,12 @@ def imported(diff_id: str, source: str, message: str | None, arch: str) -> dict:
 
 def child(parent_id: str, parent: dict, diff_id: str | None, created_by: str,
           comment: str = "", author: str = "", container: str = "",
-          config: dict | None = None) -> dict:
-    """The config of an image made on top of `parent` (insert, commit), with one more step."""
+          config: dict | None = None, container_config: dict | None = None) -> dict:
+    """The config of an image made on top of `parent` (insert, commit), with one more step.
+
+    `created_by` is the history's text for the step, as Docker writes it
+    ("/bin/sh -c #(nop) ..." for a step that ran nothing, the command for a commit).
+    """
     now = timefmt.now()
     out = copy.deepcopy(parent)
     out["created"] = now
@@ -52,15 +56,14 @@ def child(parent_id: str, parent: dict, diff_id: str | None, created_by: str,
     out["author"] = author
     out["comment"] = comment
     out["container"] = container
-    run_config = copy.deepcopy(parent.get("config") or empty_container_config())
-    if config is not None:
-        run_config = config
+    run_config = copy.deepcopy(config if config is not None else parent.get("config") or empty_container_config())
     out["config"] = run_config
-    container_config = copy.deepcopy(run_config)
-    container_config["Cmd"] = ["/bin/sh", "-c", created_by]
+    if container_config is None:
+        container_config = copy.deepcopy(run_config)
+        container_config["Cmd"] = ["/bin/sh", "-c", created_by.removeprefix("/bin/sh -c ")]
     out["container_config"] = container_config
     rootfs = out.setdefault("rootfs", {"type": "layers", "diff_ids": []})
-    entry = {"created": now, "created_by": f"/bin/sh -c {created_by}"}
+    entry = {"created": now, "created_by": created_by}
     if author:
         entry["author"] = author
     if comment:

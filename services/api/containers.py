@@ -1,0 +1,220 @@
+"""Container endpoints: list, create, inspect, changes, export, start, stop, restart, kill,
+attach, wait, remove, logs, resize, and POST /commit."""
+
+from __future__ import annotations
+
+import struct
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from services.common import errors, timefmt, wire
+
+from . import hijack, keys, params, shapes, streams
+from .system import json_response
+
+
+def _clients(request: web.Request) -> wire.Clients:
+    return request.app[keys.CLIENTS]
+
+
+def _id(request: web.Request) -> str:
+    return request.match_info["id"]
+
+
+def _no_content(request: web.Request, legacy_status: int = 204) -> web.Response:
+    return web.Response(status=legacy_status if request[keys.API].legacy else 204)
+
+
+async def list_containers(request: web.Request) -> web.Response:
+    result = await _clients(request).call("container.list", {
+        "all": params.flag(request, "all"),
+        "limit": params.integer(request, "limit", -1),
+        "since": params.text(request, "since") or None,
+        "before": params.text(request, "before") or None,
+    })
+    return json_response(shapes.for_request(request).container_list(result["containers"], request[keys.API]))
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await params.json_body(request, required=True)
+    if not isinstance(body, dict):
+        raise errors.BadParameter("the container config must be a JSON object")
+    host = body.get("HostConfig") or {}
+    config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
+    result = await _clients(request).call("container.create", {
+        "config": config, "host_config": host, "name": params.text(request, "name") or None})
+    return json_response(shapes.for_request(request).container_created(result), status=201)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    rec = await _clients(request).call("container.inspect", {"id": _id(request)})
+    return json_response(shapes.for_request(request).container_inspect(rec, request[keys.API]))
+
+
+async def changes(request: web.Request) -> web.Response:
+    result = await _clients(request).call("container.changes", {"id": _id(request)})
+    return json_response(shapes.for_request(request).container_changes(result["changes"]))
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    stream = await _clients(request).stream("container.export", {"id": _id(request)})
+    return await streams.relay_bytes(request, stream, "application/octet-stream")
+
+
+async def start(request: web.Request) -> web.Response:
+    # Clients before 1.24 could send a host config here; it is read and checked, not applied.
+    await params.json_body(request)
+    await _clients(request).call("container.start", {"id": _id(request)})
+    return _no_content(request, 200)
+
+
+async def stop(request: web.Request) -> web.Response:
+    await _clients(request).call("container.stop", {"id": _id(request), "timeout": params.integer(request, "t")})
+    return _no_content(request)
+
+
+async def restart(request: web.Request) -> web.Response:
+    await _clients(request).call("container.restart", {"id": _id(request),
+                                                       "timeout": params.integer(request, "t")})
+    return _no_content(request)
+
+
+async def kill(request: web.Request) -> web.Response:
+    await _clients(request).call("container.kill", {"id": _id(request),
+                                                    "signal": params.text(request, "signal") or None})
+    return _no_content(request)
+
+
+async def wait(request: web.Request) -> web.Response:
+    result = await _clients(request).call("container.wait", {
+        "id": _id(request), "condition": params.text(request, "condition") or None})
+    return json_response(shapes.for_request(request).wait_result(result))
+
+
+async def remove(request: web.Request) -> web.Response:
+    await _clients(request).call("container.remove", {
+        "id": _id(request), "force": params.flag(request, "force"), "volumes": params.flag(request, "v")})
+    return web.Response(status=204)
+
+
+async def resize(request: web.Request) -> web.Response:
+    rec = await _clients(request).call("container.inspect", {"id": _id(request)})
+    if not rec["State"]["Running"]:
+        raise errors.Conflict(f"Container {rec['Id'][:12]} is not running")
+    await _clients(request).shim(rec["Id"]).call("shim.resize", {
+        "height": params.integer(request, "h", 0, minimum=0), "width": params.integer(request, "w", 0, minimum=0)})
+    return web.Response(status=200)
+
+
+async def commit(request: web.Request) -> web.Response:
+    container = params.text(request, "container")
+    if not container:
+        raise errors.BadParameter("container is required")
+    body = await params.json_body(request) or {}
+    if not isinstance(body, dict):
+        raise errors.BadParameter("the commit config must be a JSON object")
+    result = await _clients(request).call("container.commit", {
+        "id": container, "repo": params.text(request, "repo") or None,
+        "tag": params.text(request, "tag") or None, "comment": params.text(request, "comment",
+                                                                           params.text(request, "m")) or None,
+        "author": params.text(request, "author") or None, "config": body})
+    return json_response(shapes.for_request(request).committed(result["id"]), status=201)
+
+
+# --------------------------------------------------------------- stdio streams
+
+def _frame(fd: int, data: bytes, multiplexed: bool) -> bytes:
+    """Docker's stream framing: raw, or an 8-byte header (stream, 0, 0, 0, size) per frame."""
+    if not multiplexed:
+        return data
+    return struct.pack(">BxxxI", fd, len(data)) + data
+
+
+def _since(request: web.Request, name: str) -> float:
+    raw = params.text(request, name)
+    if not raw:
+        return 0.0
+    try:
+        return float(raw)
+    except ValueError:
+        try:
+            return timefmt.parse(raw).timestamp()
+        except ValueError:
+            raise errors.BadParameter(f"invalid value for {name}: {raw!r}") from None
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    rec = await _clients(request).call("container.inspect", {"id": _id(request)})
+    stdout, stderr = params.flag(request, "stdout"), params.flag(request, "stderr")
+    if not (stdout or stderr):
+        raise errors.BadParameter("you must choose at least one stream (stdout or stderr)")
+    tail_text = params.text(request, "tail") or "all"
+    tail = -1 if tail_text == "all" else params.integer(request, "tail", -1, minimum=0)
+    stream = await _clients(request).stream("container.logs", {
+        "id": rec["Id"], "stdout": stdout, "stderr": stderr, "follow": params.flag(request, "follow"),
+        "since": _since(request, "since"), "until": _since(request, "until"), "tail": tail})
+    multiplexed = not rec["Config"].get("Tty")
+    timestamps = params.flag(request, "timestamps")
+    response = web.StreamResponse(status=200, headers={"Content-Type": (
+        "application/vnd.docker.multiplexed-stream" if multiplexed else "application/vnd.docker.raw-stream")})
+    await response.prepare(request)
+    try:
+        async for meta, data in stream:
+            if timestamps:
+                data = meta["time"].encode() + b" " + data
+            await response.write(_frame(meta["fd"], data, multiplexed))
+    except errors.DockyardError:
+        pass  # the log ends here; the client sees the stream close
+    finally:
+        await stream.aclose()
+    return response
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    rec = await _clients(request).call("container.inspect", {"id": _id(request)})
+    legacy = request[keys.API].legacy
+    tty = bool(rec["Config"].get("Tty"))
+    multiplexed = not legacy and not tty
+    want = {k: params.flag(request, k) for k in ("logs", "stream", "stdin", "stdout", "stderr")}
+    reader = hijack.take_over(request)
+    upgraded = reader is not None
+    headers = {"Content-Type": "application/vnd.docker.multiplexed-stream" if multiplexed
+               else "application/vnd.docker.raw-stream"}
+    if upgraded and not legacy:
+        headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
+    response = web.StreamResponse(status=101 if upgraded and not legacy else 200, headers=headers)
+    await response.prepare(request)
+    stdin = reader.chunks() if (reader is not None and want["stdin"]) else _empty()
+    clients = _clients(request)
+    sent_live = False
+    if rec["State"]["Running"]:
+        try:
+            stream = await clients.shim(rec["Id"]).stream("shim.attach", {
+                k: want[k] for k in ("stdin", "stdout", "stderr", "logs", "stream")}, upload=stdin)
+            try:
+                async for meta, data in stream:
+                    sent_live = True
+                    await response.write(_frame(meta["fd"] or 1, data, multiplexed))
+            finally:
+                await stream.aclose()
+            return response
+        except errors.Unavailable:
+            if sent_live:
+                return response  # the shim went away mid-stream: the client sees the end
+    if want["logs"]:
+        # Not running (or its shim just went): what it wrote is in its log.
+        stream = await clients.stream("container.logs", {
+            "id": rec["Id"], "stdout": want["stdout"], "stderr": want["stderr"], "follow": False,
+            "since": 0.0, "until": 0.0, "tail": -1})
+        try:
+            async for meta, data in stream:
+                await response.write(_frame(meta["fd"], data, multiplexed))
+        finally:
+            await stream.aclose()
+    return response

@@ -1,0 +1,101 @@
+"""Hijacked connections: after the response head, attach carries raw bytes both ways.
+
+Modern clients ask with `Upgrade: tcp`, which aiohttp parks as an upgraded connection.
+A v1.0 client just sends its stdin after the request head; `Sniffer`, which sits
+between every accepted connection and aiohttp, marks such a first request as an
+upgrade before aiohttp parses it, so its stdin is not read as another request. Once
+a handler takes the connection over, the sniffer hands it every byte, and a client's
+half-close (end of its stdin) no longer closes the connection: the output still flows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import AsyncIterator
+
+from aiohttp import web
+
+HEAD_LIMIT = 64 << 10
+_HIJACK_PATH = re.compile(rb"^POST (/v[0-9]+\.[0-9]+)?/containers/[^/ ?]+/attach[ ?]")
+
+
+class RawReader:
+    """The client's bytes after the request head (its stdin), as an async iterator."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.done = False
+
+    # aiohttp's payload-parser interface (set_parser feeds what it had buffered)
+    def feed_data(self, data: bytes):
+        if data:
+            self.queue.put_nowait(bytes(data))
+        return False, b""
+
+    def feed_eof(self) -> None:
+        if not self.done:
+            self.done = True
+            self.queue.put_nowait(None)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            data = await self.queue.get()
+            if data is None:
+                return
+            yield data
+
+
+class Sniffer(asyncio.Protocol):
+    def __init__(self, inner: asyncio.Protocol):
+        self.inner = inner
+        self.head = b""
+        self.first = True
+        self.reader: RawReader | None = None
+
+    def connection_made(self, transport) -> None:
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.reader is not None:
+            self.reader.feed_data(data)
+            return
+        if self.first:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0 and len(self.head) < HEAD_LIMIT:
+                return
+            self.first = False
+            data, self.head = self.head, b""
+            if end >= 0 and _HIJACK_PATH.match(data) and not re.search(rb"(?im)^upgrade:", data[:end]):
+                data = data[:end] + b"\r\nConnection: Upgrade\r\nUpgrade: tcp" + data[end:]
+        self.inner.data_received(data)
+
+    def eof_received(self):
+        if self.reader is not None:
+            self.reader.feed_eof()
+            return True  # half-closed: the client still reads the output
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc) -> None:
+        if self.reader is not None:
+            self.reader.feed_eof()
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+def take_over(request: web.Request) -> RawReader | None:
+    """The client's raw bytes from here on, for an upgraded request; None otherwise."""
+    if request.headers.get("Upgrade", "").lower() != "tcp" or request.transport is None:
+        return None
+    reader = RawReader()
+    request.protocol.set_parser(reader)  # what aiohttp already buffered
+    sniffer = request.transport.get_protocol()
+    if isinstance(sniffer, Sniffer):
+        sniffer.reader = reader
+    return reader

@@ -1,0 +1,4 @@
+from .shim import main
+
+if __name__ == "__main__":
+    main()

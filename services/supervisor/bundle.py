@@ -1,0 +1,128 @@
+"""A container's OCI bundle: config.json from its Docker config and host config, and its files.
+
+The bundle lives in `<data-root>/containers/<id>/` beside the overlay's upper and work
+dirs, the json-file log, and the hostname, hosts and resolv.conf files that are bound
+into the container. What the OCI spec has no field for (the overlay's layers, stdin
+handling, the log's path, Docker's User string) travels as `org.dockyard.*` annotations.
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NAMESPACES = ("pid", "mount", "ipc", "uts", "network")
+
+
+def container_dir(data_root: str, container_id: str) -> str:
+    return os.path.join(data_root, "containers", container_id)
+
+
+def paths(data_root: str, container_id: str) -> dict:
+    d = container_dir(data_root, container_id)
+    return {
+        "dir": d,
+        "rootfs": os.path.join(d, "rootfs"),
+        "upper": os.path.join(d, "upper"),
+        "work": os.path.join(d, "work"),
+        "empty": os.path.join(d, "empty"),
+        "log": os.path.join(d, f"{container_id}-json.log"),
+        "config": os.path.join(d, "config.json"),
+        "hostname": os.path.join(d, "hostname"),
+        "hosts": os.path.join(d, "hosts"),
+        "resolv": os.path.join(d, "resolv.conf"),
+        "exit": os.path.join(d, "exit.json"),
+    }
+
+
+def make_dirs(d: dict) -> None:
+    for key in ("rootfs", "upper", "work", "empty"):
+        os.makedirs(d[key], mode=0o755, exist_ok=True)
+
+
+def host_resolv_conf() -> str:
+    """The host's resolv.conf without loopback resolvers, which a container cannot reach."""
+    try:
+        with open("/etc/resolv.conf") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return ""
+    keep = [line for line in lines
+            if not (line.startswith("nameserver") and (line.split()[1:2] or [""])[0].startswith(("127.", "::1")))]
+    return "\n".join(keep) + "\n"
+
+
+def write_files(d: dict, hostname: str, dns: list[str]) -> None:
+    with open(d["hostname"], "w") as fh:
+        fh.write(hostname + "\n")
+    with open(d["hosts"], "w") as fh:
+        fh.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                 f"127.0.0.1\t{hostname}\n")
+    with open(d["resolv"], "w") as fh:
+        fh.write("".join(f"nameserver {server}\n" for server in dns) if dns else host_resolv_conf())
+
+
+def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
+    """config.json for the container record `rec`; `lowers` are its layer dirs, bottom first."""
+    config, host = rec["Config"], rec["HostConfig"]
+    env = list(config.get("Env") or [])
+    if not any(e.startswith("PATH=") for e in env):
+        env.append(f"PATH={DEFAULT_PATH}")
+    if not any(e.startswith("HOSTNAME=") for e in env):
+        env.append(f"HOSTNAME={config.get('Hostname') or rec['Id'][:12]}")
+    if config.get("Tty") and not any(e.startswith("TERM=") for e in env):
+        env.append("TERM=xterm")
+    user = config.get("User") or ""
+    name, _, group = user.partition(":")
+    numeric = {"uid": int(name) if name.isdigit() else 0, "gid": int(group) if group.isdigit() else 0}
+    mounts = [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/etc/resolv.conf", "type": "bind", "source": d["resolv"], "options": ["rbind", "rprivate"]},
+        {"destination": "/etc/hostname", "type": "bind", "source": d["hostname"], "options": ["rbind", "rprivate"]},
+        {"destination": "/etc/hosts", "type": "bind", "source": d["hosts"], "options": ["rbind", "rprivate"]},
+    ]
+    for m in rec.get("Mounts") or []:
+        options = ["rbind", "rprivate"] + ([] if m.get("RW", True) else ["ro"])
+        mounts.append({"destination": m["Destination"], "type": "bind", "source": m["Source"], "options": options})
+    memory = int(host.get("Memory") or 0)
+    resources: dict = {}
+    if memory:
+        resources["memory"] = {"limit": memory, "swap": int(host.get("MemorySwap") or 0)}
+    if host.get("CpuShares"):
+        resources["cpu"] = {"shares": int(host["CpuShares"])}
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": bool(config.get("Tty")),
+            "user": numeric,
+            "args": [rec["Path"], *rec["Args"]],
+            "env": env,
+            "cwd": config.get("WorkingDir") or "/",
+        },
+        "root": {"path": "rootfs", "readonly": bool(host.get("ReadonlyRootfs"))},
+        "hostname": config.get("Hostname") or rec["Id"][:12],
+        "mounts": mounts,
+        "linux": {
+            "namespaces": [{"type": ns} for ns in NAMESPACES],
+            "cgroupsPath": f"dockyard/{rec['Id']}",
+            "resources": resources,
+        },
+        "annotations": {
+            "org.dockyard.lowerdir": ":".join(reversed(lowers)) if lowers else d["empty"],
+            "org.dockyard.upperdir": d["upper"],
+            "org.dockyard.workdir": d["work"],
+            "org.dockyard.log-path": d["log"],
+            "org.dockyard.open-stdin": "true" if config.get("OpenStdin") else "false",
+            "org.dockyard.stdin-once": "true" if config.get("StdinOnce") else "false",
+            "org.dockyard.user": user,
+        },
+    }

@@ -1,0 +1,636 @@
+"""Containers: their records, their one state machine, and the shims that run them.
+
+The supervisor never touches a container's stdio: it spawns a detached shim per start,
+keeps one `shim.wait` call open to each to learn of the exit, and on its own start
+re-adopts every shim still alive. A container that exited while the supervisor was
+away is found in its exit.json (written by the shim before anything else); one whose
+shim died without writing it is killed and recorded as exited with an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+
+from services.common import errors, jsonlog, layout, timefmt, wire
+from services.common.config import Settings
+from services.common.store import Store
+from services.shim.cgroups import Cgroup
+from services.shim.shim import read_exit
+
+from . import bundle, changes, names, states
+
+log = logging.getLogger("supervisor")
+
+MIN_MEMORY = 6 << 20
+DEFAULT_STOP_TIMEOUT = 10
+KILL_GRACE = 10
+SHIM_START_TIMEOUT = 30
+
+
+def _signal_number(value: str | None, default: int = signal.SIGKILL) -> int:
+    if value in (None, ""):
+        return default
+    text = str(value).upper()
+    if text.isdigit():
+        number = int(text)
+        if 0 < number < signal.NSIG:
+            return number
+    else:
+        name = text if text.startswith("SIG") else "SIG" + text
+        if hasattr(signal.Signals, name):
+            return int(signal.Signals[name])
+    raise errors.BadParameter(f"Invalid signal: {value}")
+
+
+def _str_list(value, key: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise errors.BadParameter(f"{key} must be a string or a list of strings")
+    return value
+
+
+def _proc_start(pid: int) -> int:
+    """The start time of a process (clock ticks since boot), to tell it from a reused pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _alive(pid: int, start: int) -> bool:
+    return pid > 0 and start > 0 and _proc_start(pid) == start
+
+
+class Containers:
+    def __init__(self, settings: Settings, server: wire.ServiceServer, clients: wire.Clients):
+        self.settings = settings
+        self.clients = clients
+        self.store = Store(settings.data_root, "supervisor")  # read only: the registry writes
+        self.conn = self.store.conn
+        self.staging = layout.staging_dir(settings.data_root, "supervisor")
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.exit_events: dict[str, asyncio.Event] = {}
+        self.removed_events: dict[str, asyncio.Event] = {}
+        self.watchers: dict[str, asyncio.Task] = {}
+        for name in ("create", "list", "inspect", "start", "stop", "restart", "kill", "wait",
+                     "remove", "changes", "export", "logs", "commit"):
+            server.handle(f"container.{name}")(getattr(self, name))
+
+    # ---------------------------------------------------------------- records
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        return self.locks.setdefault(cid, asyncio.Lock())
+
+    def _resolve(self, ref: str) -> str:
+        if not ref:
+            raise errors.BadParameter("a container id or name is required")
+        row = self.conn.execute("SELECT id FROM containers WHERE id=? OR name=? OR name=?",
+                                (ref, ref, "/" + ref.lstrip("/"))).fetchone()
+        if row:
+            return row[0]
+        if all(c in "0123456789abcdef" for c in ref):
+            rows = self.conn.execute("SELECT id FROM containers WHERE id LIKE ? LIMIT 2", (ref + "%",)).fetchall()
+            if len(rows) == 1:
+                return rows[0][0]
+            if len(rows) > 1:
+                raise errors.BadParameter(f"multiple containers match the prefix {ref!r}")
+        raise errors.NotFound(f"No such container: {ref}")
+
+    def _load(self, cid: str) -> dict:
+        row = self.conn.execute("SELECT config FROM containers WHERE id=?", (cid,)).fetchone()
+        if row is None:
+            raise errors.NotFound(f"No such container: {cid}")
+        return json.loads(row[0])
+
+    def _save(self, rec: dict) -> None:
+        self.conn.execute("UPDATE containers SET state=?, config=? WHERE id=?",
+                          (rec["State"]["Status"], json.dumps(rec), rec["Id"]))
+
+    def _lowers(self, image_id: str) -> list[str]:
+        return [self.store.layer_path(row["chain_id"]) for row in self.store.chain(image_id)]
+
+    # ----------------------------------------------------------------- create
+
+    async def create(self, call: wire.Call) -> dict:
+        p = call.params
+        config, host = p["config"] or {}, p["host_config"] or {}
+        if not isinstance(config, dict) or not isinstance(host, dict):
+            raise errors.BadParameter("the container config and host config must be JSON objects")
+        image_name = config.get("Image")
+        if not isinstance(image_name, str) or not image_name:
+            raise errors.BadParameter("Config.Image is required")
+        image_id = self.store.resolve(image_name)
+        image_config = self.store.config(image_id).get("config") or {}
+        entrypoint = _str_list(config.get("Entrypoint"), "Entrypoint")
+        cmd = _str_list(config.get("Cmd"), "Cmd")
+        if entrypoint is None:
+            entrypoint = image_config.get("Entrypoint") or []
+            if cmd is None:
+                cmd = image_config.get("Cmd") or []
+        argv = list(entrypoint) + list(cmd or [])
+        if not argv:
+            raise errors.BadParameter("No command specified")
+        env = _str_list(config.get("Env"), "Env") or []
+        merged_env = {e.split("=", 1)[0]: e for e in (image_config.get("Env") or [])}
+        merged_env.update({e.split("=", 1)[0]: e for e in env})
+        memory = int(host.get("Memory") or config.get("Memory") or 0)
+        memory_swap = int(host.get("MemorySwap") or config.get("MemorySwap") or 0)
+        cpu_shares = int(host.get("CpuShares") or config.get("CpuShares") or 0)
+        if memory and memory < MIN_MEMORY:
+            raise errors.BadParameter("Minimum memory limit allowed is 6MB")
+        if memory_swap > 0 and memory and memory_swap < memory:
+            raise errors.BadParameter("Minimum memoryswap limit should be larger than memory limit, "
+                                      "see usage")
+        if memory_swap > 0 and not memory:
+            raise errors.BadParameter("You should always set the Memory limit when using Memoryswap limit")
+        name = names.check(p["name"]) if p.get("name") else None
+        if name and self.conn.execute("SELECT id FROM containers WHERE name=?", (name,)).fetchone():
+            other = self.conn.execute("SELECT id FROM containers WHERE name=?", (name,)).fetchone()[0]
+            raise errors.Conflict(f'Conflict. The container name "{name}" is already in use by container '
+                                  f'"{other}". You have to remove (or rename) that container to be able '
+                                  "to reuse that name.")
+        if name is None:
+            name = names.generate(lambda n: self.conn.execute(
+                "SELECT 1 FROM containers WHERE name=?", (n,)).fetchone() is not None)
+        cid = secrets.token_hex(32)
+        dns = _str_list(host.get("Dns"), "Dns") or _str_list(config.get("Dns"), "Dns") or []
+        full_config = {
+            "Hostname": config.get("Hostname") or cid[:12],
+            "Domainname": config.get("Domainname") or "",
+            "User": config.get("User") or image_config.get("User") or "",
+            "AttachStdin": bool(config.get("AttachStdin")),
+            "AttachStdout": bool(config.get("AttachStdout")),
+            "AttachStderr": bool(config.get("AttachStderr")),
+            "Tty": bool(config.get("Tty")),
+            "OpenStdin": bool(config.get("OpenStdin")),
+            "StdinOnce": bool(config.get("StdinOnce")),
+            "Env": list(merged_env.values()),
+            "Cmd": cmd if cmd else None,
+            "Image": image_name,
+            "Volumes": config.get("Volumes") or None,
+            "WorkingDir": config.get("WorkingDir") or image_config.get("WorkingDir") or "",
+            "Entrypoint": entrypoint or None,
+            "OnBuild": None,
+            "Labels": {**(image_config.get("Labels") or {}), **(config.get("Labels") or {})},
+            "StopSignal": config.get("StopSignal") or image_config.get("StopSignal") or "SIGTERM",
+            "PortSpecs": config.get("PortSpecs"),
+            "Dns": config.get("Dns"),
+            "Memory": memory,
+            "MemorySwap": memory_swap,
+            "CpuShares": cpu_shares,
+            "VolumesFrom": config.get("VolumesFrom") or "",
+        }
+        _str_list(full_config["StopSignal"], "StopSignal")
+        _signal_number(full_config["StopSignal"])
+        mounts, anonymous = self._mounts(config, host)
+        host_config = {
+            "Memory": memory, "MemorySwap": memory_swap, "CpuShares": cpu_shares,
+            "Binds": host.get("Binds"), "VolumesFrom": host.get("VolumesFrom"),
+            "Dns": dns, "NetworkMode": host.get("NetworkMode") or "default",
+            "AutoRemove": bool(host.get("AutoRemove")), "Privileged": bool(host.get("Privileged")),
+            "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")),
+            "RestartPolicy": host.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0},
+            "LogConfig": {"Type": "json-file", "Config": {}},
+        }
+        d = bundle.paths(self.settings.data_root, cid)
+        rec = {
+            "Id": cid,
+            "Created": timefmt.now(),
+            "Path": argv[0],
+            "Args": argv[1:],
+            "State": {"Status": states.CREATED, "Running": False, "Paused": False, "Restarting": False,
+                      "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
+                      "StartedAt": timefmt.ZERO, "FinishedAt": timefmt.ZERO},
+            "Image": image_id,
+            "ResolvConfPath": d["resolv"],
+            "HostnamePath": d["hostname"],
+            "HostsPath": d["hosts"],
+            "LogPath": d["log"],
+            "Name": name,
+            "RestartCount": 0,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "Config": full_config,
+            "HostConfig": host_config,
+            "Mounts": mounts,
+            "Dockyard": {"anonymous_volumes": anonymous, "shim_pid": 0, "shim_start": 0, "pid_start": 0},
+        }
+        # Made in staging, renamed into place, then recorded: a crash leaves nothing half-made.
+        stage = tempfile.mkdtemp(dir=self.staging)
+        try:
+            sd = bundle.paths(self.settings.data_root, cid)
+            sd = {k: v.replace(d["dir"], stage) for k, v in sd.items()}
+            bundle.make_dirs(sd)
+            bundle.write_files(sd, full_config["Hostname"], dns)
+            with open(sd["config"], "w") as fh:
+                json.dump(bundle.oci_config(rec, d, self._lowers(image_id)), fh, indent=1)
+            os.rename(stage, d["dir"])
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        self.conn.execute("INSERT INTO containers(id, name, image_id, created, state, config) "
+                          "VALUES(?,?,?,?,?,?)", (cid, name, image_id, rec["Created"], states.CREATED,
+                                                  json.dumps(rec)))
+        warnings = []
+        return {"id": cid, "warnings": warnings}
+
+    def _volume(self, name: str | None = None) -> tuple[str, str]:
+        name = name or secrets.token_hex(32)
+        path = os.path.join(self.settings.data_root, "volumes", name, "_data")
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        self.conn.execute("INSERT OR IGNORE INTO volumes(name, created) VALUES(?, ?)", (name, timefmt.now()))
+        return name, path
+
+    def _mounts(self, config: dict, host: dict) -> tuple[list[dict], list[str]]:
+        mounts, anonymous = [], []
+        volumes = config.get("Volumes") or {}
+        if not isinstance(volumes, dict):
+            raise errors.BadParameter("Volumes must be a map of container paths")
+        for dest in volumes:
+            if not isinstance(dest, str) or not dest.startswith("/"):
+                raise errors.BadParameter(f"invalid volume path {dest!r}: it must be absolute")
+            name, path = self._volume()
+            anonymous.append(name)
+            mounts.append({"Type": "volume", "Name": name, "Source": path, "Destination": dest,
+                           "Driver": "local", "Mode": "", "RW": True, "Propagation": ""})
+        for bind in _str_list(host.get("Binds"), "Binds") or []:
+            parts = bind.split(":")
+            if len(parts) not in (2, 3) or not parts[1].startswith("/"):
+                raise errors.BadParameter(f"invalid bind {bind!r}: use SOURCE:/path[:ro]")
+            src, dest = parts[0], parts[1]
+            rw = not (len(parts) == 3 and "ro" in parts[2].split(","))
+            if src.startswith("/"):
+                os.makedirs(src, exist_ok=True)
+                mounts.append({"Type": "bind", "Source": src, "Destination": dest, "Mode": parts[2] if len(parts) == 3 else "",
+                               "RW": rw, "Propagation": "rprivate"})
+            else:
+                if not names.NAME_RE.fullmatch(src):
+                    raise errors.BadParameter(f"invalid volume name {src!r}")
+                _, path = self._volume(src)
+                mounts.append({"Type": "volume", "Name": src, "Source": path, "Destination": dest,
+                               "Driver": "local", "Mode": "", "RW": rw, "Propagation": ""})
+        sources = _str_list(host.get("VolumesFrom"), "VolumesFrom") or []
+        if config.get("VolumesFrom"):
+            sources.append(str(config["VolumesFrom"]))
+        for source in sources:
+            ref, _, mode = source.partition(":")
+            other = self._load(self._resolve(ref))
+            for m in other.get("Mounts") or []:
+                mounts.append({**m, "RW": m.get("RW", True) and mode != "ro"})
+        return mounts, anonymous
+
+    # ------------------------------------------------------------------ reads
+
+    async def inspect(self, call: wire.Call):
+        return self._load(self._resolve(call.params["id"]))
+
+    async def list(self, call: wire.Call) -> dict:
+        p = call.params
+        rows = [json.loads(r[0]) for r in self.conn.execute(
+            "SELECT config FROM containers ORDER BY created DESC, rowid DESC")]
+        if p.get("since"):
+            pivot = self._load(self._resolve(p["since"]))
+            rows = [r for r in rows if r["Created"] > pivot["Created"]]
+        if p.get("before"):
+            pivot = self._load(self._resolve(p["before"]))
+            rows = [r for r in rows if r["Created"] < pivot["Created"]]
+        if not (p["all"] or p.get("since") or p.get("before") or p["limit"] > 0):
+            rows = [r for r in rows if r["State"]["Running"]]
+        if p["limit"] > 0:
+            rows = rows[:p["limit"]]
+        return {"containers": rows}
+
+    async def changes(self, call: wire.Call) -> dict:
+        rec = self._load(self._resolve(call.params["id"]))
+        d = bundle.paths(self.settings.data_root, rec["Id"])
+        lowers = list(reversed(self._lowers(rec["Image"])))
+        return {"changes": await asyncio.to_thread(changes.changes, d["upper"], lowers)}
+
+    async def export(self, call: wire.Call):
+        rec = self._load(self._resolve(call.params["id"]))
+        d = bundle.paths(self.settings.data_root, rec["Id"])
+        lowers = list(reversed(self._lowers(rec["Image"]))) or [d["empty"]]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.shim.export", "--upper", d["upper"], "--lower", ":".join(lowers),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
+        try:
+            while chunk := await proc.stdout.read(1 << 20):
+                yield chunk
+            if await proc.wait() != 0:
+                message = (await proc.stderr.read()).decode(errors="replace").strip().splitlines()
+                raise errors.ServerError(f"exporting the container failed: {message[-1] if message else ''}")
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    async def logs(self, call: wire.Call):
+        p = call.params
+        rec = self._load(self._resolve(p["id"]))
+        wanted = {fd for fd, on in ((1, p["stdout"]), (2, p["stderr"])) if on}
+        path = rec["LogPath"]
+        offset = jsonlog.size(path)
+        for fd, data, when in jsonlog.read(path, upto=offset, since=p["since"], until=p["until"], tail=p["tail"]):
+            if fd in wanted:
+                yield ({"fd": fd, "time": when}, data)
+        if not p["follow"]:
+            return
+        offset = jsonlog.complete_size(path, offset)
+        cid = rec["Id"]
+        while True:
+            running = self._load(cid)["State"]["Running"] if self._exists(cid) else False
+            end = jsonlog.size(path)
+            if end > offset:
+                for fd, data, when in jsonlog.read(path, start=offset, upto=end, since=p["since"], until=p["until"]):
+                    if fd in wanted:
+                        yield ({"fd": fd, "time": when}, data)
+                offset = jsonlog.complete_size(path, end, start=offset)
+            if not running:
+                return
+            event = self.exit_events.get(cid)
+            try:
+                await asyncio.wait_for(event.wait() if event else asyncio.sleep(0.1), 0.1)
+            except asyncio.TimeoutError:
+                pass
+
+    def _exists(self, cid: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM containers WHERE id=?", (cid,)).fetchone() is not None
+
+    # ---------------------------------------------------------------- running
+
+    async def start(self, call: wire.Call) -> dict:
+        cid = self._resolve(call.params["id"])
+        async with self._lock(cid):
+            await self._start(cid)
+        return {}
+
+    async def _start(self, cid: str) -> None:
+        rec = self._load(cid)
+        states.check("start", rec["State"]["Status"], cid)
+        d = bundle.paths(self.settings.data_root, cid)
+        with open(d["config"], "w") as fh:
+            json.dump(bundle.oci_config(rec, d, self._lowers(rec["Image"])), fh, indent=1)
+        if os.path.exists(d["exit"]):
+            os.unlink(d["exit"])
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.shim", "--config",
+            os.path.join(self.settings.exec_root, "daemon.json"), "--id", cid,
+            stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), SHIM_START_TIMEOUT)
+        except asyncio.TimeoutError:
+            line = b""
+        await proc.wait()
+        try:
+            report = json.loads(line)
+        except ValueError:
+            report = {"error": "the shim did not start", "exit_code": 128}
+        state = rec["State"]
+        if "error" in report:
+            state.update({"Error": report["error"], "ExitCode": report["exit_code"]})
+            self._save(rec)
+            raise errors.BadParameter(f"failed to create task for container: {report['error']}")
+        state.update({"Status": states.RUNNING, "Running": True, "Paused": False, "Restarting": False,
+                      "OOMKilled": False, "Dead": False, "Pid": report["pid"], "ExitCode": 0, "Error": "",
+                      "StartedAt": report["started_at"], "FinishedAt": timefmt.ZERO})
+        rec["Dockyard"].update({"shim_pid": report["shim_pid"], "shim_start": _proc_start(report["shim_pid"]),
+                                "pid_start": _proc_start(report["pid"])})
+        self._save(rec)
+        self.exit_events[cid] = asyncio.Event()
+        self.watchers[cid] = asyncio.ensure_future(self._watch(cid))
+
+    async def _watch(self, cid: str) -> None:
+        """Wait for the container's exit through its shim, and record it."""
+        shim = wire.shim_name(cid)
+        result = None
+        while result is None:
+            try:
+                result = await self.clients[shim].call("shim.wait", timeout=None)
+            except errors.Unavailable:
+                rec = self._load(cid)
+                dock = rec["Dockyard"]
+                result = read_exit(bundle.paths(self.settings.data_root, cid)["exit"])
+                if result is None and _alive(dock["shim_pid"], dock["shim_start"]):
+                    await asyncio.sleep(0.2)  # alive but not answering yet (starting, or busy)
+                    continue
+                if result is None:
+                    result = self._shim_died(rec)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("waiting for %s", cid[:12])
+                await asyncio.sleep(0.5)
+        self.clients.drop(shim)
+        if not self._exists(cid):
+            return
+        rec = self._load(cid)
+        rec["State"].update({"Status": states.EXITED, "Running": False, "Paused": False, "Restarting": False,
+                             "Pid": 0, "ExitCode": result["exit_code"], "FinishedAt": result["finished_at"],
+                             "OOMKilled": result["oom_killed"], "Error": result["error"]})
+        self._save(rec)
+        self.watchers.pop(cid, None)
+        event = self.exit_events.pop(cid, None)
+        if event:
+            event.set()
+        if rec["HostConfig"].get("AutoRemove"):
+            async with self._lock(cid):
+                await self._remove(cid, volumes=True)
+
+    def _shim_died(self, rec: dict) -> dict:
+        """The shim is gone and left no exit record: kill what it ran, say so."""
+        dock, state = rec["Dockyard"], rec["State"]
+        if _alive(state["Pid"], dock["pid_start"]):
+            try:
+                os.kill(state["Pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            Cgroup(f"dockyard/{rec['Id']}").destroy()
+        except OSError:
+            pass
+        log.warning("the shim of %s died; its container was killed", rec["Id"][:12])
+        return {"exit_code": 255, "finished_at": timefmt.now(), "oom_killed": False,
+                "error": "the container's shim died unexpectedly; its process was killed"}
+
+    async def _wait_exit(self, cid: str, timeout: float | None) -> bool:
+        event = self.exit_events.get(cid)
+        if event is None:
+            return True
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def _signal(self, cid: str, number: int) -> None:
+        try:
+            await self.clients[wire.shim_name(cid)].call("shim.kill", {"signal": number})
+        except errors.Unavailable:
+            pass  # the shim is gone: the watcher records the exit
+
+    async def stop(self, call: wire.Call) -> dict:
+        cid = self._resolve(call.params["id"])
+        async with self._lock(cid):
+            await self._stop(cid, call.params.get("timeout"))
+        return {}
+
+    async def _stop(self, cid: str, timeout: int | None) -> None:
+        rec = self._load(cid)
+        states.check("stop", rec["State"]["Status"], cid)
+        timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
+        await self._signal(cid, _signal_number(rec["Config"].get("StopSignal"), signal.SIGTERM))
+        if timeout < 0:
+            await self._wait_exit(cid, None)
+            return
+        if not await self._wait_exit(cid, timeout):
+            await self._signal(cid, signal.SIGKILL)
+            if not await self._wait_exit(cid, KILL_GRACE):
+                raise errors.ServerError(f"container {cid[:12]} did not stop after SIGKILL")
+
+    async def restart(self, call: wire.Call) -> dict:
+        cid = self._resolve(call.params["id"])
+        async with self._lock(cid):
+            if self._load(cid)["State"]["Running"]:
+                await self._stop(cid, call.params.get("timeout"))
+            states.check("restart", self._load(cid)["State"]["Status"], cid)
+            await self._start(cid)
+        return {}
+
+    async def kill(self, call: wire.Call) -> dict:
+        cid = self._resolve(call.params["id"])
+        number = _signal_number(call.params.get("signal"))
+        rec = self._load(cid)
+        states.check("kill", rec["State"]["Status"], cid)
+        await self._signal(cid, number)
+        if number == signal.SIGKILL:
+            await self._wait_exit(cid, KILL_GRACE)
+        return {}
+
+    async def wait(self, call: wire.Call) -> dict:
+        cid = self._resolve(call.params["id"])
+        condition = call.params.get("condition") or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise errors.BadParameter(f"invalid condition {condition!r}")
+        rec = self._load(cid)
+        if condition == "removed":
+            event = self.removed_events.setdefault(cid, asyncio.Event())
+            await event.wait()
+            return {"exit_code": rec["State"]["ExitCode"], "error": rec["State"]["Error"]}
+        if condition == "next-exit" or rec["State"]["Running"]:
+            while cid not in self.exit_events and condition == "next-exit":
+                await asyncio.sleep(0.05)  # until it starts
+            await self._wait_exit(cid, None)
+        if not self._exists(cid):
+            return {"exit_code": rec["State"]["ExitCode"], "error": rec["State"]["Error"]}
+        state = self._load(cid)["State"]
+        return {"exit_code": state["ExitCode"], "error": state["Error"]}
+
+    # ---------------------------------------------------------------- removal
+
+    async def remove(self, call: wire.Call) -> dict:
+        cid = self._resolve(call.params["id"])
+        async with self._lock(cid):
+            rec = self._load(cid)
+            if rec["State"]["Running"]:
+                if not call.params["force"]:
+                    states.check("remove", states.RUNNING, cid)
+                await self._signal(cid, signal.SIGKILL)
+                await self._wait_exit(cid, KILL_GRACE)
+            await self._remove(cid, call.params["volumes"])
+        return {}
+
+    async def _remove(self, cid: str, volumes: bool) -> None:
+        if not self._exists(cid):
+            return
+        rec = self._load(cid)
+        rec["State"]["Status"] = states.REMOVING
+        self._save(rec)
+        d = bundle.paths(self.settings.data_root, cid)
+        doomed = tempfile.mkdtemp(dir=self.staging)
+        if os.path.exists(d["dir"]):
+            os.rename(d["dir"], os.path.join(doomed, "c"))
+        try:
+            Cgroup(f"dockyard/{cid}").destroy()
+        except OSError:
+            pass
+        self.conn.execute("DELETE FROM containers WHERE id=?", (cid,))
+        if volumes:
+            for name in rec["Dockyard"].get("anonymous_volumes") or []:
+                self.conn.execute("DELETE FROM volumes WHERE name=?", (name,))
+                shutil.rmtree(os.path.join(self.settings.data_root, "volumes", name), ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, doomed, True)
+        self.locks.pop(cid, None)
+        event = self.removed_events.pop(cid, None)
+        if event:
+            event.set()
+
+    # ----------------------------------------------------------------- commit
+
+    async def commit(self, call: wire.Call) -> dict:
+        p = call.params
+        cid = self._resolve(p["id"])
+        rec = self._load(cid)
+        states.check("commit", rec["State"]["Status"], cid)
+        changes_config = p["config"] or {}
+        if not isinstance(changes_config, dict):
+            raise errors.BadParameter("the commit config must be a JSON object")
+        config = copy.deepcopy(rec["Config"])
+        for key in ("Memory", "MemorySwap", "CpuShares", "Dns", "VolumesFrom", "PortSpecs"):
+            config.pop(key, None)
+        config.update({k: v for k, v in changes_config.items() if v is not None})
+        d = bundle.paths(self.settings.data_root, cid)
+        stage = tempfile.mkdtemp(dir=self.staging)
+        try:
+            tar_path = os.path.join(stage, "layer.tar")
+
+            def write() -> None:
+                from services.common import safetar
+                with open(tar_path, "wb") as fh:
+                    safetar.write_tree(d["upper"], fh, overlay_whiteouts=True)
+            await asyncio.to_thread(write)
+
+            async def chunks():
+                with open(tar_path, "rb") as fh:
+                    while data := fh.read(1 << 20):
+                        yield data
+            result = await self.clients.call("image.commit", {
+                "parent": rec["Image"], "container": cid,
+                "created_by": " ".join([rec["Path"], *rec["Args"]]),
+                "comment": p.get("comment") or "", "author": p.get("author") or "",
+                "config": config, "container_config": rec["Config"],
+                "repo": p.get("repo"), "tag": p.get("tag")}, upload=chunks())
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        return {"id": result["id"]}
+
+    # ------------------------------------------------------------- adoption
+
+    async def adopt(self) -> None:
+        """At start: drop what a crash left half-made, re-adopt live shims, settle the rest."""
+        known = {r[0] for r in self.conn.execute("SELECT id FROM containers")}
+        root = os.path.join(self.settings.data_root, "containers")
+        for name in os.listdir(root):
+            if name not in known:
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        for (cid,) in self.conn.execute("SELECT id FROM containers WHERE state IN (?,?,?,?)",
+                                        (states.RUNNING, states.PAUSED, states.RESTARTING, states.REMOVING)).fetchall():
+            rec = self._load(cid)
+            if rec["State"]["Status"] == states.REMOVING:
+                await self._remove(cid, volumes=False)
+                continue
+            self.exit_events[cid] = asyncio.Event()
+            self.watchers[cid] = asyncio.ensure_future(self._watch(cid))
