@@ -188,7 +188,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
                else "application/vnd.docker.raw-stream"}
     if upgraded and not legacy:
         headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
-    response = web.StreamResponse(status=101 if upgraded and not legacy else 200, headers=headers)
+    response = hijack.RawResponse(status=101 if upgraded and not legacy else 200, headers=headers)
     await response.prepare(request)
     stdin = reader.chunks() if (reader is not None and want["stdin"]) else _empty()
     clients = _clients(request)

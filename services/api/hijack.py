@@ -89,6 +89,16 @@ class Sniffer(asyncio.Protocol):
         self.inner.resume_writing()
 
 
+class RawResponse(web.StreamResponse):
+    """A response whose body is written as is: no chunked encoding, ended by closing."""
+
+    _length_check = False  # what aiohttp's websocket responses use to skip chunking
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.force_close()
+
+
 def take_over(request: web.Request) -> RawReader | None:
     """The client's raw bytes from here on, for an upgraded request; None otherwise."""
     if request.headers.get("Upgrade", "").lower() != "tcp" or request.transport is None:

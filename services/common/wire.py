@@ -48,6 +48,8 @@ STREAM_WINDOW = 16
 HEARTBEAT_IVL_MS = 500
 HEARTBEAT_TIMEOUT_MS = 2000
 DEFAULT_TIMEOUT = 5.0
+# How long a call waits for a service that is not connected (yet) before it says so.
+CONNECT_GRACE = 1.0
 # A caller with calls in flight says it is alive this often; a service cancels the calls
 # of a caller it has not heard from for CALLER_TIMEOUT (it died: its uploads would never end).
 ALIVE_IVL = 1.0
@@ -475,16 +477,23 @@ class ServiceClient:
             header["upload"] = True
             self._uploads[req_id] = _Upload()
         self._pending[req_id] = waiter
+        # A (re)starting service gets a moment to appear, and a new connection to finish its
+        # handshake (until then the socket refuses to queue), before the call gives up.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CONNECT_GRACE
         if not self._connected.is_set():
-            # Give a (re)starting service a moment to appear before giving up.
-            await self.wait_connected(1.0)
-        try:
-            await self._sock.send_multipart(frames(header), flags=zmq.NOBLOCK)
-        except zmq.Again:
-            self._forget(req_id)
-            raise errors.Unavailable(
-                f"the {self.service} service is not running (it may be restarting); try again") from None
-        return req_id
+            await self.wait_connected(CONNECT_GRACE)
+        while True:
+            try:
+                await self._sock.send_multipart(frames(header), flags=zmq.NOBLOCK)
+                return req_id
+            except zmq.Again:
+                if loop.time() >= deadline:
+                    self._forget(req_id)
+                    raise errors.Unavailable(
+                        f"the {self.service} service is not running (it may be restarting); "
+                        "try again") from None
+                await asyncio.sleep(0.01)
 
     async def _pump(self, req_id: int, upload: AsyncIterator[bytes]) -> None:
         grant = self._uploads[req_id]

@@ -47,10 +47,34 @@ class StartError(Exception):
 
 @dataclass
 class Stdio:
-    stdin: int     # fds the init dup2s onto 0, 1, 2
+    stdin: int     # fds the init dup2s onto 0, 1, 2 (not used with a terminal)
     stdout: int
     stderr: int
     tty: bool
+    # With a terminal: a unix socket the init sends the pty's master over. The pty is made
+    # inside the container's own devpts, so the container sees a terminal of its own.
+    console: int = -1
+
+
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+
+
+def _terminal(console: int) -> None:
+    """Make a pty in the container's devpts, send its master to the shim, take its slave."""
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+    slave = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY)
+    with socket.socket(fileno=os.dup(console)) as sock:
+        socket.send_fds(sock, [b"m"], [master])
+    os.close(master)
+    os.close(console)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def start(bundle: str, config: dict, cgroup: Cgroup, stdio: Stdio, overlay: dict) -> int:
@@ -105,11 +129,10 @@ def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, err_w: int) ->
     try:
         process = config["process"]
         os.setsid()
-        os.dup2(stdio.stdin, 0)
-        os.dup2(stdio.stdout, 1)
-        os.dup2(stdio.stderr, 2)
-        if stdio.tty:
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        if not stdio.tty:
+            os.dup2(stdio.stdin, 0)
+            os.dup2(stdio.stdout, 1)
+            os.dup2(stdio.stderr, 2)
         rootfs = os.path.join(bundle, config["root"]["path"])
         syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
         syscalls.mount("overlay", rootfs, "overlay", 0,
@@ -124,6 +147,8 @@ def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, err_w: int) ->
         syscalls.pivot_root(".", ".")
         syscalls.umount2(".", syscalls.MNT_DETACH)
         os.chdir("/")
+        if stdio.tty:
+            _terminal(stdio.console)
         if config["root"].get("readonly"):
             syscalls.mount(None, "/", None, syscalls.MS_REMOUNT | syscalls.MS_BIND | syscalls.MS_RDONLY)
         socket.sethostname(config.get("hostname") or "localhost")

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import struct
 import sys
 import termios
@@ -121,14 +122,11 @@ class Shim:
                            cpu_shares=int((res.get("cpu") or {}).get("shares") or 0))
         self.log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         child_side = []
+        console = None
         if self.tty:
-            master, slave = os.openpty()
-            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-            stdio = runtime.Stdio(slave, slave, slave, True)
-            child_side.append(slave)
-            self.outputs[master] = 0  # a terminal has one stream
-            if self.open_stdin:
-                self.stdin_w = os.dup(master)
+            console, child_console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            stdio = runtime.Stdio(-1, -1, -1, True, console=child_console.detach())
+            child_side.append(stdio.console)
         else:
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
@@ -145,9 +143,19 @@ class Shim:
         bundle = os.path.dirname(self.log_path)
         try:
             self.pid = runtime.start(bundle, self.config, self.cgroup, stdio, overlay)
+            if console is not None:
+                console.settimeout(5)
+                _, fds, _, _ = socket.recv_fds(console, 16, 1)
+                master = fds[0]
+                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+                self.outputs[master] = 0  # a terminal has one stream
+                if self.open_stdin:
+                    self.stdin_w = os.dup(master)
         finally:
             for fd in child_side:
                 os.close(fd)
+            if console is not None:
+                console.close()
         self.started_at = timefmt.now()
         for fd in self.outputs:
             os.set_blocking(fd, False)

@@ -1,0 +1,284 @@
+"""The v1.0 container endpoints (spec 2.1, 3.1) with raw HTTP on unprefixed paths."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+
+import pytest
+
+from .containers import Attached, create, ensure_busybox, inspect, remove, run, start, wait
+
+
+@pytest.fixture(scope="module", autouse=True)
+def busybox(daemon):
+    return ensure_busybox(daemon)
+
+
+def test_create_answers_201_with_a_short_id(daemon):
+    r = daemon.request("POST", "/containers/create", body=json.dumps({
+        "Hostname": "", "User": "", "Memory": 0, "MemorySwap": 0, "AttachStdin": False,
+        "AttachStdout": True, "AttachStderr": True, "PortSpecs": None, "Tty": False,
+        "OpenStdin": False, "StdinOnce": False, "Env": None, "Cmd": ["date"], "Dns": None,
+        "Image": "busybox", "Volumes": {}, "VolumesFrom": ""}).encode(),
+        headers={"Content-Type": "application/json"})
+    assert r.status == 201
+    body = r.json()
+    assert len(body["Id"]) == 12 and body["Warnings"] == []
+    remove(daemon, body["Id"])
+
+
+def test_create_errors(daemon):
+    def post(body: bytes):
+        return daemon.request("POST", "/containers/create", body=body, headers={"Content-Type": "application/json"})
+    r = post(json.dumps({"Image": "nosuchimage", "Cmd": ["true"]}).encode())
+    assert r.status == 404 and "No such image: nosuchimage" in r.json()["message"]
+    assert post(b"{not json").status == 400
+    assert post(b"[1, 2]").status == 400
+    assert post(json.dumps({"Cmd": ["true"]}).encode()).status == 400
+    r = post(json.dumps({"Image": "busybox", "Cmd": ["true"], "Memory": 1000}).encode())
+    assert r.status == 400 and "6MB" in r.json()["message"]
+    r = daemon.request("POST", "/containers/create?name=bad/name", body=json.dumps(
+        {"Image": "busybox", "Cmd": ["true"]}).encode(), headers={"Content-Type": "application/json"})
+    assert r.status == 400
+
+
+def test_exit_codes_come_back_through_wait(daemon):
+    for code in (0, 1, 42):
+        cid, got, _ = run(daemon, ["sh", "-c", f"exit {code}"])
+        assert got == code
+        assert inspect(daemon, cid, prefix="")["State"]["ExitCode"] == code
+        remove(daemon, cid)
+
+
+def test_echo_comes_back_through_attach_logs(daemon):
+    cid, code, out = run(daemon, ["sh", "-c", "echo hello; echo oops >&2"])
+    assert code == 0 and out == b"hello\noops\n"
+    only_out = daemon.request("POST", f"/containers/{cid}/attach?logs=1&stdout=1").body
+    assert only_out == b"hello\n"
+    only_err = daemon.request("POST", f"/containers/{cid}/attach?logs=1&stderr=1").body
+    assert only_err == b"oops\n"
+    remove(daemon, cid)
+
+
+def test_interactive_attach_round_trips_stdin(daemon):
+    cid = create(daemon, Cmd=["cat"], OpenStdin=True, StdinOnce=True, AttachStdin=True)
+    start(daemon, cid)
+    a = Attached(daemon, cid, "stream=1&stdin=1&stdout=1")
+    assert a.status == 200 and "application/vnd.docker.raw-stream" in a.head
+    a.send(b"hello through cat\n")
+    assert a.read_until(b"hello through cat\n") == b"hello through cat\n"
+    a.send(b"second line\n")
+    a.read_until(b"second line\n")
+    a.close_stdin()  # cat sees the end of its input, and exits
+    assert a.read_all() == b"hello through cat\nsecond line\n"
+    a.close()
+    assert wait(daemon, cid) == 0
+    remove(daemon, cid)
+
+
+def test_stop_sleep_and_a_shell_that_ignores_sigterm(daemon):
+    for cmd in (["sleep", "100"], ["sh", "-c", "trap '' TERM; sleep 100 & wait; sleep 100"]):
+        cid = create(daemon, Cmd=cmd)
+        start(daemon, cid)
+        began = time.monotonic()
+        r = daemon.request("POST", f"/containers/{cid}/stop?t=1")
+        took = time.monotonic() - began
+        assert r.status == 204
+        assert took < 1 + 1.5, took
+        state = inspect(daemon, cid, prefix="")["State"]
+        assert state["Running"] is False and state["ExitCode"] in (137, 143)
+        assert daemon.request("POST", f"/containers/{cid}/stop?t=1").status == 304
+        remove(daemon, cid)
+
+
+def test_start_twice_kill_restart(daemon):
+    cid = create(daemon, Cmd=["sleep", "100"])
+    start(daemon, cid)
+    assert daemon.request("POST", f"/containers/{cid}/start").status == 304
+    first = inspect(daemon, cid)["State"]
+    r = daemon.request("POST", f"/containers/{cid}/restart?t=1")
+    assert r.status == 204
+    second = inspect(daemon, cid)["State"]
+    assert second["Running"] and second["StartedAt"] > first["StartedAt"] and second["Pid"] != first["Pid"]
+    assert daemon.request("POST", f"/containers/{cid}/kill").status == 204
+    assert wait(daemon, cid) == 137
+    assert daemon.request("POST", f"/containers/{cid}/kill").status == 409
+    remove(daemon, cid)
+
+
+def test_inspect_v1_keys(daemon, busybox):
+    cid = create(daemon, Cmd=["echo", "a", "b"])
+    info = inspect(daemon, cid, prefix="")
+    assert len(info["Id"]) == 64 and info["Id"].startswith(cid)
+    assert info["Path"] == "echo" and info["Args"] == ["a", "b"]
+    assert info["Image"] == busybox and info["Config"]["Cmd"] == ["echo", "a", "b"]
+    for key in ("Running", "Pid", "ExitCode", "StartedAt", "Ghost"):
+        assert key in info["State"]
+    for key in ("IpAddress", "IpPrefixLen", "Gateway", "Bridge", "PortMapping"):
+        assert key in info["NetworkSettings"]
+    assert "SysInitPath" in info and "ResolvConfPath" in info and info["Volumes"] == {}
+    assert info["Config"]["Hostname"] == cid
+    assert daemon.get("/containers/nosuch/json").status == 404
+    remove(daemon, cid)
+
+
+def test_changes_and_export(daemon):
+    cid, code, _ = run(daemon, ["sh", "-c", "echo new > /newfile; rm /etc/group; mkdir -p /tmp/d"])
+    assert code == 0
+    r = daemon.get(f"/containers/{cid}/changes")
+    assert r.status == 200
+    found = {c["Path"]: c["Kind"] for c in r.json()}
+    assert found["/newfile"] == 1
+    assert found["/etc/group"] == 2
+    assert found["/etc"] == 0
+    assert found["/tmp/d"] == 1
+    r = daemon.get(f"/containers/{cid}/export")
+    assert r.status == 200
+    names = set(tarfile.open(fileobj=io.BytesIO(r.body)).getnames())
+    assert "newfile" in names and "bin/busybox" in names and "etc/passwd" in names
+    assert "etc/group" not in names
+    data = tarfile.open(fileobj=io.BytesIO(r.body)).extractfile("newfile").read()
+    assert data == b"new\n"
+    remove(daemon, cid)
+
+
+def test_commit_then_run_the_new_image(daemon):
+    cid, code, _ = run(daemon, ["sh", "-c", "echo hello world > /world"])
+    r = daemon.request("POST", f"/commit?container={cid}&m=message&repo=myrepo&author=Tester",
+                       body=json.dumps({"Cmd": ["cat", "/world"], "PortSpecs": ["22"]}).encode(),
+                       headers={"Content-Type": "application/json"})
+    assert r.status == 201, r.body
+    image = r.json()["Id"]
+    assert len(image) == 12
+    info = daemon.get("/images/myrepo/json").json()
+    assert info["id"].startswith(image) and info["container"] == inspect(daemon, cid)["Id"]
+    assert info["config"]["Cmd"] == ["cat", "/world"] and info["config"]["PortSpecs"] == ["22"]
+    new = create(daemon, Image="myrepo")
+    start(daemon, new)
+    assert wait(daemon, new) == 0
+    assert daemon.request("POST", f"/containers/{new}/attach?logs=1&stdout=1").body == b"hello world\n"
+    history = daemon.get("/v1.45/images/myrepo/history").json()
+    assert history[0]["Comment"] == "message"
+    assert daemon.request("POST", "/commit?container=nosuch").status == 404
+    # The image is in use: it cannot go while a container was made from it.
+    r = daemon.request("DELETE", "/images/myrepo")
+    assert r.status == 409
+    remove(daemon, new)
+    remove(daemon, cid)
+    assert daemon.request("DELETE", "/images/myrepo").status == 204
+
+
+def test_memory_limit_kills_a_hog(daemon):
+    cid = create(daemon, Cmd=["dd", "if=/dev/zero", "of=/dev/null", "bs=300M", "count=1"], Memory=64 << 20)
+    start(daemon, cid)
+    assert wait(daemon, cid) == 137
+    assert inspect(daemon, cid)["State"]["OOMKilled"] is True
+    remove(daemon, cid)
+
+
+def test_list_limit_since_before(daemon):
+    ids = [create(daemon, Cmd=["true"]) for _ in range(3)]
+    running = create(daemon, Cmd=["sleep", "100"])
+    start(daemon, running)
+
+    def listed(query: str) -> list[str]:
+        r = daemon.get(f"/containers/json{query}")
+        assert r.status == 200
+        return [row["Id"] for row in r.json()]
+    assert running in listed("") and not set(ids) & set(listed(""))
+    assert set(ids) <= set(listed("?all=1"))
+    assert listed("?limit=2") == [running, ids[2]]
+    assert listed(f"?since={ids[0]}") == [running, ids[2], ids[1]]
+    before = listed(f"?before={ids[2]}")
+    assert ids[1] in before and ids[0] in before and ids[2] not in before and running not in before
+    rows = {row["Id"]: row for row in daemon.get("/containers/json?all=1").json()}
+    assert rows[running]["Status"].startswith("Up ") and rows[running]["Command"] == "sleep 100"
+    assert rows[ids[0]]["Image"] == "busybox:latest"
+    assert set(rows[running]) == {"Id", "Image", "Command", "Created", "Status"}
+    assert daemon.get("/containers/json?limit=abc").status == 400
+    for cid in ids + [running]:
+        remove(daemon, cid)
+
+
+def test_remove_rules_and_volumes(daemon):
+    cid = create(daemon, Cmd=["sh", "-c", "echo kept > /data/x; sleep 100"], Volumes={"/data": {}})
+    start(daemon, cid)
+    r = daemon.request("DELETE", f"/containers/{cid}")
+    assert r.status == 409 and "running" in r.json()["message"]
+    source = inspect(daemon, cid, prefix="")["Volumes"]["/data"]
+    assert source.startswith(daemon.data_root + "/volumes/")
+    time.sleep(0.5)
+    other = create(daemon, Cmd=["cat", "/data/x"], VolumesFrom=cid)
+    start(daemon, other)
+    assert wait(daemon, other) == 0
+    assert daemon.request("POST", f"/containers/{other}/attach?logs=1&stdout=1").body == b"kept\n"
+    assert daemon.request("POST", f"/containers/{cid}/kill").status == 204
+    assert wait(daemon, cid) == 137
+    assert daemon.request("DELETE", f"/containers/{other}").status == 204
+    assert daemon.request("DELETE", f"/containers/{cid}?v=1").status == 204
+    import os
+    assert not os.path.exists(source)
+    assert daemon.get(f"/containers/{cid}/json").status == 404
+    assert daemon.request("DELETE", f"/containers/{cid}").status == 404
+
+
+def test_process_settings(daemon):
+    cid, code, out = run(daemon, ["sh", "-c", "id -u; id -g; hostname; pwd; echo $GREETING; "
+                                              "cat /etc/resolv.conf; ls /proc/1/fd; ls /proc/self/fd"],
+                         User="nobody", Hostname="myhost", WorkingDir="/tmp", Env=["GREETING=hi there"],
+                         Dns=["10.0.0.53"])
+    lines = out.decode().splitlines()
+    assert code == 0, out
+    assert lines[0] == "65534" and lines[1] == "65534" and lines[2] == "myhost" and lines[3] == "/tmp"
+    assert lines[4] == "hi there" and lines[5] == "nameserver 10.0.0.53"
+    # Nothing of the daemon's leaks in: pid 1 and its child hold only 0-2 (and ls its own dir fd).
+    assert lines[6:9] == ["0", "1", "2"]
+    remove(daemon, cid)
+    cid, code, out = run(daemon, ["sh", "-c", "echo $(id -u):$(id -g)"], User="1234:5678")
+    assert out == b"1234:5678\n"
+    remove(daemon, cid)
+
+
+def test_namespaces_and_mounts(daemon):
+    cid, code, out = run(daemon, ["sh", "-c", "echo $$; ls /dev; cat /proc/mounts; ip link 2>/dev/null || "
+                                              "cat /proc/net/dev; touch /sys/x 2>&1 || true"])
+    text = out.decode()
+    assert text.splitlines()[0] == "1"  # the command is pid 1 of its own pid namespace
+    for dev in ("null", "zero", "random", "urandom", "tty", "pts", "shm"):
+        assert dev in text
+    assert "overlay / overlay" in text and "/sys sysfs ro" in text
+    assert "eth0" not in text  # only loopback until networking lands
+    remove(daemon, cid)
+
+
+def test_tty_container(daemon):
+    cid, code, out = run(daemon, ["sh", "-c", "tty; echo to-stderr >&2"], Tty=True)
+    assert code == 0
+    assert out.startswith(b"/dev/pts/") and b"to-stderr" in out
+    remove(daemon, cid)
+
+
+def test_unknown_command_fails_start(daemon):
+    cid = create(daemon, Cmd=["/no/such/binary"])
+    r = daemon.request("POST", f"/containers/{cid}/start")
+    assert r.status == 400 and "no/such/binary" in r.json()["message"]
+    state = inspect(daemon, cid)["State"]
+    assert state["Running"] is False and state["ExitCode"] == 127 and "no/such/binary" in state["Error"]
+    remove(daemon, cid)
+
+
+def test_docker_run_flow(daemon):
+    """Spec 3.1: create (404 means pull first), start, attach with logs=1&stream=1."""
+    r = daemon.request("POST", "/containers/create", body=json.dumps({"Image": "notpulledyet", "Cmd": ["true"]}).encode(),
+                       headers={"Content-Type": "application/json"})
+    assert r.status == 404
+    cid = create(daemon, Cmd=["sh", "-c", "echo first; sleep 0.5; echo second"], AttachStdout=True)
+    start(daemon, cid)
+    a = Attached(daemon, cid, "logs=1&stream=1&stdout=1")
+    assert a.read_all() == b"first\nsecond\n"
+    a.close()
+    assert wait(daemon, cid) == 0
+    remove(daemon, cid)
