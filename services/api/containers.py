@@ -3,6 +3,8 @@ attach, wait, remove, logs, resize, and POST /commit."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import struct
 from typing import AsyncIterator
 
@@ -86,10 +88,29 @@ async def kill(request: web.Request) -> web.Response:
     return _no_content(request)
 
 
-async def wait(request: web.Request) -> web.Response:
-    result = await _clients(request).call("container.wait", {
-        "id": _id(request), "condition": params.text(request, "condition") or None})
-    return json_response(shapes.for_request(request).wait_result(result))
+async def wait(request: web.Request) -> web.StreamResponse:
+    clients = _clients(request)
+    condition = params.text(request, "condition") or None
+    if condition not in (None, "not-running", "next-exit", "removed"):
+        raise errors.BadParameter(f"invalid condition {condition!r}")
+    rec = await clients.call("container.inspect", {"id": _id(request)})
+    # As dockerd does, the head goes out at once (the docker CLI starts the container only
+    # once its wait is acknowledged); the body when the container stops.
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    while True:
+        try:
+            result = await clients.call("container.wait", {"id": rec["Id"], "condition": condition})
+            break
+        except errors.Unavailable:
+            await asyncio.sleep(0.2)  # the supervisor is restarting: wait for it, then again
+        except errors.DockyardError as exc:
+            result = {"exit_code": -1, "error": exc.message}
+            break
+    body = shapes.for_request(request).wait_result(result)
+    await response.write(json.dumps(body, separators=(",", ":")).encode() + b"\n")
+    await response.write_eof()
+    return response
 
 
 async def remove(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import socket
 import stat
 import struct
@@ -167,6 +168,15 @@ def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, err_w: int) ->
         args = process["args"]
         if not args:
             raise StartError("no command given to run")
+        # Ignored signals survive exec, and a shell cannot trap one it was started ignoring:
+        # the container starts with every signal at its default, none blocked.
+        for number in range(1, signal.NSIG):
+            if number not in (signal.SIGKILL, signal.SIGSTOP):
+                try:
+                    signal.signal(number, signal.SIG_DFL)
+                except (OSError, ValueError):
+                    pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
         # Nothing of the shim's may reach the container beyond 0-2 (the error pipe closes on exec).
         os.closerange(3, err_w)
         os.closerange(err_w + 1, 65536)

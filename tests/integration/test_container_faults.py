@@ -1,0 +1,125 @@
+"""Restarts lose nothing: kill -9 of the api and the supervisor, exits while away, dead shims."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from .containers import create, ensure_busybox, inspect, remove, start, wait
+
+COUNTER = ["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); usleep 10000; done"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def busybox(daemon):
+    ensure_busybox(daemon)
+
+
+def until(check, timeout: float = 20, what: str = ""):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except (OSError, AssertionError):
+            pass
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def answers(daemon) -> bool:
+    return daemon.get("/v1.45/containers/json", timeout=5).status == 200
+
+
+def exited_state(daemon, cid: str) -> dict | None:
+    state = inspect(daemon, cid)["State"]
+    return None if state["Running"] else state
+
+
+def shim_pid(cid: str) -> int:
+    out = subprocess.run(["pgrep", "-f", f"dockyard-shim {cid}"], capture_output=True, text=True)
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 1, pids
+    return pids[0]
+
+
+def test_kill_9_of_api_then_supervisor_loses_nothing(daemon):
+    cid = create(daemon, Cmd=COUNTER)
+    start(daemon, cid)
+    before = inspect(daemon, cid)["State"]
+    time.sleep(0.5)
+    for service in ("api", "supervisor"):
+        old = daemon.pid(service)
+        os.kill(old, signal.SIGKILL)
+        daemon.wait_new_pid(service, old)
+        until(lambda: answers(daemon), what=f"{service} to answer again")
+        time.sleep(0.5)
+        state = inspect(daemon, cid)["State"]
+        # The same process, still running: nothing restarted it.
+        assert state["Running"] and state["Pid"] == before["Pid"] and state["StartedAt"] == before["StartedAt"]
+        assert os.path.exists(f"/proc/{before['Pid']}")
+    r = daemon.request("POST", f"/v1.45/containers/{cid}/stop?t=1")
+    assert r.status == 204
+    assert wait(daemon, cid) in (137, 143)
+    out = daemon.get(f"/v1.45/containers/{cid}/logs?stdout=1").body
+    numbers = []
+    while out:  # multiplexed frames: 8-byte header, then the payload
+        size = int.from_bytes(out[4:8], "big")
+        numbers += out[8:8 + size].decode().split()
+        out = out[8 + size:]
+    assert numbers == [str(i) for i in range(len(numbers))], "a gap in the log"
+    assert len(numbers) > 100
+    remove(daemon, cid)
+
+
+def test_exit_while_the_supervisor_is_down_is_recorded(daemon):
+    cid = create(daemon, Cmd=["sh", "-c", "sleep 2; exit 42"])
+    start(daemon, cid)
+    daemon.supervisorctl("stop", "supervisor")
+    try:
+        time.sleep(3.5)
+    finally:
+        daemon.supervisorctl("start", "supervisor")
+    until(lambda: answers(daemon), what="the supervisor")
+    state = until(lambda: exited_state(daemon, cid), what="the exit to be recorded")
+    assert state["ExitCode"] == 42 and state["Status"] == "exited"
+    assert wait(daemon, cid) == 42
+    remove(daemon, cid)
+
+
+def test_kill_9_of_a_shim_leaves_its_container_exited_with_an_error(daemon):
+    cid = create(daemon, Cmd=["sleep", "100"])
+    start(daemon, cid)
+    full = inspect(daemon, cid)["Id"]
+    pid = inspect(daemon, cid)["State"]["Pid"]
+    os.kill(shim_pid(full), signal.SIGKILL)
+    state = until(lambda: exited_state(daemon, cid), what="the container to be found exited")
+    assert state["Status"] == "exited" and "shim" in state["Error"] and state["ExitCode"] == 255
+    until(lambda: not os.path.exists(f"/proc/{pid}"), what="the container's process to be gone")
+    assert wait(daemon, cid) == 255
+    remove(daemon, cid)
+
+
+def test_dockyardd_restart_finds_containers_as_it_left_them(fresh_daemon):
+    d = fresh_daemon.start()
+    ensure_busybox(d)
+    running = create(d, Cmd=["sleep", "100"])
+    start(d, running)
+    done = create(d, Cmd=["sh", "-c", "exit 3"])
+    start(d, done)
+    assert wait(d, done) == 3
+    pid = inspect(d, running)["State"]["Pid"]
+    assert d.stop() == 0
+    assert os.path.exists(f"/proc/{pid}")  # containers outlive the daemon
+    d.start()
+    state = inspect(d, running)["State"]
+    assert state["Running"] and state["Pid"] == pid
+    assert inspect(d, done)["State"]["ExitCode"] == 3
+    assert d.request("POST", f"/containers/{running}/stop?t=1").status == 204
+    remove(d, running)
+    remove(d, done)

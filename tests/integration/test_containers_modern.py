@@ -1,0 +1,111 @@
+"""Containers through docker-py and the docker CLI, on /v1.45/ paths."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import docker
+import pytest
+
+from .containers import ensure_busybox
+
+
+@pytest.fixture(scope="module")
+def client(daemon):
+    ensure_busybox(daemon)
+    c = docker.DockerClient(base_url=daemon.unix_url, version="1.45")
+    yield c
+    c.close()
+
+
+def test_run_returns_output(client):
+    assert client.containers.run("busybox", "echo hi", remove=True) == b"hi\n"
+
+
+def test_create_start_wait_logs_remove(client):
+    ctr = client.containers.create("busybox", ["sh", "-c", "echo out; echo err >&2; exit 7"], name="pyctr")
+    assert ctr.name == "pyctr" and ctr.status == "created"
+    ctr.start()
+    assert ctr.wait() == {"StatusCode": 7, "Error": None}
+    assert ctr.logs(stdout=True, stderr=False) == b"out\n"
+    assert ctr.logs(stdout=False, stderr=True) == b"err\n"
+    assert ctr.logs(timestamps=True).split(b" ", 1)[0].endswith(b"Z")
+    ctr.reload()
+    assert ctr.status == "exited" and ctr.attrs["State"]["ExitCode"] == 7
+    assert client.containers.get("pyctr").id == ctr.id
+    ctr.remove()
+    with pytest.raises(docker.errors.NotFound):
+        client.containers.get("pyctr")
+
+
+def test_name_conflict_is_409(client):
+    ctr = client.containers.create("busybox", "true", name="twice")
+    with pytest.raises(docker.errors.APIError) as exc:
+        client.containers.create("busybox", "true", name="twice")
+    assert exc.value.status_code == 409
+    ctr.remove()
+
+
+def test_logs_follow_and_stream(client):
+    ctr = client.containers.run("busybox", ["sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.2; done"],
+                                detach=True)
+    lines = list(ctr.logs(stream=True, follow=True))
+    assert b"".join(lines) == b"1\n2\n3\n"
+    assert ctr.wait()["StatusCode"] == 0
+    ctr.remove()
+
+
+def test_attach_socket_multiplexed(client):
+    ctr = client.containers.create("busybox", "cat", stdin_open=True)
+    ctr.start()
+    sock = ctr.attach_socket(params={"stdin": 1, "stream": 1, "stdout": 1, "stderr": 1})
+    sock._sock.sendall(b"ping\n")
+    deadline, data = time.monotonic() + 10, b""
+    while len(data) < 13 and time.monotonic() < deadline:
+        data += sock._sock.recv(100)
+    assert data == b"\x01\x00\x00\x00\x00\x00\x00\x05ping\n"
+    ctr.kill()
+    ctr.remove()
+
+
+def test_stop_restart_kill_and_list(client):
+    # pid 1 of a namespace ignores signals it has no handler for: this shell has one.
+    ctr = client.containers.run("busybox", ["sh", "-c", "trap 'exit 143' TERM; while true; do sleep 0.1; done"],
+                                detach=True)
+    assert [c.id for c in client.containers.list()].count(ctr.id) == 1
+    ctr.restart(timeout=1)
+    ctr.reload()
+    assert ctr.status == "running"
+    ctr.kill(signal="SIGTERM")
+    assert ctr.wait()["StatusCode"] == 143
+    assert ctr.id not in [c.id for c in client.containers.list()]
+    assert ctr.id in [c.id for c in client.containers.list(all=True)]
+    ctr.remove(force=True)
+
+
+def test_force_remove_running(client):
+    ctr = client.containers.run("busybox", "sleep 100", detach=True)
+    with pytest.raises(docker.errors.APIError) as exc:
+        ctr.remove()
+    assert exc.value.status_code == 409
+    ctr.remove(force=True)
+    with pytest.raises(docker.errors.NotFound):
+        ctr.reload()
+
+
+def test_docker_cli_run_ps_logs_rm(daemon, client, tmp_path):
+    env = dict(os.environ, DOCKER_HOST=daemon.unix_url, DOCKER_CONFIG=str(tmp_path))
+
+    def cli(*args):
+        return subprocess.run(["docker", *args], capture_output=True, timeout=60, env=env)
+    out = cli("run", "-d", "--name", "clirun", "busybox", "sh", "-c", "echo from-cli; sleep 100")
+    assert out.returncode == 0, out.stderr
+    assert b"clirun" in cli("ps").stdout
+    deadline = time.monotonic() + 10
+    while b"from-cli" not in cli("logs", "clirun").stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert cli("rm", "-f", "clirun").returncode == 0
+    assert b"clirun" not in cli("ps", "-a").stdout
