@@ -124,7 +124,7 @@ async def resize(request: web.Request) -> web.Response:
     if not rec["State"]["Running"]:
         raise errors.Conflict(f"Container {rec['Id'][:12]} is not running")
     await _clients(request).shim(rec["Id"]).call("shim.resize", {
-        "height": params.integer(request, "h", 0, minimum=0), "width": params.integer(request, "w", 0, minimum=0)})
+        "pid": rec["State"]["Pid"], "height": params.integer(request, "h", 0, minimum=0), "width": params.integer(request, "w", 0, minimum=0)})
     return web.Response(status=200)
 
 
@@ -214,17 +214,29 @@ async def attach(request: web.Request) -> web.StreamResponse:
     stdin = reader.chunks() if (reader is not None and want["stdin"]) else _empty()
     clients = _clients(request)
     sent_live = False
+    if rec["State"]["Status"] == "created" and want["stream"]:
+        # The docker CLI attaches before it starts the container: wait for the start, then
+        # take its output from the beginning (its log holds nothing older).
+        while rec["State"]["Status"] == "created":
+            await asyncio.sleep(0.02)
+            rec = await clients.call("container.inspect", {"id": rec["Id"]})
+        want["logs"] = True
     if rec["State"]["Running"]:
+        args = {"pid": rec["State"]["Pid"], **{k: want[k] for k in ("stdin", "stdout", "stderr", "logs", "stream")}}
         try:
-            stream = await clients.shim(rec["Id"]).stream("shim.attach", {
-                k: want[k] for k in ("stdin", "stdout", "stderr", "logs", "stream")}, upload=stdin)
-            try:
-                async for meta, data in stream:
-                    sent_live = True
-                    await response.write(_frame(meta["fd"] or 1, data, multiplexed))
-            finally:
-                await stream.aclose()
-            return response
+            for attempt in range(50):
+                try:
+                    stream = await clients.shim(rec["Id"]).stream("shim.attach", args, upload=stdin)
+                    try:
+                        async for meta, data in stream:
+                            sent_live = True
+                            await response.write(_frame(meta["fd"] or 1, data, multiplexed))
+                    finally:
+                        await stream.aclose()
+                    return response
+                except errors.Conflict:
+                    clients.drop(wire.shim_name(rec["Id"]))  # an earlier start's shim: reconnect
+                    await asyncio.sleep(0.01)
         except errors.Unavailable:
             if sent_live:
                 return response  # the shim went away mid-stream: the client sees the end

@@ -14,8 +14,6 @@ import socket
 from dataclasses import asdict, dataclass, field, fields
 from urllib.parse import urlsplit
 
-import yaml
-
 DEFAULT_UNIX_SOCKET = "/run/dockyard/docker.sock"
 DEFAULT_HOSTS = [f"unix://{DEFAULT_UNIX_SOCKET}", "tcp://127.0.0.1:2375"]
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
@@ -51,6 +49,7 @@ class Settings:
 
     @classmethod
     def from_file(cls, path: str) -> "Settings":
+        import yaml  # only dockyardd reads YAML; services start without it
         try:
             with open(path) as fh:
                 data = yaml.safe_load(fh)

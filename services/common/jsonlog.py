@@ -38,11 +38,13 @@ def read(path: str, upto: int | None = None, since: float = 0, until: float = 0,
     with fh:
         fh.seek(start)
         data = fh.read(upto - start) if upto is not None else fh.read()
+    yield from parse(data, since, until, tail)
+
+
+def parse(data: bytes, since: float = 0, until: float = 0, tail: int = -1) -> Iterator[tuple[int, bytes, str]]:
+    """(fd, bytes, time) entries of the complete lines in `data`."""
     lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    elif lines:
-        lines.pop()  # a line still being written
+    lines.pop()  # empty after a final newline, or a line still being written
     if tail >= 0:
         lines = lines[len(lines) - tail:] if tail else []
     for line in lines:

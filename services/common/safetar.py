@@ -19,7 +19,8 @@ import stat
 import tarfile
 from typing import BinaryIO, Iterator
 
-from . import errors
+from . import pathwalk
+from .pathwalk import LayerError, clean, open_dir  # noqa: F401  (one walk, shared with the runtime)
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
@@ -27,32 +28,12 @@ WHITEOUT_META = ".wh..wh."
 OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 # xattrs a layer may carry; trusted.overlay.* would steer overlayfs itself.
 _XATTR_PREFIXES = ("user.", "security.capability")
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_DIR_FLAGS = pathwalk.DIR_FLAGS
 
 # What the kernel says of a value an entry carries (a name or link target too long, an
 # xattr it refuses, too many links), not of the host: the layer's fault, so a 400.
 _ENTRY_ERRNOS = (errno.ENAMETOOLONG, errno.EINVAL, errno.ERANGE, errno.E2BIG, errno.EOVERFLOW,
                  errno.EMLINK)
-
-
-class LayerError(errors.BadParameter):
-    """A layer that is malformed or tries to reach outside its root."""
-
-
-def clean(name: str) -> list[str]:
-    """The components of an entry name, resolved lexically inside the root."""
-    parts: list[str] = []
-    for part in name.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not parts:
-                raise LayerError(f"layer entry {name!r} points outside the layer")
-            parts.pop()
-            continue
-        parts.append(part)
-    return parts
 
 
 @contextlib.contextmanager
@@ -66,32 +47,6 @@ def _entry_errors(name: str):
         if exc.errno not in _ENTRY_ERRNOS:
             raise
         raise LayerError(f"layer entry {name!r} cannot be made: {exc.strerror}") from None
-
-
-def open_dir(root_fd: int, parts: list[str], create: bool, name: str) -> int:
-    """An fd of the directory `parts` below root, reached without following any symlink."""
-    fd = os.dup(root_fd)
-    try:
-        for part in parts:
-            try:
-                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except FileNotFoundError:
-                if not create:
-                    raise LayerError(f"layer entry {name!r}: {'/'.join(parts)} does not exist") from None
-                os.mkdir(part, 0o755, dir_fd=fd)
-                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise LayerError(
-                        f"layer entry {name!r} goes through {part!r}, which is not a directory "
-                        "(a symlink or a file)") from None
-                raise
-            os.close(fd)
-            fd = nxt
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def _lstat(name: str, dir_fd: int) -> os.stat_result | None:

@@ -213,11 +213,14 @@ EXIT = {"exit_code": int, "finished_at": str, "oom_killed": bool, "error": str}
 STDIO = {"fd": int}   # a labelled raw frame: 1 stdout, 2 stderr (0: a tty's one stream)
 _declare(Method("shim.state", "shim",
                 reply={"pid": int, "running": bool, "started_at": str, "exit": Opt(EXIT)}))
-_declare(Method("shim.wait", "shim", reply=EXIT, timeout=None))
-_declare(Method("shim.kill", "shim", params={"signal": int}))
-_declare(Method("shim.resize", "shim", params={"height": int, "width": int}))
+# `pid` names the start the caller means: a shim of an earlier start (lingering after its
+# container exited, on the same socket path) answers Conflict, and the caller reconnects.
+_declare(Method("shim.wait", "shim", params={"pid": int}, reply=EXIT, timeout=None))
+_declare(Method("shim.kill", "shim", params={"pid": int, "signal": int}))
+_declare(Method("shim.resize", "shim", params={"pid": int, "height": int, "width": int}))
 _declare(Method("shim.attach", "shim",
-                params={"stdin": bool, "stdout": bool, "stderr": bool, "logs": bool, "stream": bool},
+                params={"pid": int, "stdin": bool, "stdout": bool, "stderr": bool, "logs": bool,
+                        "stream": bool},
                 chunk=STDIO, upload=True))
 
 # ------------------------------------------------------------------- validation
@@ -386,7 +389,8 @@ class ServiceClient:
         self._sock.setsockopt(zmq.LINGER, 0)
         # Refuse to queue for a peer that is not connected: fail fast instead.
         self._sock.setsockopt(zmq.IMMEDIATE, 1)
-        self._sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        # Shims come and go: a new one is picked up within a few milliseconds.
+        self._sock.setsockopt(zmq.RECONNECT_IVL, 10)
         self._sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
         self._sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
         self._sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)

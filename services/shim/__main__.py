@@ -1,4 +1,4 @@
-from .shim import main
+from .launch import main
 
 if __name__ == "__main__":
     main()

@@ -22,7 +22,7 @@ import struct
 import termios
 from dataclasses import dataclass
 
-from services.common import safetar
+from services.common import pathwalk
 
 from . import syscalls
 from .cgroups import Cgroup
@@ -195,10 +195,10 @@ def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, err_w: int) ->
 
 def _open_target(root_fd: int, dest: str, is_file: bool) -> int:
     """An O_PATH fd of the mount point `dest` inside the rootfs, made if missing."""
-    parts = safetar.clean(dest)
+    parts = pathwalk.clean(dest)
     if not parts:
         return os.open(".", os.O_PATH | os.O_DIRECTORY, dir_fd=root_fd)
-    parent = safetar.open_dir(root_fd, parts[:-1], True, dest)
+    parent = pathwalk.open_dir(root_fd, parts[:-1], True, dest)
     try:
         name = parts[-1]
         try:
@@ -246,7 +246,7 @@ def _mount(root_fd: int, m: dict) -> None:
 
 
 def _devices(root_fd: int) -> None:
-    dev = safetar.open_dir(root_fd, ["dev"], True, "/dev")
+    dev = pathwalk.open_dir(root_fd, ["dev"], True, "/dev")
     try:
         for name, major, minor in _DEVICES:
             try:

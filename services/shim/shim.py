@@ -1,39 +1,27 @@
-"""The shim: one detached process per running container.
+"""The shim: one detached process per running container (started by services.shim.launch).
 
-It owns the container: it starts it (runtime.start), holds its stdio (pipes, or a pty
-when the config asks for a terminal), writes every byte to the json-file log and to
-attached clients, feeds stdin, reaps it and its orphans (child subreaper), and records
-its exit durably in `<container dir>/exit.json` before it says so to anyone. It serves
-the shim.* methods on `<exec-root>/sock/shim-<id>.sock` and outlives any restart of
-the services; it exits shortly after its container does.
-
-Started as `python -m services.shim --config DAEMON_JSON --id ID`: the first process
-forks the shim proper into a new session and exits; the shim writes one JSON line to
-its inherited stdout ({"pid", "started_at"} or {"error", "exit_code"}) and closes it.
+It owns the container: it holds its stdio (pipes, or a pty when the config asks for a
+terminal), writes every byte to the json-file log and to attached clients, feeds stdin,
+reaps it and its orphans (child subreaper), and records its exit durably in
+`<container dir>/exit.json` before it says so to anyone. It serves the shim.* methods
+on `<exec-root>/sock/shim-<id>.sock`, outlives any restart of the services, and exits
+shortly after its container does.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import errno
 import fcntl
-import json
 import logging
 import os
 import signal
-import socket
 import struct
-import sys
 import termios
 
-import setproctitle
-
 from services.common import errors, jsonlog, timefmt, wire
-from services.common.config import Settings
 
-from . import runtime, syscalls
-from .cgroups import Cgroup
+from .launch import Container, exit_path, write_exit
 
 log = logging.getLogger("shim")
 
@@ -42,36 +30,6 @@ log = logging.getLogger("shim")
 SUBSCRIBER_BACKLOG = 1024
 # After the container exits, the shim lingers this long for late callers (wait, attach).
 LINGER_SECONDS = 2.0
-
-
-def container_dir(settings: Settings, container_id: str) -> str:
-    return os.path.join(settings.data_root, "containers", container_id)
-
-
-def exit_path(settings: Settings, container_id: str) -> str:
-    return os.path.join(container_dir(settings, container_id), "exit.json")
-
-
-def write_exit(path: str, record: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(record, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dfd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
-def read_exit(path: str) -> dict | None:
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
 
 
 class _Subscriber:
@@ -90,77 +48,18 @@ class _Subscriber:
         self.queue.put_nowait(item)
 
 
-class Shim:
-    def __init__(self, settings: Settings, container_id: str, config: dict):
-        self.settings = settings
-        self.id = container_id
-        self.config = config
-        notes = config.get("annotations") or {}
-        self.tty = bool(config["process"].get("terminal"))
-        self.open_stdin = notes.get("org.dockyard.open-stdin") == "true"
-        self.stdin_once = notes.get("org.dockyard.stdin-once") == "true"
-        self.log_path = notes["org.dockyard.log-path"]
-        self.cgroup = Cgroup(config["linux"]["cgroupsPath"])
-        self.pid = 0
-        self.started_at = ""
+class Shim(Container):
+    """The running shim: the container launched, now served over the wire until it exits."""
+
+    def __init__(self, launched: Container):
+        self.__dict__.update(launched.__dict__)
         self.exit: dict | None = None
         self.exited: asyncio.Event | None = None       # made in the loop
         self.output_done: asyncio.Event | None = None
         self.subscribers: set[_Subscriber] = set()
-        self.outputs: dict[int, int] = {}   # our fd -> container fd number (1, 2; 0 for a tty)
-        self.stdin_w: int | None = None
-        self.log_fd = -1
 
-    # ---------------------------------------------------------------- start
-
-    def start(self) -> None:
-        """Make the stdio, the cgroup and the process (blocking, before the loop runs)."""
-        notes = self.config.get("annotations") or {}
-        res = (self.config["linux"].get("resources") or {})
-        memory = (res.get("memory") or {})
-        self.cgroup.create(memory=int(memory.get("limit") or 0), memory_swap=int(memory.get("swap") or 0),
-                           cpu_shares=int((res.get("cpu") or {}).get("shares") or 0))
-        self.log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-        child_side = []
-        console = None
-        if self.tty:
-            console, child_console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            stdio = runtime.Stdio(-1, -1, -1, True, console=child_console.detach())
-            child_side.append(stdio.console)
-        else:
-            out_r, out_w = os.pipe()
-            err_r, err_w = os.pipe()
-            if self.open_stdin:
-                in_r, self.stdin_w = os.pipe()
-            else:
-                in_r = os.open(os.devnull, os.O_RDONLY)
-            stdio = runtime.Stdio(in_r, out_w, err_w, False)
-            child_side += [in_r, out_w, err_w]
-            self.outputs[out_r] = 1
-            self.outputs[err_r] = 2
-        overlay = {"lower": notes["org.dockyard.lowerdir"], "upper": notes["org.dockyard.upperdir"],
-                   "work": notes["org.dockyard.workdir"]}
-        bundle = os.path.dirname(self.log_path)
-        try:
-            self.pid = runtime.start(bundle, self.config, self.cgroup, stdio, overlay)
-            if console is not None:
-                console.settimeout(5)
-                _, fds, _, _ = socket.recv_fds(console, 16, 1)
-                master = fds[0]
-                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-                self.outputs[master] = 0  # a terminal has one stream
-                if self.open_stdin:
-                    self.stdin_w = os.dup(master)
-        finally:
-            for fd in child_side:
-                os.close(fd)
-            if console is not None:
-                console.close()
-        self.started_at = timefmt.now()
-        for fd in self.outputs:
-            os.set_blocking(fd, False)
-        if self.stdin_w is not None:
-            os.set_blocking(self.stdin_w, False)
+    def serve(self) -> None:
+        asyncio.run(self.run())
 
     # ----------------------------------------------------------------- loop
 
@@ -244,11 +143,17 @@ class Shim:
         return {"pid": self.pid, "running": self.exit is None, "started_at": self.started_at,
                 "exit": self.exit}
 
+    def _mine(self, call: wire.Call) -> None:
+        if call.params["pid"] != self.pid:
+            raise errors.Conflict(f"this shim ran pid {self.pid}, an earlier start of the container")
+
     async def wait(self, call: wire.Call) -> dict:
+        self._mine(call)
         await self.exited.wait()
         return self.exit
 
     async def kill(self, call: wire.Call) -> dict:
+        self._mine(call)
         if self.exit is None:
             try:
                 os.kill(self.pid, call.params["signal"])
@@ -257,6 +162,7 @@ class Shim:
         return {}
 
     async def resize(self, call: wire.Call) -> dict:
+        self._mine(call)
         if self.tty and self.outputs:
             fd = next(iter(self.outputs))
             fcntl.ioctl(fd, termios.TIOCSWINSZ,
@@ -264,16 +170,17 @@ class Shim:
         return {}
 
     async def attach(self, call: wire.Call):
+        self._mine(call)
         p = call.params
         sub = _Subscriber(p["stdout"], p["stderr"])
-        offset = jsonlog.size(self.log_path)
+        offset = os.fstat(self.log_read_fd).st_size
         live = p["stream"] and self.exit is None and bool(self.outputs)
         if live:
             self.subscribers.add(sub)  # before the log is read: no byte falls between
         feeder = asyncio.ensure_future(self._feed_stdin(call.upload, p["stdin"]))
         try:
             if p["logs"]:
-                for fd, data, _ in jsonlog.read(self.log_path, upto=offset):
+                for fd, data, _ in jsonlog.parse(os.pread(self.log_read_fd, offset, 0)):
                     if fd in sub.fds:
                         yield ({"fd": 0 if self.tty else fd}, data)
             while live:
@@ -313,49 +220,3 @@ class Shim:
             else:
                 os.close(self.stdin_w)
                 self.stdin_w = None
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.shim")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--id", required=True)
-    args = parser.parse_args(argv)
-    settings = Settings.from_runtime_file(args.config)
-    if os.fork() != 0:
-        os._exit(0)  # the supervisor reaps this one; the shim lives on, its own session
-    os.setsid()
-    setproctitle.setproctitle(f"dockyard-shim {args.id}")
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_IGN)
-    report = os.fdopen(os.dup(1), "w")
-    cdir = container_dir(settings, args.id)
-    diag = os.open(os.path.join(cdir, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(diag, 1)
-    os.dup2(diag, 2)
-    os.close(devnull)
-    os.close(diag)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format=f"%(asctime)s dockyard-shim[%(process)d] {args.id[:12]} %(levelname)s: %(message)s")
-    syscalls.set_child_subreaper()
-    with open(os.path.join(cdir, "config.json")) as fh:
-        config = json.load(fh)
-    shim = Shim(settings, args.id, config)
-    try:
-        shim.start()
-    except runtime.StartError as exc:
-        report.write(json.dumps({"error": str(exc), "exit_code": 127}) + "\n")
-        report.close()
-        shim.cgroup.destroy()
-        os._exit(0)
-    except Exception as exc:
-        log.exception("start failed")
-        report.write(json.dumps({"error": f"starting the container failed: {exc}", "exit_code": 128}) + "\n")
-        report.close()
-        shim.cgroup.destroy()
-        os._exit(0)
-    report.write(json.dumps({"pid": shim.pid, "started_at": shim.started_at, "shim_pid": os.getpid()}) + "\n")
-    report.close()
-    asyncio.run(shim.run())
-    os._exit(0)

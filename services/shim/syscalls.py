@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+def _load_libc() -> ctypes.CDLL:
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:  # not glibc: ask (slowly) where the C library is
+        from ctypes import util
+        return ctypes.CDLL(util.find_library("c"), use_errno=True)
+
+
+_libc = _load_libc()
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000

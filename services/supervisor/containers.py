@@ -24,7 +24,7 @@ from services.common import errors, jsonlog, layout, timefmt, wire
 from services.common.config import Settings
 from services.common.store import Store
 from services.shim.cgroups import Cgroup
-from services.shim.shim import read_exit
+from services.shim.launch import read_exit
 
 from . import bundle, changes, names, states
 
@@ -84,6 +84,7 @@ class Containers:
         self.locks: dict[str, asyncio.Lock] = {}
         self.exit_events: dict[str, asyncio.Event] = {}
         self.removed_events: dict[str, asyncio.Event] = {}
+        self.last_states: dict[str, dict] = {}   # removed container -> its final state
         self.watchers: dict[str, asyncio.Task] = {}
         for name in ("create", "list", "inspect", "start", "stop", "restart", "kill", "wait",
                      "remove", "changes", "export", "logs", "commit"):
@@ -419,7 +420,11 @@ class Containers:
         result = None
         while result is None:
             try:
-                result = await self.clients[shim].call("shim.wait", timeout=None)
+                pid = self._load(cid)["State"]["Pid"]
+                result = await self.clients[shim].call("shim.wait", {"pid": pid}, timeout=None)
+            except errors.Conflict:
+                self.clients.drop(shim)  # connected to the shim of an earlier start: again
+                await asyncio.sleep(0.01)
             except errors.Unavailable:
                 rec = self._load(cid)
                 dock = rec["Dockyard"]
@@ -477,10 +482,17 @@ class Containers:
             return False
 
     async def _signal(self, cid: str, number: int) -> None:
-        try:
-            await self.clients[wire.shim_name(cid)].call("shim.kill", {"signal": number})
-        except errors.Unavailable:
-            pass  # the shim is gone: the watcher records the exit
+        shim = wire.shim_name(cid)
+        for _ in range(50):
+            try:
+                await self.clients[shim].call("shim.kill", {"pid": self._load(cid)["State"]["Pid"],
+                                                            "signal": number})
+                return
+            except errors.Conflict:
+                self.clients.drop(shim)  # the shim of an earlier start: reconnect
+                await asyncio.sleep(0.01)
+            except errors.Unavailable:
+                return  # the shim is gone: the watcher records the exit
 
     async def stop(self, call: wire.Call) -> dict:
         cid = self._resolve(call.params["id"])
@@ -529,7 +541,8 @@ class Containers:
         if condition == "removed":
             event = self.removed_events.setdefault(cid, asyncio.Event())
             await event.wait()
-            return {"exit_code": rec["State"]["ExitCode"], "error": rec["State"]["Error"]}
+            state = self.last_states.get(cid, rec["State"])
+            return {"exit_code": state["ExitCode"], "error": state["Error"]}
         if condition == "next-exit" or rec["State"]["Running"]:
             while cid not in self.exit_events and condition == "next-exit":
                 await asyncio.sleep(0.05)  # until it starts
@@ -576,6 +589,9 @@ class Containers:
         self.locks.pop(cid, None)
         event = self.removed_events.pop(cid, None)
         if event:
+            # What a wait for the removal reports; kept until that wait has read it.
+            self.last_states[cid] = rec["State"]
+            asyncio.get_running_loop().call_later(60, self.last_states.pop, cid, None)
             event.set()
 
     # ----------------------------------------------------------------- commit

@@ -109,3 +109,14 @@ def test_docker_cli_run_ps_logs_rm(daemon, client, tmp_path):
         time.sleep(0.1)
     assert cli("rm", "-f", "clirun").returncode == 0
     assert b"clirun" not in cli("ps", "-a").stdout
+
+
+def test_docker_cli_run_attached(daemon, client, tmp_path):
+    """docker run attaches before it starts the container, and with --rm waits for its removal."""
+    env = dict(os.environ, DOCKER_HOST=daemon.unix_url, DOCKER_CONFIG=str(tmp_path))
+    out = subprocess.run(["docker", "run", "--rm", "busybox", "sh", "-c", "echo hi; echo oops >&2; exit 3"],
+                         capture_output=True, timeout=60, env=env)
+    assert out.returncode == 3 and out.stdout == b"hi\n" and out.stderr == b"oops\n", out
+    out = subprocess.run(["docker", "run", "--rm", "-i", "busybox", "cat"], input=b"through stdin\n",
+                         capture_output=True, timeout=60, env=env)
+    assert out.returncode == 0 and out.stdout == b"through stdin\n", out

@@ -1,0 +1,99 @@
+"""Container speed: create+start+wait+remove of `true` in sequence (median, p90), and 20 in parallel.
+
+    python bench/containers.py [--runs 30] [--parallel 20]
+
+Measures the daemon at DOCKYARD_HOST (unix:///path), or starts a temporary one; with
+DOCKER_PEER=unix:///path (a Docker Engine with a busybox image, which it needs) it
+measures that too and prints ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.version_rps import unix_path  # noqa: E402
+from tests.integration.containers import ensure_busybox  # noqa: E402
+from tests.integration.daemon import Daemon, UnixHTTPConnection, free_port, new_root, remove_root  # noqa: E402
+
+
+class Client:
+    def __init__(self, sock: str):
+        self.sock = sock
+
+    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+        conn = UnixHTTPConnection(self.sock, timeout=120)
+        data = json.dumps(body).encode() if body is not None else None
+        conn.request(method, "/v1.41" + path, body=data,
+                     headers={"Content-Type": "application/json"} if data else {})
+        r = conn.getresponse()
+        out = r.read()
+        conn.close()
+        if r.status >= 400:
+            raise SystemExit(f"{self.sock}: {method} {path} answered {r.status}: {out[:200]!r}")
+        return r.status, out
+
+    def run_true(self) -> float:
+        start = time.perf_counter()
+        _, out = self.call("POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"],
+                                                            "HostConfig": {"NetworkMode": "none"}})
+        cid = json.loads(out)["Id"]
+        self.call("POST", f"/containers/{cid}/start")
+        self.call("POST", f"/containers/{cid}/wait")
+        self.call("DELETE", f"/containers/{cid}")
+        return time.perf_counter() - start
+
+
+def measure(sock: str, runs: int, parallel: int) -> tuple[float, float, float]:
+    client = Client(sock)
+    client.run_true()  # warm up
+    times = sorted(client.run_true() for _ in range(runs))
+    median = statistics.median(times)
+    p90 = times[min(len(times) - 1, int(len(times) * 0.9))]
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(lambda _: client.run_true(), range(parallel)))
+    return median, p90, time.perf_counter() - start
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--parallel", type=int, default=20)
+    args = p.parse_args()
+    daemon = None
+    if os.environ.get("DOCKYARD_HOST"):
+        ours = unix_path(os.environ["DOCKYARD_HOST"])
+    else:
+        daemon = Daemon(new_root(), free_port()).start()
+        ensure_busybox(daemon)
+        ours = daemon.sock
+    results = {}
+    try:
+        results["dockyard"] = measure(ours, args.runs, args.parallel)
+        if os.environ.get("DOCKER_PEER"):
+            results["docker"] = measure(unix_path(os.environ["DOCKER_PEER"]), args.runs, args.parallel)
+    finally:
+        if daemon:
+            daemon.stop()
+            remove_root(daemon.root)
+    for name, (median, p90, wall) in results.items():
+        print(f"{name:9} run --rm true: median {median * 1000:7.1f} ms  p90 {p90 * 1000:7.1f} ms   "
+              f"{args.parallel} in parallel: {wall:6.2f} s")
+    if "docker" in results:
+        mine, theirs = results["dockyard"], results["docker"]
+        print(f"ratio dockyard/docker (lower is faster): median {mine[0] / theirs[0]:.2f}, "
+              f"p90 {mine[1] / theirs[1]:.2f}, parallel {mine[2] / theirs[2]:.2f}")
+    else:
+        print("no DOCKER_PEER set: no Docker Engine to compare with")
+
+
+if __name__ == "__main__":
+    main()
