@@ -140,14 +140,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--id", required=True)
     args = parser.parse_args(argv)
     settings = Settings.from_runtime_file(args.config)
+    run(settings, args.id, os.fdopen(os.dup(1), "w"))
+
+
+def run(settings: Settings, container_id: str, report) -> None:
+    """Become the shim of `container_id` in a session of its own; report its start to `report`.
+
+    The calling process forks once and returns (its parent reaps it at once); the shim
+    never returns.
+    """
     if os.fork() != 0:
-        os._exit(0)  # the supervisor reaps this one; the shim lives on, its own session
+        report.close()
+        os._exit(0)  # the caller reaps this one; the shim lives on, its own session
     os.setsid()
-    setproctitle.setproctitle(f"dockyard-shim {args.id}")
+    setproctitle.setproctitle(f"dockyard-shim {container_id}")
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
-    report = os.fdopen(os.dup(1), "w")
-    cdir = container_dir(settings, args.id)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    cdir = container_dir(settings, container_id)
     diag = os.open(os.path.join(cdir, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
@@ -155,12 +165,12 @@ def main(argv: list[str] | None = None) -> None:
     os.dup2(diag, 2)
     os.close(devnull)
     os.close(diag)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format=f"%(asctime)s dockyard-shim[%(process)d] {args.id[:12]} %(levelname)s: %(message)s")
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True,
+                        format=f"%(asctime)s dockyard-shim[%(process)d] {container_id[:12]} %(levelname)s: %(message)s")
     syscalls.set_child_subreaper()
     with open(os.path.join(cdir, "config.json")) as fh:
         config = json.load(fh)
-    shim = Container(settings, args.id, config)
+    shim = Container(settings, container_id, config)
     try:
         shim.start()
     except runtime.StartError as exc:

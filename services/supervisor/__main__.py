@@ -17,6 +17,7 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
     containers = Containers(settings, server, clients)
     conn = containers.conn
     await containers.adopt()
+    await containers.start_zygote()
 
     @server.handle("system.info")
     async def info(call: wire.Call) -> dict:

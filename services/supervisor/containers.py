@@ -24,6 +24,7 @@ from services.common import errors, jsonlog, layout, timefmt, wire
 from services.common.config import Settings
 from services.common.store import Store
 from services.shim.cgroups import Cgroup
+from services.shim import zygote
 from services.shim.launch import read_exit
 
 from . import bundle, changes, names, states
@@ -86,6 +87,7 @@ class Containers:
         self.removed_events: dict[str, asyncio.Event] = {}
         self.last_states: dict[str, dict] = {}   # removed container -> its final state
         self.watchers: dict[str, asyncio.Task] = {}
+        self.zygote: asyncio.subprocess.Process | None = None
         for name in ("create", "list", "inspect", "start", "stop", "restart", "kill", "wait",
                      "remove", "changes", "export", "logs", "commit"):
             server.handle(f"container.{name}")(getattr(self, name))
@@ -386,16 +388,7 @@ class Containers:
             json.dump(bundle.oci_config(rec, d, self._lowers(rec["Image"])), fh, indent=1)
         if os.path.exists(d["exit"]):
             os.unlink(d["exit"])
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.shim", "--config",
-            os.path.join(self.settings.exec_root, "daemon.json"), "--id", cid,
-            stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), SHIM_START_TIMEOUT)
-        except asyncio.TimeoutError:
-            line = b""
-        await proc.wait()
+        line = await self._spawn_shim(cid)
         try:
             report = json.loads(line)
         except ValueError:
@@ -413,6 +406,49 @@ class Containers:
         self._save(rec)
         self.exit_events[cid] = asyncio.Event()
         self.watchers[cid] = asyncio.ensure_future(self._watch(cid))
+
+    # ------------------------------------------------------------------ shims
+
+    @property
+    def _runtime_file(self) -> str:
+        return os.path.join(self.settings.exec_root, "daemon.json")
+
+    async def start_zygote(self) -> None:
+        """Start the shim zygote (services.shim.zygote); without it, shims start from scratch."""
+        try:
+            self.zygote = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "services.shim.zygote", "--config", self._runtime_file,
+                stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
+            ready = await asyncio.wait_for(self.zygote.stdout.readline(), 20)
+            if ready.strip() != b"ready":
+                raise OSError("the zygote did not say it was ready")
+        except (OSError, asyncio.TimeoutError) as exc:
+            log.warning("no shim zygote (%s): shims start from scratch", exc)
+            self.zygote = None
+
+    async def _spawn_shim(self, cid: str) -> bytes:
+        """Start the shim of `cid`; its one-line report."""
+        if self.zygote is not None and self.zygote.returncode is None:
+            try:
+                reader, writer = await asyncio.open_unix_connection(zygote.socket_path(self.settings.exec_root))
+                writer.write(json.dumps({"id": cid}).encode() + b"\n")
+                await writer.drain()
+                try:
+                    return await asyncio.wait_for(reader.readline(), SHIM_START_TIMEOUT)
+                finally:
+                    writer.close()
+            except (OSError, asyncio.TimeoutError) as exc:
+                log.warning("the shim zygote failed (%s); starting the shim from scratch", exc)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.shim", "--config", self._runtime_file, "--id", cid,
+            stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), SHIM_START_TIMEOUT)
+        except asyncio.TimeoutError:
+            line = b""
+        await proc.wait()
+        return line
 
     async def _watch(self, cid: str) -> None:
         """Wait for the container's exit through its shim, and record it."""

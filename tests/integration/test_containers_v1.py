@@ -282,3 +282,26 @@ def test_docker_run_flow(daemon):
     a.close()
     assert wait(daemon, cid) == 0
     remove(daemon, cid)
+
+
+def test_cgroup_limits_are_set(daemon):
+    cid = create(daemon, Cmd=["sleep", "100"], Memory=64 << 20, MemorySwap=96 << 20, CpuShares=512)
+    start(daemon, cid)
+    full = inspect(daemon, cid)["Id"]
+    import os
+    root = "/sys/fs/cgroup"
+    if os.path.exists(f"{root}/cgroup.controllers"):
+        base = f"{root}/dockyard/{full}"
+        assert open(f"{base}/memory.max").read().strip() == str(64 << 20)
+        assert open(f"{base}/memory.swap.max").read().strip() == str(32 << 20)
+        assert open(f"{base}/cpu.weight").read().strip() == str(1 + (510 * 9999) // 262142)
+    else:
+        assert open(f"{root}/memory/dockyard/{full}/memory.limit_in_bytes").read().strip() == str(64 << 20)
+        memsw = f"{root}/memory/dockyard/{full}/memory.memsw.limit_in_bytes"
+        if os.path.exists(memsw):
+            assert open(memsw).read().strip() == str(96 << 20)
+        assert open(f"{root}/cpu/dockyard/{full}/cpu.shares").read().strip() == "512"
+        pid = str(inspect(daemon, cid)["State"]["Pid"])
+        assert pid in open(f"{root}/memory/dockyard/{full}/cgroup.procs").read().split()
+    remove(daemon, cid)
+    assert not os.path.exists(f"{root}/memory/dockyard/{full}") and not os.path.exists(f"{root}/dockyard/{full}")

@@ -1,0 +1,75 @@
+"""The shim zygote: a process with the shim's code already loaded, forked once per start.
+
+A shim started with `python -m services.shim` spends most of its first 100 ms loading
+Python modules. The supervisor keeps one zygote instead (its child, killed with it):
+it loads everything once, opens no event loop and no ZeroMQ context (so it has no
+threads and forking is safe), and for each request on its unix socket forks a child
+that detaches (a second fork, a new session) and becomes the shim, exactly as
+`services.shim.launch.main` would, reporting its start on the request's connection.
+
+    python -m services.shim.zygote --config DAEMON_JSON
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+
+import setproctitle
+
+from services.common.config import Settings
+
+from . import launch, syscalls
+from . import shim  # noqa: F401  (loaded here, once, for every shim to come)
+
+SOCKET_NAME = "zygote.sock"
+
+
+def socket_path(exec_root: str) -> str:
+    return os.path.join(exec_root, "sock", SOCKET_NAME)
+
+
+def serve(runtime_file: str) -> None:
+    settings = Settings.from_runtime_file(runtime_file)
+    setproctitle.setproctitle("dockyard-shim-zygote")
+    syscalls.set_parent_death_signal(signal.SIGKILL)  # it goes with the supervisor
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    path = socket_path(settings.exec_root)
+    if os.path.exists(path):
+        os.unlink(path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    os.chmod(path, 0o600)
+    server.listen(64)
+    print("ready", flush=True)
+    while True:
+        conn, _ = server.accept()
+        try:
+            request = json.loads(conn.makefile("rb").readline() or b"{}")
+            container_id = request["id"]
+        except (ValueError, KeyError, TypeError):
+            conn.close()
+            continue
+        child = os.fork()
+        if child == 0:
+            server.close()
+            try:
+                launch.run(settings, container_id, os.fdopen(conn.detach(), "w"))
+            finally:
+                os._exit(0)
+        conn.close()
+        os.waitpid(child, 0)  # it forks the shim and leaves at once
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if len(args) != 2 or args[0] != "--config":
+        sys.exit("usage: python -m services.shim.zygote --config DAEMON_JSON")
+    serve(args[1])
+
+
+if __name__ == "__main__":
+    main()
