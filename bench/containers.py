@@ -19,9 +19,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.version_rps import unix_path  # noqa: E402
+from bench.version_rps import dockyard, unix_path  # noqa: E402
 from tests.integration.containers import ensure_busybox  # noqa: E402
-from tests.integration.daemon import Daemon, UnixHTTPConnection, free_port, new_root, remove_root  # noqa: E402
+from tests.integration.daemon import UnixHTTPConnection  # noqa: E402
 
 
 class Client:
@@ -68,22 +68,11 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--parallel", type=int, default=20)
     args = p.parse_args()
-    daemon = None
-    if os.environ.get("DOCKYARD_HOST"):
-        ours = unix_path(os.environ["DOCKYARD_HOST"])
-    else:
-        daemon = Daemon(new_root(), free_port()).start()
-        ensure_busybox(daemon)
-        ours = daemon.sock
     results = {}
-    try:
+    with dockyard(prepare=ensure_busybox) as ours:
         results["dockyard"] = measure(ours, args.runs, args.parallel)
-        if os.environ.get("DOCKER_PEER"):
-            results["docker"] = measure(unix_path(os.environ["DOCKER_PEER"]), args.runs, args.parallel)
-    finally:
-        if daemon:
-            daemon.stop()
-            remove_root(daemon.root)
+    if os.environ.get("DOCKER_PEER"):
+        results["docker"] = measure(unix_path(os.environ["DOCKER_PEER"]), args.runs, args.parallel)
     for name, (median, p90, wall) in results.items():
         print(f"{name:9} run --rm true: median {median * 1000:7.1f} ms  p90 {p90 * 1000:7.1f} ms   "
               f"{args.parallel} in parallel: {wall:6.2f} s")

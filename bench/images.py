@@ -17,8 +17,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.version_rps import rps, unix_path  # noqa: E402
-from tests.integration.daemon import Daemon, UnixHTTPConnection, free_port, new_root, remove_root  # noqa: E402
+from bench.version_rps import dockyard, rps, unix_path  # noqa: E402
+from tests.integration.daemon import UnixHTTPConnection  # noqa: E402
 
 
 def layer(mb: int) -> bytes:
@@ -82,26 +82,17 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=5.0)
     args = p.parse_args()
     body = layer(args.mb)
-    targets = []
-    daemon = None
-    if os.environ.get("DOCKYARD_HOST"):
-        targets.append(("dockyard", unix_path(os.environ["DOCKYARD_HOST"])))
-    else:
-        daemon = Daemon(new_root(), free_port()).start()
-        targets.append(("dockyard", daemon.sock))
-    if os.environ.get("DOCKER_PEER"):
-        targets.append(("docker", unix_path(os.environ["DOCKER_PEER"])))
     results = {}
-    try:
-        for name, sock in targets:
-            results[name] = (import_rate(sock, body, "bench-import"),
-                             list_rate(sock, args.images, args.seconds, "bench-list"))
-            print(f"{name:9} import {len(body) / 1e6:.0f} MB layer: {results[name][0]:8.1f} MB/s   "
-                  f"GET /images/json ({args.images} images): {results[name][1]:8.0f} req/s")
-    finally:
-        if daemon:
-            daemon.stop()
-            remove_root(daemon.root)
+
+    def measure(name: str, sock: str) -> None:
+        results[name] = (import_rate(sock, body, "bench-import"),
+                         list_rate(sock, args.images, args.seconds, "bench-list"))
+        print(f"{name:9} import {len(body) / 1e6:.0f} MB layer: {results[name][0]:8.1f} MB/s   "
+              f"GET /images/json ({args.images} images): {results[name][1]:8.0f} req/s")
+    with dockyard() as ours:
+        measure("dockyard", ours)
+    if os.environ.get("DOCKER_PEER"):
+        measure("docker", unix_path(os.environ["DOCKER_PEER"]))
     if "docker" in results:
         mine, theirs = results["dockyard"], results["docker"]
         print(f"ratio dockyard/docker: import {mine[0] / theirs[0]:.2f}x, list {mine[1] / theirs[1]:.2f}x")

@@ -10,6 +10,7 @@ prints the ratio. A benchmark, not a test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -43,17 +44,27 @@ def unix_path(url: str) -> str:
     return url[len("unix://"):]
 
 
+@contextlib.contextmanager
+def dockyard(prepare=None):
+    """The socket of the daemon to measure: DOCKYARD_HOST's, or a temporary daemon's."""
+    if os.environ.get("DOCKYARD_HOST"):
+        yield unix_path(os.environ["DOCKYARD_HOST"])
+        return
+    daemon = Daemon(new_root(), free_port()).start()
+    try:
+        if prepare:
+            prepare(daemon)
+        yield daemon.sock
+    finally:
+        daemon.stop()
+        remove_root(daemon.root)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=5.0)
     args = p.parse_args()
-    daemon = None
-    if os.environ.get("DOCKYARD_HOST"):
-        ours = unix_path(os.environ["DOCKYARD_HOST"])
-    else:
-        daemon = Daemon(new_root(), free_port()).start()
-        ours = daemon.sock
-    try:
+    with dockyard() as ours:
         mine = rps(ours, args.seconds)
         print(f"dockyard  GET /version: {mine:10.0f} req/s")
         peer = os.environ.get("DOCKER_PEER")
@@ -63,10 +74,6 @@ def main() -> None:
             print(f"ratio dockyard/docker: {mine / theirs:.2f}x")
         else:
             print("no DOCKER_PEER set: no Docker Engine to compare with")
-    finally:
-        if daemon:
-            daemon.stop()
-            remove_root(daemon.root)
 
 
 if __name__ == "__main__":

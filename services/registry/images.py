@@ -109,6 +109,18 @@ class ImageMethods:
                 last = now
                 yield {"status": status, "current": done, "total": total}
 
+    def _child_image(self, base: str, layer, created_by: str, **step) -> str:
+        """Commit `layer` on top of image `base` as a new image (no await: nothing interleaves)."""
+        chain = self.store.chain(base)
+        new_chain = self.store.commit_layer(layer, chain[-1]["chain_id"] if chain else None)
+        config = image_config.child(base, self.store.config(base), layer.diff_id, created_by, **step)
+        try:
+            return self.store.create_image(
+                image_config.encode(config), [row["chain_id"] for row in chain] + [new_chain], parent=base)
+        except BaseException:
+            self.store.drop_unused()
+            raise
+
     # ----------------------------------------------------------------- insert
 
     async def insert(self, call: wire.Call):
@@ -124,18 +136,8 @@ class ImageMethods:
             lowers = [self.store.layer_path(row["chain_id"]) for row in self.store.chain(base)]
             await asyncio.to_thread(_insert_tar, stage, parts, lowers)
             layer = await asyncio.to_thread(unpack_layer, stage)
-            chain = self.store.chain(base)
-            parent_chain = chain[-1]["chain_id"] if chain else None
-            new_chain = self.store.commit_layer(layer, parent_chain)
-            config = image_config.child(
-                base, self.store.config(base), layer.diff_id,
-                f"/bin/sh -c #(nop) INSERT file:{p['url']} in /{'/'.join(parts)}")
-            try:
-                image_id = self.store.create_image(
-                    image_config.encode(config), [row["chain_id"] for row in chain] + [new_chain], parent=base)
-            except BaseException:
-                self.store.drop_unused()
-                raise
+            image_id = self._child_image(
+                base, layer, f"/bin/sh -c #(nop) INSERT file:{p['url']} in /{'/'.join(parts)}")
         finally:
             self.store.discard(stage)
         yield {"status": image_id, "image": image_id}
@@ -155,18 +157,9 @@ class ImageMethods:
                 async for data in call.upload:
                     fh.write(data)
             layer = await asyncio.to_thread(unpack_layer, stage)
-            chain = self.store.chain(base)
-            new_chain = self.store.commit_layer(layer, chain[-1]["chain_id"] if chain else None)
-            config = image_config.child(
-                base, self.store.config(base), layer.diff_id, p["created_by"], comment=p["comment"],
-                author=p["author"], container=p["container"], config=p["config"],
-                container_config=p["container_config"])
-            try:
-                image_id = self.store.create_image(
-                    image_config.encode(config), [row["chain_id"] for row in chain] + [new_chain], parent=base)
-            except BaseException:
-                self.store.drop_unused()
-                raise
+            image_id = self._child_image(
+                base, layer, p["created_by"], comment=p["comment"], author=p["author"],
+                container=p["container"], config=p["config"], container_config=p["container_config"])
         finally:
             self.store.discard(stage)
         if ref is not None:

@@ -12,6 +12,7 @@ that detaches (a second fork, a new session) and becomes the shim, exactly as
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -23,7 +24,6 @@ import setproctitle
 from services.common.config import Settings
 
 from . import launch, syscalls
-from . import shim  # noqa: F401  (loaded here, once, for every shim to come)
 
 SOCKET_NAME = "zygote.sock"
 
@@ -34,6 +34,7 @@ def socket_path(exec_root: str) -> str:
 
 def serve(runtime_file: str) -> None:
     settings = Settings.from_runtime_file(runtime_file)
+    importlib.import_module("services.shim.shim")  # loaded here, once, for every shim to come
     setproctitle.setproctitle("dockyard-shim-zygote")
     syscalls.set_parent_death_signal(signal.SIGKILL)  # it goes with the supervisor
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
