@@ -56,11 +56,24 @@ class ImageMethods:
     def _import_ref(self, p: dict) -> reference.Reference | None:
         if p.get("changes"):
             raise errors.BadParameter("import with changes (-c) is not supported yet")
+        return self._ref(p)
+
+    @staticmethod
+    def _ref(p: dict) -> reference.Reference | None:
+        """The ref `repo` and `tag` name, if any."""
         if p.get("repo"):
             return reference.repo_tag(p["repo"], p.get("tag"))
         if p.get("tag"):
             raise errors.BadParameter("a tag needs a repository (repo)")
         return None
+
+    @staticmethod
+    async def _unpack_upload(upload, stage: str):
+        """Receive an uploaded layer tar into `stage` and unpack it there."""
+        with open(os.path.join(stage, "blob"), "wb") as fh:
+            async for data in upload:
+                fh.write(data)
+        return await asyncio.to_thread(unpack_layer, stage)
 
     def _finish_import(self, stage: str, layer, p: dict, ref) -> str:
         """Commit an unpacked import layer as a new image (no await: nothing interleaves)."""
@@ -79,10 +92,7 @@ class ImageMethods:
         ref = self._import_ref(call.params)
         stage = self.store.new_stage()
         try:
-            with open(os.path.join(stage, "blob"), "wb") as fh:
-                async for data in call.upload:
-                    fh.write(data)
-            layer = await asyncio.to_thread(unpack_layer, stage)
+            layer = await self._unpack_upload(call.upload, stage)
             image_id = self._finish_import(stage, layer, call.params, ref)
         finally:
             self.store.discard(stage)
@@ -147,16 +157,11 @@ class ImageMethods:
     async def commit(self, call: wire.Call) -> dict:
         """A new image: the parent plus the container's changes (a layer tar, uploaded)."""
         p = call.params
-        ref = reference.repo_tag(p["repo"], p.get("tag")) if p.get("repo") else None
-        if p.get("tag") and not p.get("repo"):
-            raise errors.BadParameter("a tag needs a repository (repo)")
+        ref = self._ref(p)
         base = self.store.resolve(p["parent"])
         stage = self.store.new_stage()
         try:
-            with open(os.path.join(stage, "blob"), "wb") as fh:
-                async for data in call.upload:
-                    fh.write(data)
-            layer = await asyncio.to_thread(unpack_layer, stage)
+            layer = await self._unpack_upload(call.upload, stage)
             image_id = self._child_image(
                 base, layer, p["created_by"], comment=p["comment"], author=p["author"],
                 container=p["container"], config=p["config"], container_config=p["container_config"])
