@@ -87,7 +87,7 @@ def test_stop_sleep_and_a_shell_that_ignores_sigterm(daemon):
         r = daemon.request("POST", f"/containers/{cid}/stop?t=1")
         took = time.monotonic() - began
         assert r.status == 204
-        assert took < 1 + 1.5, took
+        assert took < 1 + 1, took  # t, then SIGKILL: within t plus a second
         state = inspect(daemon, cid, prefix="")["State"]
         assert state["Running"] is False and state["ExitCode"] in (137, 143)
         assert daemon.request("POST", f"/containers/{cid}/stop?t=1").status == 304
@@ -147,28 +147,29 @@ def test_changes_and_export(daemon):
 
 def test_commit_then_run_the_new_image(daemon):
     cid, code, _ = run(daemon, ["sh", "-c", "echo hello world > /world"])
-    r = daemon.request("POST", f"/commit?container={cid}&m=message&repo=myrepo&author=Tester",
+    r = daemon.request("POST", f"/commit?container={cid}&m=message&repo=myrepo&tag=v1&author=Tester",
                        body=json.dumps({"Cmd": ["cat", "/world"], "PortSpecs": ["22"]}).encode(),
                        headers={"Content-Type": "application/json"})
     assert r.status == 201, r.body
     image = r.json()["Id"]
     assert len(image) == 12
-    info = daemon.get("/images/myrepo/json").json()
+    info = daemon.get("/images/myrepo:v1/json").json()
     assert info["id"].startswith(image) and info["container"] == inspect(daemon, cid)["Id"]
     assert info["config"]["Cmd"] == ["cat", "/world"] and info["config"]["PortSpecs"] == ["22"]
-    new = create(daemon, Image="myrepo")
+    new = create(daemon, Image="myrepo:v1")
     start(daemon, new)
     assert wait(daemon, new) == 0
     assert daemon.request("POST", f"/containers/{new}/attach?logs=1&stdout=1").body == b"hello world\n"
-    history = daemon.get("/v1.45/images/myrepo/history").json()
+    history = daemon.get("/v1.45/images/myrepo:v1/history").json()
+    assert history[0]["CreatedBy"] == "sh -c echo hello world > /world"
     assert history[0]["Comment"] == "message"
     assert daemon.request("POST", "/commit?container=nosuch").status == 404
     # The image is in use: it cannot go while a container was made from it.
-    r = daemon.request("DELETE", "/images/myrepo")
+    r = daemon.request("DELETE", "/images/myrepo:v1")
     assert r.status == 409
     remove(daemon, new)
     remove(daemon, cid)
-    assert daemon.request("DELETE", "/images/myrepo").status == 204
+    assert daemon.request("DELETE", "/images/myrepo:v1").status == 204
 
 
 def test_memory_limit_kills_a_hog(daemon):
