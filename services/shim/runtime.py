@@ -159,6 +159,9 @@ def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, err_w: int) ->
             env.append(f"HOME={home}")
         cwd = process.get("cwd") or "/"
         os.makedirs(cwd, mode=0o755, exist_ok=True)
+        caps = (process.get("capabilities") or {}).get("bounding")
+        if caps is not None:
+            syscalls.limit_capabilities({syscalls.CAPABILITIES[c] for c in caps if c in syscalls.CAPABILITIES})
         os.setgroups(groups)
         os.setgid(gid)
         os.setuid(uid)

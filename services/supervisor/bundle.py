@@ -12,6 +12,10 @@ import os
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NAMESPACES = ("pid", "mount", "ipc", "uts", "network")
+# Docker's default capabilities (moby daemon/pkg/oci/caps/defaults.go).
+DEFAULT_CAPABILITIES = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+                        "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+                        "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
 
 
 def container_dir(data_root: str, container_id: str) -> str:
@@ -62,6 +66,22 @@ def write_files(d: dict, hostname: str, dns: list[str]) -> None:
         fh.write("".join(f"nameserver {server}\n" for server in dns) if dns else host_resolv_conf())
 
 
+def _capabilities(host: dict) -> dict:
+    from services.shim.syscalls import CAPABILITIES
+    def name(c: str) -> str:
+        c = c.upper()
+        return c if c.startswith("CAP_") else "CAP_" + c
+    caps = sorted(CAPABILITIES) if host.get("Privileged") else list(DEFAULT_CAPABILITIES)
+    add = [name(c) for c in host.get("CapAdd") or []]
+    drop = {name(c) for c in host.get("CapDrop") or []}
+    if "CAP_ALL" in add:
+        caps = sorted(CAPABILITIES)
+    caps = [c for c in dict.fromkeys(caps + [c for c in add if c in CAPABILITIES]) if c not in drop]
+    if "CAP_ALL" in drop:
+        caps = []
+    return {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []}
+
+
 def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
     """config.json for the container record `rec`; `lowers` are its layer dirs, bottom first."""
     config, host = rec["Config"], rec["HostConfig"]
@@ -107,6 +127,7 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
             "args": [rec["Path"], *rec["Args"]],
             "env": env,
             "cwd": config.get("WorkingDir") or "/",
+            "capabilities": _capabilities(host),
         },
         "root": {"path": "rootfs", "readonly": bool(host.get("ReadonlyRootfs"))},
         "hostname": config.get("Hostname") or rec["Id"][:12],

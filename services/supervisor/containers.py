@@ -204,6 +204,7 @@ class Containers:
             "Binds": host.get("Binds"), "VolumesFrom": host.get("VolumesFrom"),
             "Dns": dns, "NetworkMode": host.get("NetworkMode") or "default",
             "AutoRemove": bool(host.get("AutoRemove")), "Privileged": bool(host.get("Privileged")),
+            "CapAdd": _str_list(host.get("CapAdd"), "CapAdd"), "CapDrop": _str_list(host.get("CapDrop"), "CapDrop"),
             "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")),
             "RestartPolicy": host.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0},
             "LogConfig": {"Type": "json-file", "Config": {}},

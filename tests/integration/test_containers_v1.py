@@ -306,3 +306,24 @@ def test_cgroup_limits_are_set(daemon):
         assert pid in open(f"{root}/memory/dockyard/{full}/cgroup.procs").read().split()
     remove(daemon, cid)
     assert not os.path.exists(f"{root}/memory/dockyard/{full}") and not os.path.exists(f"{root}/dockyard/{full}")
+
+
+def _caps(out: bytes) -> dict:
+    return {line.split(":")[0]: int(line.split()[1], 16) for line in out.decode().splitlines()
+            if line.startswith("Cap")}
+
+
+def test_default_capabilities_as_docker(daemon):
+    cid, code, out = run(daemon, ["grep", "^Cap", "/proc/self/status"])
+    caps = _caps(out)
+    assert caps["CapEff"] == caps["CapPrm"] == caps["CapBnd"] == 0xA80425FB  # Docker's 14
+    assert caps["CapInh"] == 0 and caps.get("CapAmb", 0) == 0
+    remove(daemon, cid)
+    cid, code, out = run(daemon, ["grep", "^Cap", "/proc/self/status"], User="nobody")
+    caps = _caps(out)
+    assert caps["CapEff"] == 0 and caps["CapBnd"] == 0xA80425FB
+    remove(daemon, cid)
+    # Without CAP_SYS_ADMIN, mount is refused inside the container.
+    cid, code, out = run(daemon, ["mount", "-t", "tmpfs", "x", "/tmp"])
+    assert code != 0 and b"denied" in out.lower() or b"not permitted" in out.lower(), out
+    remove(daemon, cid)
