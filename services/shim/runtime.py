@@ -148,6 +148,7 @@ def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, err_w: int) ->
         syscalls.pivot_root(".", ".")
         syscalls.umount2(".", syscalls.MNT_DETACH)
         os.chdir("/")
+        _mask(config["linux"].get("maskedPaths") or [], config["linux"].get("readonlyPaths") or [])
         if stdio.tty:
             _terminal(stdio.console)
         if config["root"].get("readonly"):
@@ -246,6 +247,29 @@ def _mount(root_fd: int, m: dict) -> None:
             syscalls.mount(source, target, kind, flags, ",".join(data) or None)
     finally:
         os.close(fd)
+
+
+def _mask(masked: list[str], readonly: list[str]) -> None:
+    """Hide the masked paths (files behind /dev/null, directories behind an empty read-only
+    tmpfs) and make the read-only ones so; run inside the container, after pivot_root."""
+    null = os.stat("/dev/null", follow_symlinks=False)
+    if not stat.S_ISCHR(null.st_mode) or null.st_rdev != os.makedev(1, 3):
+        raise StartError("/dev/null in the container is not the null device")
+    for path in masked:
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except (FileNotFoundError, PermissionError):
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            syscalls.mount("tmpfs", path, "tmpfs", syscalls.MS_RDONLY, None)
+        else:
+            syscalls.mount("/dev/null", path, None, syscalls.MS_BIND)
+    for path in readonly:
+        if not os.path.lexists(path):
+            continue
+        syscalls.mount(path, path, None, syscalls.MS_BIND | syscalls.MS_REC)
+        syscalls.mount(None, path, None, syscalls.MS_REMOUNT | syscalls.MS_BIND | syscalls.MS_RDONLY
+                       | syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
 
 
 def _devices(root_fd: int) -> None:

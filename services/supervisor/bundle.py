@@ -12,6 +12,11 @@ import os
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NAMESPACES = ("pid", "mount", "ipc", "uts", "network")
+# Docker's default masked and read-only paths (moby daemon/pkg/oci/defaults.go).
+MASKED_PATHS = ["/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+                "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware"]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 # Docker's default capabilities (moby daemon/pkg/oci/caps/defaults.go).
 DEFAULT_CAPABILITIES = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
                         "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
@@ -136,6 +141,8 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
             "namespaces": [{"type": ns} for ns in NAMESPACES],
             "cgroupsPath": f"dockyard/{rec['Id']}",
             "resources": resources,
+            "maskedPaths": [] if host.get("Privileged") else MASKED_PATHS,
+            "readonlyPaths": [] if host.get("Privileged") else READONLY_PATHS,
         },
         "annotations": {
             "org.dockyard.lowerdir": ":".join(reversed(lowers)) if lowers else d["empty"],

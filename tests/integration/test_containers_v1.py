@@ -327,3 +327,21 @@ def test_default_capabilities_as_docker(daemon):
     cid, code, out = run(daemon, ["mount", "-t", "tmpfs", "x", "/tmp"])
     assert code != 0 and b"denied" in out.lower() or b"not permitted" in out.lower(), out
     remove(daemon, cid)
+
+
+def test_masked_and_read_only_paths(daemon):
+    script = ("for f in /proc/interrupts /proc/kcore /proc/timer_list /proc/keys; do "
+              "  [ -e $f ] && echo \"$f $(wc -c < $f)\"; done; "
+              "echo \"firmware $(ls /sys/firmware | wc -l)\"; "
+              "for d in /proc/sys/vm /proc/sys/kernel /proc/sys/net /proc/sys; do "
+              "  [ -d $d ] && { echo 1 > $d/dockyard-probe 2>/dev/null && echo \"wrote $d\" || echo \"refused $d\"; }; done; "
+              "grep ' /proc/sys ' /proc/mounts; ls -l /dev/null")
+    cid, code, out = run(daemon, ["sh", "-c", script])
+    assert " /proc/sys proc ro," in out.decode(), out
+    lines = out.decode().splitlines()
+    masked = [line for line in lines if line.startswith("/proc/")]
+    assert masked and all(line.endswith(" 0") for line in masked), out
+    assert "firmware 0" in lines
+    assert any(line.startswith("refused") for line in lines) and not any(line.startswith("wrote") for line in lines), out
+    assert lines[-1].startswith("crw-rw-rw-") and "1,   3" in lines[-1]
+    remove(daemon, cid)
