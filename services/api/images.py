@@ -51,9 +51,7 @@ async def _matches(request: web.Request, images: list[dict], filters: dict) -> l
         images = [i for i in images if (not i["refs"]) == want]
     for label in filters.get("label", []):
         key, _, value = label.partition("=")
-        images = [i for i in images
-                  if key in ((i["config"].get("config") or {}).get("Labels") or {})
-                  and (not value or (i["config"]["config"]["Labels"][key] == value))]
+        images = [i for i in images if key in i["labels"] and (not value or i["labels"][key] == value)]
     if "reference" in filters:
         patterns = filters["reference"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from datetime import datetime, timezone
@@ -27,6 +28,7 @@ def parse(text: str) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
+@functools.lru_cache(maxsize=4096)
 def unix(text: str) -> int:
     try:
         return int(parse(text).timestamp())

@@ -143,6 +143,8 @@ IMAGE = {
     "config": ANY,                  # the image config JSON, as stored
     "last_tag_time": Opt(str),
 }
+# A row of the image list: an image without its config, but for its labels.
+IMAGE_ROW = {k: v for k, v in IMAGE.items() if k != "config"} | {"labels": ANY}
 HISTORY_ENTRY = {"id": str, "created": str, "created_by": str, "size": int,
                  "comment": str, "tags": [str]}
 # One progress message; the api turns it into Docker's JSON message.
@@ -157,7 +159,7 @@ PROGRESS = {
 _IMPORT = {"repo": Opt(str), "tag": Opt(str), "message": Opt(str), "changes": [str],
            "force_tag": bool, "source": str}
 
-_declare(Method("image.list", "registry", params={"all": bool}, reply={"images": [IMAGE]}))
+_declare(Method("image.list", "registry", params={"all": bool}, reply={"images": [IMAGE_ROW]}))
 _declare(Method("image.inspect", "registry", params={"name": str}, reply=IMAGE))
 _declare(Method("image.history", "registry", params={"name": str},
                 reply={"entries": [HISTORY_ENTRY]}))

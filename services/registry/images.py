@@ -31,7 +31,12 @@ class ImageMethods:
     # ------------------------------------------------------------------ reads
 
     async def list(self, call: wire.Call) -> dict:
-        return {"images": self.store.list(call.params["all"])}
+        rows = []
+        for image in self.store.list(call.params["all"]):
+            config = image.pop("config")
+            image["labels"] = (config.get("config") or {}).get("Labels") or {}
+            rows.append(image)
+        return {"images": rows}
 
     async def inspect(self, call: wire.Call) -> dict:
         return self.store.record(self.store.resolve(call.params["name"]))

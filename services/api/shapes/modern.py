@@ -115,10 +115,6 @@ def image_id(image_id: str) -> str:
     return image_id
 
 
-def _labels(image: dict) -> dict:
-    return (image["config"].get("config") or {}).get("Labels") or {}
-
-
 def image_list(images: list[dict], all_images: bool, api) -> list[dict]:
     rows = []
     for image in images:
@@ -130,7 +126,7 @@ def image_list(images: list[dict], all_images: bool, api) -> list[dict]:
             "Created": unix_time(image["created"]),
             "Size": image["size"],
             "SharedSize": -1,
-            "Labels": _labels(image),
+            "Labels": image["labels"],
             "Containers": -1,
         }
         if not api.at_least("1.44"):

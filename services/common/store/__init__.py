@@ -97,6 +97,7 @@ class Store:
         self.staging = layout.staging_dir(data_root, service)
         os.makedirs(self.staging, mode=0o700, exist_ok=True)
         self.conn = db.connect(data_root)
+        self._configs: dict[str, dict] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -189,9 +190,16 @@ class Store:
             "size": row["size"],
             "refs": tagged,
             "digests": digests,
-            "config": json.loads(row["config"]),
+            "config": self._parsed(row["id"], row["config"]),
             "last_tag_time": last,
         }
+
+    def _parsed(self, image_id: str, raw: bytes) -> dict:
+        # An image's config never changes (its id is its digest): parse it once.
+        config = self._configs.get(image_id)
+        if config is None:
+            config = self._configs[image_id] = json.loads(raw)
+        return config
 
     def list(self, all_images: bool) -> list[dict]:
         refs: dict[str, list[str]] = {}
@@ -358,6 +366,7 @@ class Store:
             parent = self.conn.execute("SELECT parent FROM images WHERE id=?", (image_id,)).fetchone()[0]
             self.conn.execute("DELETE FROM images WHERE id=?", (image_id,))
             self.conn.execute("COMMIT")
+            self._configs.pop(image_id, None)
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
