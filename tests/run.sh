@@ -15,7 +15,7 @@ fi
 # The daemon itself, exactly as the README installs it.
 bash deploy/install.sh
 
-packages=(python3 python3-venv openssl curl busybox-static)
+packages=(python3 python3-venv openssl curl busybox-static docker-registry)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,6 +26,7 @@ if ! command -v docker >/dev/null; then
 fi
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
+    # Packages that ship services (docker.io, docker-registry) must not start them here.
     policy=/usr/sbin/policy-rc.d
     placed=
     [ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; placed=1; }

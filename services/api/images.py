@@ -116,7 +116,7 @@ async def remove(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.StreamResponse:
     src = params.text(request, "fromSrc")
     if params.text(request, "fromImage"):
-        raise errors.NotImplementedYet("pulling images from a registry is not implemented yet")
+        return await _pull(request)
     if not src:
         raise errors.BadParameter("give fromSrc (- for the request body, or a URL) or fromImage")
     changes = request.query.getall("changes", [])
@@ -133,6 +133,25 @@ async def create(request: web.Request) -> web.StreamResponse:
         stream = await clients.stream("image.import", common, upload=streams.request_body(request))
     else:
         stream = await clients.stream("image.import_url", {**common, "url": src})
+    return await streams.relay_progress(request, stream, _stream_type(request), _show_id(request))
+
+
+async def _pull(request: web.Request) -> web.StreamResponse:
+    image = params.text(request, "fromImage")
+    tag = params.text(request, "tag") or None
+    registry = params.text(request, "registry") or None
+    if registry and not image.startswith(registry.rstrip("/") + "/"):
+        image = f"{registry.rstrip('/')}/{image}"   # v1.0: the registry to pull from
+    if tag:
+        image += ("@" if tag.startswith("sha256:") else ":") + tag
+    stream = await _clients(request).stream("image.pull", {"image": image, "auth": params.registry_auth(request)})
+    return await streams.relay_progress(request, stream, _stream_type(request), _show_id(request))
+
+
+async def push(request: web.Request) -> web.StreamResponse:
+    stream = await _clients(request).stream("image.push", {
+        "name": request.match_info["name"], "tag": params.text(request, "tag") or None,
+        "auth": params.registry_auth(request)})
     return await streams.relay_progress(request, stream, _stream_type(request), _show_id(request))
 
 

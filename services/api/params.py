@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -64,3 +65,19 @@ async def json_body(request: web.Request, required: bool = False) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.BadParameter(f"malformed JSON body: {exc}") from None
+
+
+def registry_auth(request: web.Request) -> dict | None:
+    """X-Registry-Auth: base64url of {"username", "password", "identitytoken", ...}."""
+    value = request.headers.get("X-Registry-Auth")
+    if not value:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (ValueError, TypeError):
+        raise errors.BadParameter("X-Registry-Auth is not base64-encoded JSON") from None
+    if not isinstance(data, dict):
+        raise errors.BadParameter("X-Registry-Auth must hold a JSON object")
+    creds = {"username": str(data.get("username") or ""), "password": str(data.get("password") or ""),
+             "token": str(data.get("identitytoken") or "")}
+    return creds if (creds["username"] or creds["token"]) else None

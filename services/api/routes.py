@@ -24,6 +24,7 @@ ROUTES = [
     ("GET", "/images/{name:.+}/get", images.get_one),
     ("POST", "/images/{name:.+}/tag", images.tag),
     ("POST", "/images/{name:.+}/insert", images.insert),
+    ("POST", "/images/{name:.+}/push", images.push),
     ("DELETE", "/images/{name:.+}", images.remove),
     # Containers.
     ("GET", "/containers/json", containers.list_containers),

@@ -173,6 +173,10 @@ _declare(Method("image.import_url", "registry", params={**_IMPORT, "url": str}, 
 _declare(Method("image.insert", "registry", params={"name": str, "url": str, "path": str},
                 chunk=PROGRESS))
 _declare(Method("image.save", "registry", params={"names": [str]}, chunk=bytes))
+AUTH = {"username": str, "password": str, "token": str}
+_declare(Method("image.pull", "registry", params={"image": str, "auth": Opt(AUTH)}, chunk=PROGRESS))
+_declare(Method("image.push", "registry", params={"name": str, "tag": Opt(str), "auth": Opt(AUTH)},
+                chunk=PROGRESS))
 _declare(Method("image.load", "registry", params={"quiet": bool}, chunk=PROGRESS, upload=True))
 
 # Containers, owned by the supervisor. A container travels as its whole record (the

@@ -12,7 +12,8 @@ from services.common import errors, release, safetar, wire
 from services.common.config import Settings
 from services.common.store import MAX_LAYER_BYTES, Store, archive, image_config, reference, unpack_layer
 
-from . import fetch
+from . import fetch, transfer
+from .distribution import Credentials, Registry
 
 
 class ImageMethods:
@@ -24,6 +25,7 @@ class ImageMethods:
             "image.tag": self.tag, "image.remove": self.remove, "image.import": self.import_,
             "image.import_url": self.import_url, "image.insert": self.insert,
             "image.save": self.save, "image.load": self.load, "image.commit": self.commit,
+            "image.pull": self.pull, "image.push": self.push,
         }
         for name, handler in handlers.items():
             server.handle(name)(handler)
@@ -156,6 +158,35 @@ class ImageMethods:
         finally:
             self.store.discard(stage)
         yield {"status": image_id, "image": image_id}
+
+    # ------------------------------------------------------------ pull, push
+
+    async def pull(self, call: wire.Call):
+        p = call.params
+        ref = reference.parse(p["image"])
+        if ref.tag is None and ref.digest is None:
+            ref = ref.with_default_tag()
+        reg = Registry(ref.domain, Credentials(**p["auth"]) if p.get("auth") else None)
+        try:
+            async for message in transfer.pull(self.store, reg, ref):
+                yield message
+        finally:
+            await reg.close()
+
+    async def push(self, call: wire.Call):
+        p = call.params
+        ref = reference.parse(p["name"])
+        if p.get("tag"):
+            ref = reference.Reference(ref.domain, ref.path, reference.check_tag(p["tag"]))
+        image_id = self.store.resolve(str(ref.with_default_tag()))
+        if ref.digest:
+            raise errors.BadParameter("push a tag, not a digest")
+        reg = Registry(ref.domain, Credentials(**p["auth"]) if p.get("auth") else None)
+        try:
+            async for message in transfer.push(self.store, reg, image_id, ref.with_default_tag()):
+                yield message
+        finally:
+            await reg.close()
 
     # ----------------------------------------------------------------- commit
 

@@ -1,0 +1,139 @@
+"""A client of the Registry HTTP API v2: requests, the auth challenge, capped reads.
+
+The registry's `WWW-Authenticate` challenge drives authentication: none, Basic, or a
+Bearer token fetched from the challenge's realm (cached until it expires). Credentials
+go only to the registry they were given for and to its token realm; they are never
+logged. Plain HTTP is used for loopback registries (as Docker does) and for those the
+settings call insecure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import json
+import re
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+from services.common import errors
+from services.common.store.reference import DEFAULT_DOMAIN, Reference
+
+DOCKER_HUB_HOST = "registry-1.docker.io"
+MAX_MANIFEST = 4 << 20
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass
+class Credentials:
+    username: str = ""
+    password: str = ""
+    token: str = ""   # an identity token, used as a refresh token
+
+
+def is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") else host[1:host.index("]")]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class Registry:
+    """One registry, as seen with one set of credentials."""
+
+    def __init__(self, domain: str, creds: Credentials | None = None, insecure: tuple[str, ...] = ()):
+        self.domain = domain
+        host = DOCKER_HUB_HOST if domain == DEFAULT_DOMAIN else domain
+        scheme = "http" if (is_loopback(host) or host in insecure) else "https"
+        self.base = f"{scheme}://{host}"
+        self.creds = creds
+        self.tokens: dict[str, tuple[str, float]] = {}
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=15,
+                                                                          sock_read=120))
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    def _basic(self) -> str:
+        raw = f"{self.creds.username}:{self.creds.password}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+    async def _token(self, challenge: str, scope: str) -> str:
+        params = dict(_CHALLENGE.findall(challenge))
+        realm = params.get("realm")
+        if not realm:
+            raise errors.Unauthorized(f"{self.domain}: a Bearer challenge without a realm")
+        key = f"{realm}|{params.get('service', '')}|{scope}"
+        cached = self.tokens.get(key)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        query = {"scope": scope} if scope else {}
+        if params.get("service"):
+            query["service"] = params["service"]
+        headers = {"Authorization": self._basic()} if self.creds and self.creds.username else {}
+        try:
+            async with self.session.get(realm, params=query, headers=headers) as resp:
+                if resp.status in (401, 403):
+                    raise errors.Unauthorized(f"{self.domain}: the token service refused the credentials")
+                if resp.status != 200:
+                    raise errors.ServerError(f"{self.domain}: the token service answered {resp.status}")
+                body = json.loads(await resp.content.read(1 << 20))
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise errors.Unavailable(f"{self.domain}: fetching a token failed: {exc}") from None
+        token = body.get("token") or body.get("access_token")
+        if not token:
+            raise errors.Unauthorized(f"{self.domain}: the token service gave no token")
+        lifetime = int(body.get("expires_in") or 60)
+        self.tokens[key] = (token, time.monotonic() + max(10, lifetime - 10))
+        return token
+
+    async def request(self, method: str, path: str, scope: str = "", headers: dict | None = None,
+                      data=None, allow_redirects: bool = True) -> aiohttp.ClientResponse:
+        """A request to the registry, answering its auth challenge once. The caller closes it."""
+        url = path if path.startswith(("http://", "https://")) else self.base + path
+        headers = dict(headers or {})
+        for attempt in range(2):
+            try:
+                resp = await self.session.request(method, url, headers=headers, data=data,
+                                                  allow_redirects=allow_redirects)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                raise errors.Unavailable(f"the registry {self.domain} cannot be reached: {exc}") from None
+            if resp.status != 401 or attempt:
+                return resp
+            challenge = resp.headers.get("WWW-Authenticate", "")
+            resp.release()
+            scheme = challenge.split(" ", 1)[0].lower()
+            if scheme == "basic":
+                if not (self.creds and self.creds.username):
+                    raise errors.Unauthorized(f"{self.domain}: authentication required")
+                headers["Authorization"] = self._basic()
+            elif scheme == "bearer":
+                headers["Authorization"] = "Bearer " + await self._token(challenge, scope)
+            else:
+                raise errors.Unauthorized(f"{self.domain}: unsupported authentication {scheme or 'none'}")
+        raise AssertionError("unreachable")
+
+    async def check(self) -> None:
+        """That the credentials are good for this registry (GET /v2/)."""
+        resp = await self.request("GET", "/v2/")
+        async with resp:
+            if resp.status == 401:
+                raise errors.Unauthorized(f"{self.domain}: unauthorized")
+            if resp.status >= 400:
+                raise errors.Unavailable(f"{self.domain}: /v2/ answered {resp.status}")
+
+
+def registry_for(ref: Reference, creds: Credentials | None, insecure: tuple[str, ...] = ()) -> Registry:
+    return Registry(ref.domain, creds, insecure)

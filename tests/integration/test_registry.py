@@ -1,0 +1,206 @@
+"""Pull and push against a real registry (Debian's docker-registry on a loopback port)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from .containers import Attached, create, ensure_busybox, remove, start, wait
+from .daemon import free_port
+from .images import TarBuilder, compress
+from .test_images_v1 import messages
+
+
+@pytest.fixture(scope="module")
+def registry():
+    """An open registry over plain HTTP on 127.0.0.1."""
+    root = tempfile.mkdtemp(prefix="dy-registry-")
+    port = free_port()
+    config = os.path.join(root, "config.yml")
+    with open(config, "w") as fh:
+        fh.write(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
+                 f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", config], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    host = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(f"http://{host}/v2/", timeout=1)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the registry did not start"
+            time.sleep(0.1)
+    yield host
+    proc.terminate()
+    proc.wait(10)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def busybox(daemon):
+    return ensure_busybox(daemon)
+
+
+def pull(daemon, query: str, prefix: str = "") -> tuple[int, list[dict] | dict]:
+    r = daemon.request("POST", f"{prefix}/images/create?{query}")
+    if r.status != 200:
+        return r.status, r.json()
+    return r.status, messages(r.body)
+
+
+def test_push_remove_pull_run(daemon, registry):
+    assert daemon.request("POST", f"/images/busybox/tag?repo={registry}/test/bb&tag=1").status == 201
+    r = daemon.request("POST", f"/images/{registry}/test/bb/push?tag=1")
+    assert r.status == 200, r.body
+    out = messages(r.body)
+    assert out[0] == {"status": f"The push refers to repository [{registry}/test/bb]"}
+    digest = out[-1]["status"].split("digest: ")[1].split()[0]
+    assert not any("error" in m for m in out)
+    # The registry has what was pushed.
+    manifest = json.loads(urllib.request.urlopen(urllib.request.Request(
+        f"http://{registry}/v2/test/bb/manifests/1",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})).read())
+    assert manifest["config"]["digest"] == "sha256:" + daemon.get("/images/busybox/json").json()["id"]
+    # Pushing again finds every layer there.
+    again = messages(daemon.request("POST", f"/images/{registry}/test/bb/push?tag=1").body)
+    assert any(m.get("status") == "Layer already exists" for m in again)
+
+    assert daemon.request("DELETE", f"/images/{registry}/test/bb:1").status == 204
+    status, out = pull(daemon, f"fromImage={registry}/test/bb&tag=1")
+    assert status == 200 and out[-1]["status"] == f"Status: Downloaded newer image for {registry}/test/bb:1"
+    assert {"status": f"Digest: {digest}"} in out
+    inspect = daemon.get(f"/v1.45/images/{registry}/test/bb:1/json").json()
+    assert inspect["RepoDigests"] == [f"{registry}/test/bb@{digest}"]
+    cid = create(daemon, Image=f"{registry}/test/bb:1", Cmd=["echo", "pulled and running"])
+    start(daemon, cid)
+    assert wait(daemon, cid) == 0
+    assert daemon.request("POST", f"/containers/{cid}/attach?logs=1&stdout=1").body == b"pulled and running\n"
+    remove(daemon, cid)
+
+
+def test_pull_into_an_empty_store_fetches_layers(fresh_daemon, registry, daemon):
+    d = fresh_daemon.start()
+    ensure_busybox(daemon)
+    daemon.request("POST", f"/images/busybox/tag?repo={registry}/test/fresh&tag=v1")
+    assert daemon.request("POST", f"/images/{registry}/test/fresh/push?tag=v1").status == 200
+    status, out = pull(d, f"fromImage={registry}/test/fresh&tag=v1", prefix="/v1.45")
+    assert status == 200, out
+    assert any(m.get("status") == "Pull complete" for m in out)
+    assert any(m.get("status") == "Downloading" and "progressDetail" in m for m in out)
+    # An identical pull that is complete fetches no layer again.
+    status, out = pull(d, f"fromImage={registry}/test/fresh&tag=v1", prefix="/v1.45")
+    assert [m["status"] for m in out if m.get("id") not in (None, "v1")] == []
+    assert out[-1]["status"] == f"Status: Image is up to date for {registry}/test/fresh:v1"
+    assert os.listdir(os.path.join(d.data_root, "tmp", "registry")) == []
+
+
+def test_v1_registry_parameter_and_unknown_images(daemon, registry):
+    daemon.request("POST", f"/images/busybox/tag?repo={registry}/test/v1form&tag=t")
+    assert daemon.request("POST", f"/images/{registry}/test/v1form/push?tag=t").status == 200
+    daemon.request("DELETE", f"/images/{registry}/test/v1form:t")
+    status, out = pull(daemon, f"fromImage=test/v1form&registry={registry}&tag=t")
+    assert status == 200 and "Downloaded newer image" in out[-1]["status"]
+    status, body = pull(daemon, f"fromImage={registry}/test/nosuch&tag=t")
+    assert status == 404 and "not found" in body["message"]
+    r = daemon.request("POST", "/images/nosuch/push")
+    assert r.status == 404
+
+
+def test_docker_run_flow_pulls_on_404(daemon, registry):
+    """Spec 3.1: create answers 404, the pull brings the image, create, start, attach."""
+    image = f"{registry}/test/runflow:1"
+    daemon.request("POST", f"/images/busybox/tag?repo={registry}/test/runflow&tag=1")
+    assert daemon.request("POST", f"/images/{registry}/test/runflow/push?tag=1").status == 200
+    assert daemon.request("DELETE", f"/images/{image}").status == 204
+    body = json.dumps({"Image": image, "Cmd": ["echo", "from the run flow"]}).encode()
+    r = daemon.request("POST", "/containers/create", body=body, headers={"Content-Type": "application/json"})
+    assert r.status == 404
+    status, _ = pull(daemon, f"fromImage={registry}/test/runflow&tag=1")
+    assert status == 200
+    r = daemon.request("POST", "/containers/create", body=body, headers={"Content-Type": "application/json"})
+    assert r.status == 201
+    cid = r.json()["Id"]
+    start(daemon, cid)
+    a = Attached(daemon, cid, "logs=1&stream=1&stdout=1")
+    assert a.read_all() == b"from the run flow\n"
+    a.close()
+    remove(daemon, cid)
+
+
+def test_docker_cli_push_and_pull(daemon, registry, tmp_path):
+    env = dict(os.environ, DOCKER_HOST=daemon.unix_url, DOCKER_CONFIG=str(tmp_path))
+
+    def cli(*args):
+        return subprocess.run(["docker", *args], capture_output=True, timeout=120, env=env)
+    image = f"{registry}/test/cli:latest"
+    assert cli("tag", "busybox", image).returncode == 0
+    out = cli("push", image)
+    assert out.returncode == 0, out.stderr
+    assert b"digest: sha256:" in out.stdout
+    assert cli("rmi", image).returncode == 0
+    out = cli("pull", image)
+    assert out.returncode == 0, out.stderr
+    assert b"Status: Downloaded newer image" in out.stdout
+
+
+class _LyingRegistry(http.server.BaseHTTPRequestHandler):
+    """Serves one image whose layer is not what its digest says."""
+    layer = compress(TarBuilder().file("evil", b"not what was promised").bytes(), "gzip")
+    claimed = "sha256:" + hashlib.sha256(b"something else").hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [claimed]}}).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
+                   "digest": "sha256:" + hashlib.sha256(config).hexdigest()},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": len(layer), "digest": claimed}]}).encode()
+
+    def do_GET(self):
+        if self.path == "/v2/":
+            body = b"{}"
+        elif "/manifests/" in self.path:
+            body = self.manifest
+        elif self.path.endswith(json.loads(self.manifest)["config"]["digest"]):
+            body = self.config
+        elif "/blobs/" in self.path:
+            body = self.layer
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "application/vnd.docker.distribution.manifest.v2+json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_layer_whose_digest_lies_is_refused_with_nothing_stored(daemon):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _LyingRegistry)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    layers = set(os.listdir(os.path.join(daemon.data_root, "layers")))
+    blobs = set(os.listdir(os.path.join(daemon.data_root, "blobs", "sha256")))
+    try:
+        status, out = pull(daemon, f"fromImage={host}/liar&tag=1")
+    finally:
+        server.shutdown()
+    assert status == 200 and "error" in out[-1] and "verification" in out[-1]["error"], out
+    assert daemon.get(f"/images/{host}/liar:1/json").status == 404
+    assert set(os.listdir(os.path.join(daemon.data_root, "layers"))) == layers
+    assert set(os.listdir(os.path.join(daemon.data_root, "blobs", "sha256"))) == blobs
+    assert os.listdir(os.path.join(daemon.data_root, "tmp", "registry")) == []
