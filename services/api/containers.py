@@ -213,23 +213,23 @@ async def attach(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     stdin = reader.chunks() if (reader is not None and want["stdin"]) else _empty()
     clients = _clients(request)
-    sent_live = False
-    if rec["State"]["Status"] == "created" and want["stream"]:
-        # The docker CLI attaches before it starts the container: wait for the start, then
-        # take its output from the beginning (its log holds nothing older).
-        while rec["State"]["Status"] == "created":
-            await asyncio.sleep(0.02)
-            rec = await clients.call("container.inspect", {"id": rec["Id"]})
-        want["logs"] = True
-    if rec["State"]["Running"]:
-        args = {"pid": rec["State"]["Pid"], **{k: want[k] for k in ("stdin", "stdout", "stderr", "logs", "stream")}}
-        try:
-            for attempt in range(50):
+    pid = rec["State"]["Pid"] if rec["State"]["Running"] else 0
+    sent = False
+    try:
+        if rec["State"]["Status"] == "created" and want["stream"]:
+            # The docker CLI attaches before it starts the container: wait for the start, then
+            # take its output from the beginning (its log holds nothing older). The shim keeps
+            # its log open, so this works even if the container is gone again (--rm) by now.
+            pid = (await clients.call("container.started", {"id": rec["Id"]}))["pid"]
+            want["logs"] = True
+        if pid:
+            args = {"pid": pid, **{k: want[k] for k in ("stdin", "stdout", "stderr", "logs", "stream")}}
+            for _ in range(50):
                 try:
                     stream = await clients.shim(rec["Id"]).stream("shim.attach", args, upload=stdin)
                     try:
                         async for meta, data in stream:
-                            sent_live = True
+                            sent = True
                             await response.write(_frame(meta["fd"] or 1, data, multiplexed))
                     finally:
                         await stream.aclose()
@@ -237,17 +237,25 @@ async def attach(request: web.Request) -> web.StreamResponse:
                 except errors.Conflict:
                     clients.drop(wire.shim_name(rec["Id"]))  # an earlier start's shim: reconnect
                     await asyncio.sleep(0.01)
-        except errors.Unavailable:
-            if sent_live:
-                return response  # the shim went away mid-stream: the client sees the end
-    if want["logs"]:
-        # Not running (or its shim just went): what it wrote is in its log.
-        stream = await clients.stream("container.logs", {
-            "id": rec["Id"], "stdout": want["stdout"], "stderr": want["stderr"], "follow": False,
-            "since": 0.0, "until": 0.0, "tail": -1})
-        try:
-            async for meta, data in stream:
-                await response.write(_frame(meta["fd"], data, multiplexed))
-        finally:
-            await stream.aclose()
+    except errors.DockyardError:
+        if sent:
+            return response  # the shim went away mid-stream: the client sees the end
+    try:
+        await _attach_logs(clients, rec, want, response, multiplexed)
+    except errors.DockyardError:
+        pass  # too late for a status: the stream just ends
     return response
+
+
+async def _attach_logs(clients, rec: dict, want: dict, response, multiplexed: bool) -> None:
+    if not want["logs"]:
+        return
+    # Not running (or its shim just went): what it wrote is in its log.
+    stream = await clients.stream("container.logs", {
+        "id": rec["Id"], "stdout": want["stdout"], "stderr": want["stderr"], "follow": False,
+        "since": 0.0, "until": 0.0, "tail": -1})
+    try:
+        async for meta, data in stream:
+            await response.write(_frame(meta["fd"], data, multiplexed))
+    finally:
+        await stream.aclose()

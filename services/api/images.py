@@ -183,3 +183,13 @@ async def load(request: web.Request) -> web.StreamResponse:
     stream = await _clients(request).stream(
         "image.load", {"quiet": params.flag(request, "quiet")}, upload=streams.request_body(request))
     return await streams.relay_progress(request, stream, "application/json", _show_id(request))
+
+
+async def search(request: web.Request) -> web.Response:
+    term = params.text(request, "term")
+    if not term:
+        raise errors.BadParameter("term is required")
+    result = await _clients(request).call("image.search", {
+        "term": term, "limit": params.integer(request, "limit", 25, minimum=1) or 25,
+        "auth": params.registry_auth(request)})
+    return json_response(shapes.for_request(request).search_results(result["results"]))

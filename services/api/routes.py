@@ -13,10 +13,13 @@ ROUTES = [
     ("HEAD", "/_ping", system.ping),
     ("GET", "/version", system.version),
     ("GET", "/info", system.info),
+    ("GET", "/auth", system.auth_get),
+    ("POST", "/auth", system.auth_login),
     # Images. Fixed paths first: a name may hold slashes, so {name:.+} would swallow them.
     ("GET", "/images/json", images.list_images),
     ("GET", "/images/viz", images.viz),
     ("GET", "/images/get", images.get_many),
+    ("GET", "/images/search", images.search),
     ("POST", "/images/create", images.create),
     ("POST", "/images/load", images.load),
     ("GET", "/images/{name:.+}/json", images.inspect),

@@ -8,9 +8,9 @@ import platform
 
 from aiohttp import web
 
-from services.common import release, service, wire
+from services.common import errors, release, service, wire
 
-from . import keys, shapes, versions
+from . import keys, params, shapes, versions
 
 STAT_SERVICES = ("supervisor", "builder", "registry")
 
@@ -69,3 +69,21 @@ async def info(request: web.Request) -> web.Response:
         "warnings": warnings,
     }
     return json_response(shapes.for_request(request).info(rec))
+
+
+async def auth_get(request: web.Request) -> web.Response:
+    return json_response(await request.app[keys.CLIENTS].call("auth.get"))
+
+
+async def auth_login(request: web.Request) -> web.Response:
+    body = await params.json_body(request, required=True)
+    if not isinstance(body, dict) or not isinstance(body.get("username"), str) or not body["username"]:
+        raise errors.BadParameter("username is required")
+    if not isinstance(body.get("password", ""), str):
+        raise errors.BadParameter("password must be a string")
+    result = await request.app[keys.CLIENTS].call("auth.login", {
+        "username": body["username"], "password": body.get("password") or "",
+        "email": str(body.get("email") or ""), "serveraddress": str(body.get("serveraddress") or "")})
+    if request[keys.API].legacy:
+        return web.Response(status=200, text="", content_type="text/plain")
+    return json_response({"Status": result["status"], "IdentityToken": ""})

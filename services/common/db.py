@@ -72,6 +72,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE layers ADD COLUMN tar_size INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE refs ADD COLUMN tagged TEXT;           -- when the ref was last set
     """,
+    # 3: when credentials were stored (GET /auth answers with the latest login).
+    """
+    ALTER TABLE credentials ADD COLUMN stored TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 

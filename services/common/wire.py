@@ -174,6 +174,13 @@ _declare(Method("image.insert", "registry", params={"name": str, "url": str, "pa
                 chunk=PROGRESS))
 _declare(Method("image.save", "registry", params={"names": [str]}, chunk=bytes))
 AUTH = {"username": str, "password": str, "token": str}
+_declare(Method("auth.login", "registry",
+                params={"username": str, "password": str, "email": str, "serveraddress": str},
+                reply={"status": str}, timeout=30))
+_declare(Method("image.search", "registry", params={"term": str, "limit": int, "auth": Opt(AUTH)},
+                reply={"results": [{"name": str, "description": str, "star_count": int,
+                                    "is_official": bool, "is_automated": bool}]}, timeout=30))
+_declare(Method("auth.get", "registry", reply={"username": str, "email": str}))
 _declare(Method("image.pull", "registry", params={"image": str, "auth": Opt(AUTH)}, chunk=PROGRESS))
 _declare(Method("image.push", "registry", params={"name": str, "tag": Opt(str), "auth": Opt(AUTH)},
                 chunk=PROGRESS))
@@ -195,6 +202,7 @@ _declare(Method("container.restart", "supervisor", params={"id": str, "timeout":
 _declare(Method("container.kill", "supervisor", params={"id": str, "signal": Opt(str)}))
 _declare(Method("container.wait", "supervisor", params={"id": str, "condition": Opt(str)},
                 reply={"exit_code": int, "error": str}, timeout=None))
+_declare(Method("container.started", "supervisor", params={"id": str}, reply={"pid": int}, timeout=None))
 _declare(Method("container.remove", "supervisor", params={"id": str, "force": bool, "volumes": bool},
                 timeout=60))
 _declare(Method("container.changes", "supervisor", params={"id": str},

@@ -40,6 +40,19 @@ class Credentials:
     token: str = ""   # an identity token, used as a refresh token
 
 
+def domain_of(server: str) -> str:
+    """The registry a login's server address names ("" and Docker Hub's index URL: docker.io)."""
+    text = (server or "").strip()
+    for prefix in ("https://", "http://"):
+        text = text.removeprefix(prefix)
+    host = text.split("/", 1)[0]
+    if host in ("", "index.docker.io", "registry-1.docker.io", "docker.io"):
+        return DEFAULT_DOMAIN
+    if any(c.isspace() for c in host):
+        raise errors.BadParameter(f"invalid server address {server!r}")
+    return host
+
+
 def is_loopback(host: str) -> bool:
     name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") else host[1:host.index("]")]
     if name == "localhost":
@@ -137,3 +150,34 @@ class Registry:
 
 def registry_for(ref: Reference, creds: Credentials | None, insecure: tuple[str, ...] = ()) -> Registry:
     return Registry(ref.domain, creds, insecure)
+
+
+async def search(reg: Registry, term: str, limit: int) -> list[tuple[str, str]]:
+    """(name, description) of the repositories matching `term`: the index's /v1/search where the
+    registry has one, else its v2 catalog filtered by the term."""
+    resp = await reg.request("GET", "/v1/search", headers={"Accept": "application/json"})
+    async with resp:
+        if resp.status == 200:
+            try:
+                body = json.loads(await resp.content.read(MAX_MANIFEST))
+                results = [(r["name"], r.get("description") or "") for r in body.get("results", [])]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise errors.ServerError(f"{reg.domain}: a malformed search answer") from None
+            return [r for r in results if term in r[0]][:limit]
+    found: list[tuple[str, str]] = []
+    path = "/v2/_catalog?n=1000"
+    while path and len(found) < limit:
+        resp = await reg.request("GET", path, scope="registry:catalog:*")
+        async with resp:
+            if resp.status in (401, 403):
+                raise errors.Unauthorized(f"{reg.domain}: not allowed to list its repositories")
+            if resp.status != 200:
+                raise errors.ServerError(f"{reg.domain}: the catalog answered {resp.status}")
+            try:
+                names = json.loads(await resp.content.read(MAX_MANIFEST)).get("repositories") or []
+            except (ValueError, AttributeError):
+                raise errors.ServerError(f"{reg.domain}: a malformed catalog") from None
+            link = resp.headers.get("Link", "")
+        found += [(name, "") for name in names if term in name]
+        path = link[link.index("<") + 1:link.index(">")] if "<" in link and 'rel="next"' in link else ""
+    return found[:limit]

@@ -8,11 +8,11 @@ import stat
 import tarfile
 import time
 
-from services.common import errors, release, safetar, wire
+from services.common import errors, release, safetar, timefmt, wire
 from services.common.config import Settings
 from services.common.store import MAX_LAYER_BYTES, Store, archive, image_config, reference, unpack_layer
 
-from . import fetch, transfer
+from . import distribution, fetch, transfer
 from .distribution import Credentials, Registry
 
 
@@ -26,6 +26,7 @@ class ImageMethods:
             "image.import_url": self.import_url, "image.insert": self.insert,
             "image.save": self.save, "image.load": self.load, "image.commit": self.commit,
             "image.pull": self.pull, "image.push": self.push,
+            "auth.login": self.login, "auth.get": self.auth_get, "image.search": self.search,
         }
         for name, handler in handlers.items():
             server.handle(name)(handler)
@@ -161,12 +162,56 @@ class ImageMethods:
 
     # ------------------------------------------------------------ pull, push
 
+    def _credentials(self, domain: str, given: dict | None) -> Credentials | None:
+        """The credentials a request brought, or those POST /auth stored for this registry."""
+        if given:
+            return Credentials(**given)
+        row = self.store.conn.execute("SELECT username, secret FROM credentials WHERE registry=?",
+                                      (domain,)).fetchone()
+        return Credentials(row[0], row[1]) if row else None
+
+    async def login(self, call: wire.Call) -> dict:
+        p = call.params
+        domain = distribution.domain_of(p["serveraddress"])
+        reg = Registry(domain, Credentials(p["username"], p["password"]))
+        try:
+            await reg.check()
+        finally:
+            await reg.close()
+        self.store.conn.execute(
+            "INSERT OR REPLACE INTO credentials(registry, username, email, secret, stored) VALUES(?,?,?,?,?)",
+            (domain, p["username"], p["email"], p["password"], timefmt.now()))
+        return {"status": "Login Succeeded"}
+
+    async def auth_get(self, call: wire.Call) -> dict:
+        row = self.store.conn.execute(
+            "SELECT username, email FROM credentials ORDER BY stored DESC LIMIT 1").fetchone()
+        return {"username": row[0], "email": row[1]} if row else {"username": "", "email": ""}
+
+    async def search(self, call: wire.Call) -> dict:
+        p = call.params
+        term = p["term"].strip()
+        if not term:
+            raise errors.BadParameter("a search term is required")
+        domain, query = reference.DEFAULT_DOMAIN, term
+        first, sep, rest = term.partition("/")
+        if sep and ("." in first or ":" in first or first == "localhost"):
+            domain, query = first, rest
+        reg = Registry(domain, self._credentials(domain, p.get("auth")))
+        try:
+            names = await distribution.search(reg, query, p["limit"] if p["limit"] > 0 else 25)
+        finally:
+            await reg.close()
+        prefix = "" if domain == reference.DEFAULT_DOMAIN else f"{domain}/"
+        return {"results": [{"name": prefix + name, "description": description, "star_count": 0,
+                             "is_official": False, "is_automated": False} for name, description in names]}
+
     async def pull(self, call: wire.Call):
         p = call.params
         ref = reference.parse(p["image"])
         if ref.tag is None and ref.digest is None:
             ref = ref.with_default_tag()
-        reg = Registry(ref.domain, Credentials(**p["auth"]) if p.get("auth") else None)
+        reg = Registry(ref.domain, self._credentials(ref.domain, p.get("auth")))
         try:
             async for message in transfer.pull(self.store, reg, ref):
                 yield message
@@ -181,7 +226,7 @@ class ImageMethods:
         image_id = self.store.resolve(str(ref.with_default_tag()))
         if ref.digest:
             raise errors.BadParameter("push a tag, not a digest")
-        reg = Registry(ref.domain, Credentials(**p["auth"]) if p.get("auth") else None)
+        reg = Registry(ref.domain, self._credentials(ref.domain, p.get("auth")))
         try:
             async for message in transfer.push(self.store, reg, image_id, ref.with_default_tag()):
                 yield message

@@ -85,11 +85,12 @@ class Containers:
         self.locks: dict[str, asyncio.Lock] = {}
         self.exit_events: dict[str, asyncio.Event] = {}
         self.removed_events: dict[str, asyncio.Event] = {}
+        self.start_waiters: dict[str, list[asyncio.Future]] = {}  # container -> who awaits its start
         self.last_states: dict[str, dict] = {}   # removed container -> its final state
         self.watchers: dict[str, asyncio.Task] = {}
         self.zygote: asyncio.subprocess.Process | None = None
         for name in ("create", "list", "inspect", "start", "stop", "restart", "kill", "wait",
-                     "remove", "changes", "export", "logs", "commit"):
+                     "started", "remove", "changes", "export", "logs", "commit"):
             server.handle(f"container.{name}")(getattr(self, name))
 
     # ---------------------------------------------------------------- records
@@ -407,6 +408,9 @@ class Containers:
         self._save(rec)
         self.exit_events[cid] = asyncio.Event()
         self.watchers[cid] = asyncio.ensure_future(self._watch(cid))
+        for waiter in self.start_waiters.pop(cid, []):
+            if not waiter.done():
+                waiter.set_result(report["pid"])
 
     # ------------------------------------------------------------------ shims
 
@@ -507,6 +511,21 @@ class Containers:
         log.warning("the shim of %s died; its container was killed", rec["Id"][:12])
         return {"exit_code": 255, "finished_at": timefmt.now(), "oom_killed": False,
                 "error": "the container's shim died unexpectedly; its process was killed"}
+
+    async def started(self, call: wire.Call) -> dict:
+        """The pid of the container's process once it runs (at once if it does already)."""
+        cid = self._resolve(call.params["id"])
+        state = self._load(cid)["State"]
+        if state["Running"]:
+            return {"pid": state["Pid"]}
+        waiter = asyncio.get_running_loop().create_future()
+        self.start_waiters.setdefault(cid, []).append(waiter)
+        try:
+            return {"pid": await waiter}
+        finally:
+            waiters = self.start_waiters.get(cid)
+            if waiters and waiter in waiters:
+                waiters.remove(waiter)
 
     async def _wait_exit(self, cid: str, timeout: float | None) -> bool:
         event = self.exit_events.get(cid)

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -204,3 +205,80 @@ def test_a_layer_whose_digest_lies_is_refused_with_nothing_stored(daemon):
     assert set(os.listdir(os.path.join(daemon.data_root, "layers"))) == layers
     assert set(os.listdir(os.path.join(daemon.data_root, "blobs", "sha256"))) == blobs
     assert os.listdir(os.path.join(daemon.data_root, "tmp", "registry")) == []
+
+
+@pytest.fixture(scope="module")
+def basic_registry():
+    """A registry that wants Basic auth (htpasswd, bcrypt) for everything."""
+    import crypt
+    root = tempfile.mkdtemp(prefix="dy-registry-")
+    port = free_port()
+    with open(os.path.join(root, "htpasswd"), "w") as fh:
+        fh.write(f"tester:{crypt.crypt('s3cret', crypt.mksalt(crypt.METHOD_BLOWFISH))}\n")
+    config = os.path.join(root, "config.yml")
+    with open(config, "w") as fh:
+        fh.write(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
+                 f"http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test\n"
+                 f"    path: {root}/htpasswd\n")
+    proc = subprocess.Popen(["docker-registry", "serve", config], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    host = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(f"http://{host}/v2/", timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break  # 401: it is up
+        except OSError:
+            assert time.monotonic() < deadline, "the registry did not start"
+            time.sleep(0.1)
+    yield host
+    proc.terminate()
+    proc.wait(10)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _auth_header(user: str, password: str) -> dict:
+    import base64
+    raw = json.dumps({"username": user, "password": password}).encode()
+    return {"X-Registry-Auth": base64.urlsafe_b64encode(raw).decode()}
+
+
+def test_basic_auth_push_pull_and_stored_credentials(daemon, basic_registry):
+    image = f"{basic_registry}/secure/bb"
+    daemon.request("POST", f"/images/busybox/tag?repo={image}&tag=1")
+    # Without credentials the registry refuses; the error says so.
+    r = daemon.request("POST", f"/images/{image}/push?tag=1")
+    assert r.status == 200 and "authentication required" in messages(r.body)[-1]["error"], r.body
+    # With X-Registry-Auth it works.
+    r = daemon.request("POST", f"/v1.45/images/{image}/push?tag=1", headers=_auth_header("tester", "s3cret"))
+    assert r.status == 200 and "digest" in messages(r.body)[-1]["status"], r.body
+    # Wrong credentials are refused by POST /auth, good ones stored; GET /auth shows them (no password).
+    body = lambda pw: json.dumps({"username": "tester", "password": pw, "email": "t@example.com",
+                                  "serveraddress": basic_registry}).encode()
+    r = daemon.request("POST", "/auth", body=body("wrong"), headers={"Content-Type": "application/json"})
+    assert r.status == 401
+    r = daemon.request("POST", "/auth", body=body("s3cret"), headers={"Content-Type": "application/json"})
+    assert r.status == 200
+    assert daemon.get("/auth").json() == {"username": "tester", "email": "t@example.com"}
+    assert "s3cret" not in daemon.get("/auth").body.decode()
+    r = daemon.request("POST", "/v1.45/auth", body=body("s3cret"), headers={"Content-Type": "application/json"})
+    assert r.json()["Status"] == "Login Succeeded"
+    # The stored credentials serve a pull that brings none.
+    daemon.request("DELETE", f"/images/{image}:1")
+    status, out = pull(daemon, f"fromImage={image}&tag=1")
+    assert status == 200 and "Downloaded newer image" in out[-1]["status"], out
+
+
+def test_search(daemon, registry):
+    daemon.request("POST", f"/images/busybox/tag?repo={registry}/findme/app&tag=1")
+    assert daemon.request("POST", f"/images/{registry}/findme/app/push?tag=1").status == 200
+    r = daemon.get(f"/images/search?term={registry}/findme")
+    assert r.status == 200 and r.json() == [{"Name": f"{registry}/findme/app", "Description": ""}]
+    r = daemon.get(f"/v1.45/images/search?term={registry}/findme")
+    assert r.json()[0]["name"] == f"{registry}/findme/app" and r.json()[0]["is_official"] is False
+    assert daemon.get(f"/images/search?term={registry}/nothing-like-it").json() == []
+    r = daemon.get(f"/images/search?term=127.0.0.1:{free_port()}/x")
+    assert r.status == 503 and "cannot be reached" in r.json()["message"]
+    assert daemon.get("/images/search").status == 400

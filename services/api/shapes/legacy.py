@@ -178,3 +178,7 @@ def wait_result(result: dict) -> dict:
 
 def committed(image: str) -> dict:
     return {"Id": short_id(image)}
+
+
+def search_results(results: list[dict]) -> list[dict]:
+    return [{"Name": r["name"], "Description": r["description"]} for r in results]

@@ -258,3 +258,8 @@ def wait_result(result: dict) -> dict:
 
 def committed(image: str) -> dict:
     return {"Id": image}
+
+
+def search_results(results: list[dict]) -> list[dict]:
+    return [{k: r[k] for k in ("name", "description", "star_count", "is_official", "is_automated")}
+            for r in results]
