@@ -282,3 +282,82 @@ def test_search(daemon, registry):
     r = daemon.get(f"/images/search?term=127.0.0.1:{free_port()}/x")
     assert r.status == 503 and "cannot be reached" in r.json()["message"]
     assert daemon.get("/images/search").status == 400
+
+
+def test_kill_9_mid_pull_leaves_nothing_and_the_pull_then_succeeds(fresh_daemon, daemon, registry):
+    import glob
+    import signal
+    import socket
+    from .test_images_v1 import import_image
+    big = import_image(daemon, TarBuilder().file("big.bin", os.urandom(80 << 20)).bytes(), f"{registry}/test/big", "1")
+    assert daemon.request("POST", f"/images/{registry}/test/big/push?tag=1").status == 200
+    d = fresh_daemon.start()
+    staging = os.path.join(d.data_root, "tmp", "registry")
+    before = (sorted(os.listdir(os.path.join(d.data_root, "layers"))),
+              sorted(os.listdir(os.path.join(d.data_root, "blobs", "sha256"))))
+    old = d.pid("registry")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(60)
+    sock.connect(d.sock)
+    sock.sendall(f"POST /images/create?fromImage={registry}/test/big&tag=1 HTTP/1.1\r\nHost: x\r\n"
+                 "Connection: close\r\n\r\n".encode())
+    deadline = time.monotonic() + 30
+    while not any(os.path.getsize(p) > 1 << 20 for p in glob.glob(f"{staging}/*/blob")):
+        assert time.monotonic() < deadline, "the pull never reached the staging area"
+        time.sleep(0.02)
+    os.kill(old, signal.SIGKILL)
+    answer = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    sock.close()
+    assert b"registry" in answer and b"error" in answer, answer[-300:]
+    d.wait_new_pid("registry", old)
+    deadline = time.monotonic() + 20
+    while d.get("/v1.45/images/json").status != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    after = (sorted(os.listdir(os.path.join(d.data_root, "layers"))),
+             sorted(os.listdir(os.path.join(d.data_root, "blobs", "sha256"))))
+    assert after == before and os.listdir(staging) == []
+    assert d.get(f"/images/{registry}/test/big:1/json").status == 404
+    status, out = pull(d, f"fromImage={registry}/test/big&tag=1")
+    assert status == 200 and "Downloaded newer image" in out[-1]["status"], out[-3:]
+    assert d.get(f"/images/{registry}/test/big:1/json").json()["id"] == big
+    daemon.request("DELETE", f"/images/{registry}/test/big:1")
+
+
+def test_a_manifest_list_picks_this_platform(daemon, registry):
+    daemon.request("POST", f"/images/busybox/tag?repo={registry}/test/multi&tag=amd")
+    r = daemon.request("POST", f"/images/{registry}/test/multi/push?tag=amd")
+    digest = messages(r.body)[-1]["status"].split("digest: ")[1].split()[0]
+    size = int(messages(r.body)[-1]["status"].split("size: ")[1])
+    import platform as _p
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(_p.machine(), _p.machine())
+    other = "arm64" if arch != "arm64" else "amd64"
+    index = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "size": size,
+             "digest": "sha256:" + "0" * 64, "platform": {"architecture": other, "os": "linux"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "size": size,
+             "digest": digest, "platform": {"architecture": arch, "os": "linux"}},
+        ]}).encode()
+    req = urllib.request.Request(f"http://{registry}/v2/test/multi/manifests/list", data=index, method="PUT",
+                                 headers={"Content-Type": "application/vnd.docker.distribution.manifest.list.v2+json"})
+    try:
+        urllib.request.urlopen(req)
+    except urllib.error.HTTPError as exc:
+        # The registry checks the entries exist: the other platform's cannot. Use only ours then.
+        assert exc.code == 400
+        data = json.loads(index)
+        data["manifests"] = data["manifests"][1:]
+        req = urllib.request.Request(f"http://{registry}/v2/test/multi/manifests/list", data=json.dumps(data).encode(),
+                                     method="PUT", headers={"Content-Type": data["mediaType"]})
+        urllib.request.urlopen(req)
+    status, out = pull(daemon, f"fromImage={registry}/test/multi&tag=list")
+    assert status == 200 and {"status": f"Digest: {digest}"} in out, out
+    assert daemon.get(f"/images/{registry}/test/multi:list/json").json()["id"] == \
+        daemon.get("/images/busybox/json").json()["id"]
