@@ -263,7 +263,7 @@ def _gzip(blob: str, kind: str, out: str) -> str:
         def flush(self):
             self.fh.flush()
     with open(out, "wb") as raw, compression.open_decompressed(open(blob, "rb"), kind) as src:
-        with gzip.GzipFile(fileobj=Hashing(raw), mode="wb", mtime=0) as gz:
+        with gzip.GzipFile(fileobj=Hashing(raw), mode="wb", mtime=0, compresslevel=6) as gz:
             shutil.copyfileobj(src, gz, 1 << 20)
     return "sha256:" + sha.hexdigest()
 
