@@ -361,3 +361,90 @@ def test_a_manifest_list_picks_this_platform(daemon, registry):
     assert status == 200 and {"status": f"Digest: {digest}"} in out, out
     assert daemon.get(f"/images/{registry}/test/multi:list/json").json()["id"] == \
         daemon.get("/images/busybox/json").json()["id"]
+
+
+class _TokenIssuer(http.server.BaseHTTPRequestHandler):
+    """A token service: signs JWTs (RS256, with its certificate in x5c) with openssl."""
+    key = cert_der = None
+
+    def do_GET(self):
+        import base64
+        from urllib.parse import parse_qs, urlsplit
+        query = parse_qs(urlsplit(self.path).query)
+        auth = self.headers.get("Authorization", "")
+        if auth != "Basic " + base64.b64encode(b"tokenuser:tokenpass").decode():
+            self.send_error(401)
+            return
+        access = []
+        for scope in query.get("scope", []):
+            kind, name, actions = scope.split(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        claims = {"iss": "dockyard-test-issuer", "sub": "tokenuser", "aud": query["service"][0],
+                  "exp": now + 300, "nbf": now - 10, "iat": now, "jti": os.urandom(8).hex(), "access": access}
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self.cert_der).decode()]}
+        enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+        signing_input = f"{enc(header)}.{enc(claims)}"
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", self.key],
+                                   input=signing_input.encode(), capture_output=True, check=True).stdout
+        token = signing_input + "." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+        body = json.dumps({"token": token, "expires_in": 300}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def token_registry():
+    root = tempfile.mkdtemp(prefix="dy-registry-")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=dockyard-test-issuer", "-keyout", f"{root}/key.pem", "-out", f"{root}/cert.pem"],
+                   check=True, capture_output=True)
+    der = subprocess.run(["openssl", "x509", "-in", f"{root}/cert.pem", "-outform", "DER"],
+                         check=True, capture_output=True).stdout
+    _TokenIssuer.key, _TokenIssuer.cert_der = f"{root}/key.pem", der
+    issuer = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TokenIssuer)
+    threading.Thread(target=issuer.serve_forever, daemon=True).start()
+    port = free_port()
+    with open(f"{root}/config.yml", "w") as fh:
+        fh.write(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
+                 f"http:\n  addr: 127.0.0.1:{port}\nauth:\n  token:\n"
+                 f"    realm: http://127.0.0.1:{issuer.server_address[1]}/token\n"
+                 f"    service: dockyard-test-registry\n    issuer: dockyard-test-issuer\n"
+                 f"    rootcertbundle: {root}/cert.pem\n")
+    proc = subprocess.Popen(["docker-registry", "serve", f"{root}/config.yml"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    host = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(f"http://{host}/v2/", timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the registry did not start"
+            time.sleep(0.1)
+    yield host
+    proc.terminate()
+    proc.wait(10)
+    issuer.shutdown()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_bearer_token_auth(daemon, token_registry):
+    image = f"{token_registry}/tokened/bb"
+    daemon.request("POST", f"/images/busybox/tag?repo={image}&tag=1")
+    r = daemon.request("POST", f"/v1.45/images/{image}/push?tag=1", headers=_auth_header("tokenuser", "wrong"))
+    assert "error" in messages(r.body)[-1]
+    r = daemon.request("POST", f"/v1.45/images/{image}/push?tag=1", headers=_auth_header("tokenuser", "tokenpass"))
+    assert r.status == 200 and "digest" in messages(r.body)[-1].get("status", ""), r.body
+    daemon.request("DELETE", f"/images/{image}:1")
+    r = daemon.request("POST", f"/v1.45/images/create?fromImage={image}&tag=1",
+                       headers=_auth_header("tokenuser", "tokenpass"))
+    assert r.status == 200 and "Downloaded newer image" in messages(r.body)[-1]["status"], r.body
