@@ -40,6 +40,13 @@ class Settings:
     max_json_body: int = 1 << 20
     # Seconds the api waits for a service to answer an ordinary request.
     service_timeout: float = 5.0
+    # Registries reached over plain HTTP (loopback ones always are, as in Docker).
+    insecure_registries: list[str] = field(default_factory=list)
+    # Registries asked first for docker.io images (host[:port]), in order.
+    registry_mirrors: list[str] = field(default_factory=list)
+    # Caps on what a registry may send: a manifest or config, and a layer once decompressed.
+    max_manifest_bytes: int = 4 << 20
+    max_layer_bytes: int = 64 << 30
 
     # -- loading
 
@@ -109,8 +116,9 @@ class Settings:
             path = getattr(self, name)
             if path and not os.path.isfile(path):
                 raise ConfigError(f"--{name} {path}: no such file")
-        if self.max_json_body <= 0 or self.service_timeout <= 0:
-            raise ConfigError("max-json-body and service-timeout must be positive")
+        if min(self.max_json_body, self.service_timeout, self.max_manifest_bytes, self.max_layer_bytes) <= 0:
+            raise ConfigError("max-json-body, service-timeout, max-manifest-bytes and max-layer-bytes "
+                              "must be positive")
         for host in self.hosts:
             h = parse_host(host, self.tls)
             if h.scheme == "tcp" and not self.tls and not h.loopback:

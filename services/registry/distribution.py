@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from services.common import errors
-from services.common.store.reference import DEFAULT_DOMAIN, Reference
+from services.common.store.reference import DEFAULT_DOMAIN
 
 DOCKER_HUB_HOST = "registry-1.docker.io"
 MAX_MANIFEST = 4 << 20
@@ -66,8 +66,10 @@ def is_loopback(host: str) -> bool:
 class Registry:
     """One registry, as seen with one set of credentials."""
 
-    def __init__(self, domain: str, creds: Credentials | None = None, insecure: tuple[str, ...] = ()):
+    def __init__(self, domain: str, creds: Credentials | None = None, insecure: tuple[str, ...] = (),
+                 max_manifest: int = MAX_MANIFEST):
         self.domain = domain
+        self.max_manifest = max_manifest
         host = DOCKER_HUB_HOST if domain == DEFAULT_DOMAIN else domain
         scheme = "http" if (is_loopback(host) or host in insecure) else "https"
         self.base = f"{scheme}://{host}"
@@ -148,8 +150,6 @@ class Registry:
                 raise errors.Unavailable(f"{self.domain}: /v2/ answered {resp.status}")
 
 
-def registry_for(ref: Reference, creds: Credentials | None, insecure: tuple[str, ...] = ()) -> Registry:
-    return Registry(ref.domain, creds, insecure)
 
 
 async def search(reg: Registry, term: str, limit: int) -> list[tuple[str, str]]:

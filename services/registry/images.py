@@ -10,7 +10,7 @@ import time
 
 from services.common import errors, release, safetar, timefmt, wire
 from services.common.config import Settings
-from services.common.store import MAX_LAYER_BYTES, Store, archive, image_config, reference, unpack_layer
+from services.common.store import Store, archive, image_config, reference, unpack_layer
 
 from . import distribution, fetch, transfer
 from .distribution import Credentials, Registry
@@ -18,6 +18,7 @@ from .distribution import Credentials, Registry
 
 class ImageMethods:
     def __init__(self, settings: Settings, server: wire.ServiceServer):
+        self.settings = settings
         self.store = Store(settings.data_root, "registry")
         self.store.collect_garbage()
         handlers = {
@@ -121,7 +122,7 @@ class ImageMethods:
 
     async def _download(self, url: str, path: str, status: str):
         last = 0.0
-        async for done, total in fetch.download(url, path, MAX_LAYER_BYTES):
+        async for done, total in fetch.download(url, path, self.settings.max_layer_bytes):
             now = time.monotonic()
             if now - last >= 0.1:
                 last = now
@@ -173,7 +174,7 @@ class ImageMethods:
     async def login(self, call: wire.Call) -> dict:
         p = call.params
         domain = distribution.domain_of(p["serveraddress"])
-        reg = Registry(domain, Credentials(p["username"], p["password"]))
+        reg = Registry(domain, Credentials(p["username"], p["password"]), tuple(self.settings.insecure_registries))
         try:
             await reg.check()
         finally:
@@ -197,7 +198,7 @@ class ImageMethods:
         first, sep, rest = term.partition("/")
         if sep and ("." in first or ":" in first or first == "localhost"):
             domain, query = first, rest
-        reg = Registry(domain, self._credentials(domain, p.get("auth")))
+        reg = self._registry(domain, p.get("auth"))
         try:
             names = await distribution.search(reg, query, p["limit"] if p["limit"] > 0 else 25)
         finally:
@@ -206,17 +207,35 @@ class ImageMethods:
         return {"results": [{"name": prefix + name, "description": description, "star_count": 0,
                              "is_official": False, "is_automated": False} for name, description in names]}
 
+    def _registry(self, domain: str, auth: dict | None) -> Registry:
+        return Registry(domain, self._credentials(domain, auth), tuple(self.settings.insecure_registries),
+                        self.settings.max_manifest_bytes)
+
     async def pull(self, call: wire.Call):
         p = call.params
         ref = reference.parse(p["image"])
         if ref.tag is None and ref.digest is None:
             ref = ref.with_default_tag()
-        reg = Registry(ref.domain, self._credentials(ref.domain, p.get("auth")))
-        try:
-            async for message in transfer.pull(self.store, reg, ref):
-                yield message
-        finally:
-            await reg.close()
+        # docker.io images are asked of the mirrors first; a mirror that fails before it
+        # has sent anything hands over to the next, and the last word is docker.io's.
+        sources = (self.settings.registry_mirrors if ref.domain == reference.DEFAULT_DOMAIN else []) + [ref.domain]
+        for i, source in enumerate(sources):
+            reg = self._registry(source, p.get("auth") if source == ref.domain else None)
+            pulling = transfer.pull(self.store, reg, ref, self.settings.max_layer_bytes)
+            try:
+                try:
+                    first = await pulling.__anext__()
+                except (errors.NotFound, errors.Unavailable, errors.Unauthorized):
+                    if i + 1 < len(sources):
+                        continue
+                    raise
+                yield first
+                async for message in pulling:
+                    yield message
+                return
+            finally:
+                await pulling.aclose()
+                await reg.close()
 
     async def push(self, call: wire.Call):
         p = call.params
@@ -226,7 +245,7 @@ class ImageMethods:
         image_id = self.store.resolve(str(ref.with_default_tag()))
         if ref.digest:
             raise errors.BadParameter("push a tag, not a digest")
-        reg = Registry(ref.domain, self._credentials(ref.domain, p.get("auth")))
+        reg = self._registry(ref.domain, p.get("auth"))
         try:
             async for message in transfer.push(self.store, reg, image_id, ref.with_default_tag()):
                 yield message

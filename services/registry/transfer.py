@@ -21,7 +21,7 @@ from services.common import compression, errors, release
 from services.common.store import MAX_LAYER_BYTES, Store, chain_of, hex_of, short, unpack_layer
 from services.common.store.reference import Reference
 
-from .distribution import MANIFEST_TYPES, MAX_MANIFEST, Registry
+from .distribution import MANIFEST_TYPES, Registry
 
 PARALLEL_DOWNLOADS = 3
 LIST_TYPES = ("application/vnd.docker.distribution.manifest.list.v2+json",
@@ -52,7 +52,7 @@ async def fetch_manifest(reg: Registry, ref: Reference, reference: str, scope: s
             raise errors.Unauthorized(f"pull access denied for {ref.repository}")
         if resp.status != 200:
             raise errors.ServerError(f"{reg.domain}: fetching the manifest answered {resp.status}")
-        body = await _read_capped(resp, MAX_MANIFEST, "the manifest")
+        body = await _read_capped(resp, reg.max_manifest, "the manifest")
     digest = _digest_of(body)
     if reference.startswith("sha256:") and digest != reference:
         raise errors.BadParameter(f"the manifest's digest is {digest}, not {reference}")
@@ -93,7 +93,8 @@ async def _download(reg: Registry, ref: Reference, scope: str, digest: str, size
         raise errors.BadParameter(f"blob {digest} failed verification: its digest or size does not match")
 
 
-async def pull(store: Store, reg: Registry, ref: Reference) -> AsyncIterator[dict]:
+async def pull(store: Store, reg: Registry, ref: Reference,
+               max_layer: int = MAX_LAYER_BYTES) -> AsyncIterator[dict]:
     scope = f"repository:{ref.path}:pull"
     reference = ref.digest or ref.tag or "latest"
     # Nothing is said before the manifest is in: an unknown image is a plain 404.
@@ -122,7 +123,7 @@ async def pull(store: Store, reg: Registry, ref: Reference) -> AsyncIterator[dic
     async with resp:
         if resp.status != 200:
             raise errors.ServerError(f"{reg.domain}: fetching the config answered {resp.status}")
-        config_bytes = await _read_capped(resp, MAX_MANIFEST, "the image config")
+        config_bytes = await _read_capped(resp, reg.max_manifest, "the image config")
     if _digest_of(config_bytes) != config_desc["digest"]:
         raise errors.BadParameter("the image config failed verification: its digest does not match")
     try:
@@ -146,11 +147,11 @@ async def pull(store: Store, reg: Registry, ref: Reference) -> AsyncIterator[dic
         async with limiter:
             stage = stages[i] = store.new_stage()
             size = int(desc.get("size") or 0)
-            if size <= 0 or size > MAX_LAYER_BYTES:
+            if size <= 0 or size > max_layer:
                 raise errors.BadParameter(f"layer {desc['digest']} has an unacceptable size")
             await _download(reg, ref, scope, desc["digest"], size, os.path.join(stage, "blob"), progress, label)
             progress.put_nowait({"status": "Download complete", "id": label})
-            layer = await asyncio.to_thread(unpack_layer, stage, desc["digest"])
+            layer = await asyncio.to_thread(unpack_layer, stage, desc["digest"], max_layer)
             if layer.diff_id != diff_ids[i]:
                 raise errors.BadParameter(f"layer {desc['digest']} unpacks to {layer.diff_id}, "
                                           f"not {diff_ids[i]} as the config says")

@@ -448,3 +448,84 @@ def test_bearer_token_auth(daemon, token_registry):
     r = daemon.request("POST", f"/v1.45/images/create?fromImage={image}&tag=1",
                        headers=_auth_header("tokenuser", "tokenpass"))
     assert r.status == 200 and "Downloaded newer image" in messages(r.body)[-1]["status"], r.body
+
+
+class _HostileRegistry(http.server.BaseHTTPRequestHandler):
+    """Serves, per repository name: a malformed manifest, a gzip bomb, or a blob that never ends."""
+    import gzip as _gzip
+    bomb = _gzip.compress(b"\0" * (40 << 20))
+    bomb_digest = "sha256:" + hashlib.sha256(bomb).hexdigest()
+    endless_digest = "sha256:" + "1" * 64
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "2" * 64]}}).encode()
+    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+
+    def manifest(self, digest: str, size: int) -> bytes:
+        return json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                       "size": len(self.config), "digest": self.config_digest},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                        "size": size, "digest": digest}]}).encode()
+
+    def do_GET(self):
+        if self.path == "/v2/":
+            return self.send(b"{}")
+        if self.path == "/v2/malformed/manifests/1":
+            return self.send(b'{"schemaVersion": 2, "layers": "not a list"')
+        if self.path == "/v2/bomb/manifests/1":
+            return self.send(self.manifest(self.bomb_digest, len(self.bomb)))
+        if self.path == "/v2/endless/manifests/1":
+            return self.send(self.manifest(self.endless_digest, 1000))
+        if self.path.endswith(self.config_digest):
+            return self.send(self.config)
+        if self.path.endswith(self.bomb_digest):
+            return self.send(self.bomb)
+        if self.path.endswith(self.endless_digest):
+            self.send_response(200)
+            self.end_headers()  # no length: the body goes on until the client stops reading
+            try:
+                for _ in range(100_000):
+                    self.wfile.write(b"x" * 65536)
+            except OSError:
+                pass
+            return
+        self.send_error(404)
+
+    def send(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.docker.distribution.manifest.v2+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_hostile_registry_gets_clear_errors_and_the_worker_keeps_serving(fresh_daemon, daemon, registry):
+    conf = os.path.join(fresh_daemon.root, "c.yaml")
+    with open(conf, "w") as fh:
+        fh.write(f"max-layer-bytes: {10 << 20}\nregistry-mirrors: [{registry}]\n")
+    fresh_daemon.extra_args = ["--config-file", conf]
+    d = fresh_daemon.start()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HostileRegistry)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        status, body = pull(d, f"fromImage={host}/malformed&tag=1")
+        assert status == 400 and "malformed manifest" in body["message"], body
+        status, out = pull(d, f"fromImage={host}/bomb&tag=1")
+        assert status == 200 and "expands to more than" in out[-1]["error"], out[-1]
+        status, out = pull(d, f"fromImage={host}/endless&tag=1")
+        assert status == 200 and "larger than the 1000 bytes announced" in out[-1]["error"], out[-1]
+    finally:
+        server.shutdown()
+    assert os.listdir(os.path.join(d.data_root, "layers")) == []
+    assert os.listdir(os.path.join(d.data_root, "tmp", "registry")) == []
+    # The same worker still serves pulls; and docker.io images come from the mirror.
+    daemon.request("POST", f"/images/busybox/tag?repo={registry}/library/mirrored&tag=1")
+    assert daemon.request("POST", f"/images/{registry}/library/mirrored/push?tag=1").status == 200
+    status, out = pull(d, "fromImage=mirrored&tag=1")
+    assert status == 200 and out[-1]["status"] == "Status: Downloaded newer image for mirrored:1", out
+    assert d.get("/images/mirrored:1/json").status == 200
