@@ -40,6 +40,9 @@ class Settings:
     max_json_body: int = 1 << 20
     # Seconds the api waits for a service to answer an ordinary request.
     service_timeout: float = 5.0
+    # The registry unqualified names (busybox, user/app) are pulled from, pushed to and
+    # searched in; their local names stay as they are written.
+    default_registry: str = "docker.io"
     # Registries reached over plain HTTP (loopback ones always are, as in Docker).
     insecure_registries: list[str] = field(default_factory=list)
     # Registries asked first for docker.io images (host[:port]), in order.

@@ -94,9 +94,9 @@ class Registry:
         cached = self.tokens.get(key)
         if cached and cached[1] > time.monotonic():
             return cached[0]
-        query = {"scope": scope} if scope else {}
+        query = [("scope", part) for part in scope.split()]  # one scope parameter per scope
         if params.get("service"):
-            query["service"] = params["service"]
+            query.append(("service", params["service"]))
         headers = {"Authorization": self._basic()} if self.creds and self.creds.username else {}
         try:
             async with self.session.get(realm, params=query, headers=headers) as resp:

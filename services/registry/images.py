@@ -173,7 +173,7 @@ class ImageMethods:
 
     async def login(self, call: wire.Call) -> dict:
         p = call.params
-        domain = distribution.domain_of(p["serveraddress"])
+        domain = self._host(distribution.domain_of(p["serveraddress"]))
         reg = Registry(domain, Credentials(p["username"], p["password"]), tuple(self.settings.insecure_registries))
         try:
             await reg.check()
@@ -207,8 +207,13 @@ class ImageMethods:
         return {"results": [{"name": prefix + name, "description": description, "star_count": 0,
                              "is_official": False, "is_automated": False} for name, description in names]}
 
+    def _host(self, domain: str) -> str:
+        """Where a name's registry is: unqualified names go to the default registry."""
+        return self.settings.default_registry if domain == reference.DEFAULT_DOMAIN else domain
+
     def _registry(self, domain: str, auth: dict | None) -> Registry:
-        return Registry(domain, self._credentials(domain, auth), tuple(self.settings.insecure_registries),
+        host = self._host(domain)
+        return Registry(host, self._credentials(host, auth), tuple(self.settings.insecure_registries),
                         self.settings.max_manifest_bytes)
 
     async def pull(self, call: wire.Call):
@@ -218,7 +223,7 @@ class ImageMethods:
             ref = ref.with_default_tag()
         # docker.io images are asked of the mirrors first; a mirror that fails before it
         # has sent anything hands over to the next, and the last word is docker.io's.
-        sources = (self.settings.registry_mirrors if ref.domain == reference.DEFAULT_DOMAIN else []) + [ref.domain]
+        sources = (list(self.settings.registry_mirrors) if ref.domain == reference.DEFAULT_DOMAIN else []) + [ref.domain]
         for i, source in enumerate(sources):
             reg = self._registry(source, p.get("auth") if source == ref.domain else None)
             pulling = transfer.pull(self.store, reg, ref, self.settings.max_layer_bytes)

@@ -214,8 +214,17 @@ async def push(store: Store, reg: Registry, image_id: str, ref: Reference) -> As
                 path = os.path.join(stage, "layer.tar.gz")
                 digest = await asyncio.to_thread(_gzip, blob, row["compression"], path)
             size = os.path.getsize(path)
+            mounted = None
             if await _exists(reg, ref, scope, digest):
                 yield {"status": "Layer already exists", "id": label}
+                descriptors.append({"mediaType": GZIP_LAYER, "size": size, "digest": digest})
+                continue
+            for source in _sibling_repositories(store, image_id, ref):
+                if await _mount(reg, ref, scope, digest, source):
+                    mounted = source
+                    break
+            if mounted:
+                yield {"status": f"Mounted from {mounted}", "id": label}
             else:
                 await _upload(reg, ref, scope, digest, path)
                 yield {"status": "Pushed", "id": label}
@@ -267,6 +276,27 @@ def _gzip(blob: str, kind: str, out: str) -> str:
         with gzip.GzipFile(fileobj=Hashing(raw), mode="wb", mtime=0, compresslevel=6) as gz:
             shutil.copyfileobj(src, gz, 1 << 20)
     return "sha256:" + sha.hexdigest()
+
+
+def _sibling_repositories(store: Store, image_id: str, ref: Reference) -> list[str]:
+    """Other repositories of the same registry this image was pushed to or pulled from."""
+    if ref.domain == "docker.io":
+        return []
+    out = []
+    for name in store.refs_of(image_id):
+        if name.startswith(ref.domain + "/"):
+            path = name[len(ref.domain) + 1:].split("@")[0].rsplit(":", 1)[0]
+            if path != ref.path and path not in out:
+                out.append(path)
+    return out
+
+
+async def _mount(reg: Registry, ref: Reference, scope: str, digest: str, source: str) -> bool:
+    """Ask the registry to link a blob another of its repositories has (no upload)."""
+    resp = await reg.request("POST", f"/v2/{ref.path}/blobs/uploads/?mount={digest}&from={source}",
+                             scope=f"{scope} repository:{source}:pull")
+    async with resp:
+        return resp.status == 201
 
 
 async def _exists(reg: Registry, ref: Reference, scope: str, digest: str) -> bool:

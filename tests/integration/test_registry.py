@@ -529,3 +529,26 @@ def test_hostile_registry_gets_clear_errors_and_the_worker_keeps_serving(fresh_d
     status, out = pull(d, "fromImage=mirrored&tag=1")
     assert status == 200 and out[-1]["status"] == "Status: Downloaded newer image for mirrored:1", out
     assert d.get("/images/mirrored:1/json").status == 200
+
+
+def test_push_mounts_blobs_across_repositories(daemon, registry):
+    daemon.request("POST", f"/images/busybox/tag?repo={registry}/mount/a&tag=1")
+    assert daemon.request("POST", f"/images/{registry}/mount/a/push?tag=1").status == 200
+    daemon.request("POST", f"/images/busybox/tag?repo={registry}/mount/b&tag=1")
+    out = messages(daemon.request("POST", f"/images/{registry}/mount/b/push?tag=1").body)
+    assert any(m.get("status") == "Mounted from mount/a" for m in out), out
+    assert "digest" in out[-1]["status"]
+
+
+def test_default_registry_serves_unqualified_names(fresh_daemon, daemon, registry):
+    conf = os.path.join(fresh_daemon.root, "c.yaml")
+    with open(conf, "w") as fh:
+        fh.write(f"default-registry: {registry}\n")
+    fresh_daemon.extra_args = ["--config-file", conf]
+    d = fresh_daemon.start()
+    daemon.request("POST", f"/images/busybox/tag?repo={registry}/library/defaulted&tag=1")
+    assert daemon.request("POST", f"/images/{registry}/library/defaulted/push?tag=1").status == 200
+    status, out = pull(d, "fromImage=defaulted&tag=1")
+    assert status == 200 and out[-1]["status"] == "Status: Downloaded newer image for defaulted:1", out
+    r = d.get("/images/search?term=defaulted")
+    assert r.status == 200 and {"Name": "library/defaulted", "Description": ""} in r.json()
