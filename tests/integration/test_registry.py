@@ -83,6 +83,9 @@ def test_push_remove_pull_run(daemon, registry):
     assert {"status": f"Digest: {digest}"} in out
     inspect = daemon.get(f"/v1.45/images/{registry}/test/bb:1/json").json()
     assert inspect["RepoDigests"] == [f"{registry}/test/bb@{digest}"]
+    # By digest, as the push reported it.
+    status, out = pull(daemon, f"fromImage={registry}/test/bb@{digest}")
+    assert status == 200 and out[-1]["status"].endswith(f"{registry}/test/bb@{digest}"), out
     cid = create(daemon, Image=f"{registry}/test/bb:1", Cmd=["echo", "pulled and running"])
     start(daemon, cid)
     assert wait(daemon, cid) == 0
@@ -149,6 +152,7 @@ def test_docker_cli_push_and_pull(daemon, registry, tmp_path):
     out = cli("push", image)
     assert out.returncode == 0, out.stderr
     assert b"digest: sha256:" in out.stdout
+    assert b": Pushed" in out.stdout or b": Layer already exists" in out.stdout or b": Mounted from" in out.stdout
     assert cli("rmi", image).returncode == 0
     out = cli("pull", image)
     assert out.returncode == 0, out.stderr
