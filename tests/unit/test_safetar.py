@@ -10,7 +10,6 @@ import hashlib
 import io
 import lzma
 import os
-import stat
 import tarfile
 
 import pytest
@@ -290,13 +289,3 @@ def test_directory_replaced_by_symlink_is_not_followed(tmp_path):
     assert os.readlink(root / "d") == str(outside)
     assert os.stat(outside).st_mtime == 1  # the directory's time went nowhere
     assert os.listdir(outside) == []
-
-
-def test_directory_whited_out_in_the_same_layer(tmp_path):
-    root = tmp_path / "root"
-    root.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("making a whiteout (a 0/0 character device) needs root")
-    safetar.extract_layer(_layer(E("d", tarfile.DIRTYPE), E("d/f", data=b"x"), E(".wh.d")), str(root))
-    st = os.lstat(root / "d")
-    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
