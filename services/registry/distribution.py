@@ -116,12 +116,17 @@ class Registry:
 
     async def request(self, method: str, path: str, scope: str = "", headers: dict | None = None,
                       data=None, allow_redirects: bool = True) -> aiohttp.ClientResponse:
-        """A request to the registry, answering its auth challenge once. The caller closes it."""
+        """A request to the registry, answering its auth challenge once. The caller closes it.
+
+        `data` may be a function that opens the body afresh (a file, streamed), so the
+        request can be sent again after the challenge.
+        """
         url = path if path.startswith(("http://", "https://")) else self.base + path
         headers = dict(headers or {})
         for attempt in range(2):
+            body = data() if callable(data) else data
             try:
-                resp = await self.session.request(method, url, headers=headers, data=data,
+                resp = await self.session.request(method, url, headers=headers, data=body,
                                                   allow_redirects=allow_redirects)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 raise errors.Unavailable(f"the registry {self.domain} cannot be reached: {exc}") from None

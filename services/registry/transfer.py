@@ -316,10 +316,11 @@ async def _upload(reg: Registry, ref: Reference, scope: str, digest: str, path: 
     if location.startswith("/"):
         location = reg.base + location
     location += ("&" if "?" in location else "?") + f"digest={digest}"
-    with open(path, "rb") as fh:
-        data = fh.read()
+    # Streamed from the file (aiohttp sends a file object in chunks), never read whole.
     resp = await reg.request("PUT", location, scope=scope,
-                             headers={"Content-Type": "application/octet-stream"}, data=data)
+                             headers={"Content-Type": "application/octet-stream",
+                                      "Content-Length": str(os.path.getsize(path))},
+                             data=lambda: open(path, "rb"))
     async with resp:
         if resp.status != 201:
             raise errors.ServerError(f"{reg.domain}: uploading {digest} answered {resp.status}")
