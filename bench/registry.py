@@ -2,7 +2,7 @@
 
     python bench/registry.py [--mb 50]
 
-Starts Debian's docker-registry on a loopback port, then measures the daemon at
+Starts Debian's docker-registry on a loopback port (tests/integration/registries.py), then measures the daemon at
 DOCKYARD_HOST (unix:///path) or a temporary one; with DOCKER_PEER=unix:///path (a
 Docker Engine) it measures that too and prints ratios.
 """
@@ -13,18 +13,15 @@ import argparse
 import io
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tarfile
-import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.version_rps import dockyard, unix_path  # noqa: E402
-from tests.integration.daemon import UnixHTTPConnection, free_port  # noqa: E402
+from tests.integration.daemon import UnixHTTPConnection  # noqa: E402
+from tests.integration.registries import running_registry  # noqa: E402
 
 
 def call(sock: str, method: str, path: str, body: bytes | None = None) -> bytes:
@@ -65,30 +62,12 @@ def main() -> None:
         info.size = len(data)
         tf.addfile(info, io.BytesIO(data))
     body = buf.getvalue()
-    root = tempfile.mkdtemp(prefix="dy-bench-registry-")
-    port = free_port()
-    with open(f"{root}/config.yml", "w") as fh:
-        fh.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
-                 f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen(["docker-registry", "serve", f"{root}/config.yml"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    registry = f"127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://{registry}/v2/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        results = {}
+    results = {}
+    with running_registry() as registry:
         with dockyard() as ours:
             results["dockyard"] = measure(ours, registry, body, "dockyard")
         if os.environ.get("DOCKER_PEER"):
             results["docker"] = measure(unix_path(os.environ["DOCKER_PEER"]), registry, body, "docker")
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(root, ignore_errors=True)
     for name, (push, pull) in results.items():
         print(f"{name:9} {len(body) / 1e6:.0f} MB image: push {push:7.1f} MB/s   pull {pull:7.1f} MB/s")
     if "docker" in results:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from .daemon import DOCKYARDD, Daemon, free_port, new_root, remove_root
+from .daemon import DOCKYARDD, free_port, new_root, remove_root
 
 
 def refuse(*args: str, root: str) -> str:

@@ -6,7 +6,6 @@ import hashlib
 import http.server
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -18,6 +17,7 @@ import pytest
 
 from .containers import Attached, create, ensure_busybox, remove, start, wait
 from .daemon import free_port
+from .registries import running_registry
 from .images import TarBuilder, compress
 from .test_images_v1 import messages
 
@@ -25,27 +25,8 @@ from .test_images_v1 import messages
 @pytest.fixture(scope="module")
 def registry():
     """An open registry over plain HTTP on 127.0.0.1."""
-    root = tempfile.mkdtemp(prefix="dy-registry-")
-    port = free_port()
-    config = os.path.join(root, "config.yml")
-    with open(config, "w") as fh:
-        fh.write(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
-                 f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen(["docker-registry", "serve", config], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    host = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            urllib.request.urlopen(f"http://{host}/v2/", timeout=1)
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the registry did not start"
-            time.sleep(0.1)
-    yield host
-    proc.terminate()
-    proc.wait(10)
-    shutil.rmtree(root, ignore_errors=True)
+    with running_registry() as host:
+        yield host
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -216,31 +197,10 @@ def basic_registry():
     """A registry that wants Basic auth (htpasswd, bcrypt) for everything."""
     import crypt
     root = tempfile.mkdtemp(prefix="dy-registry-")
-    port = free_port()
     with open(os.path.join(root, "htpasswd"), "w") as fh:
         fh.write(f"tester:{crypt.crypt('s3cret', crypt.mksalt(crypt.METHOD_BLOWFISH))}\n")
-    config = os.path.join(root, "config.yml")
-    with open(config, "w") as fh:
-        fh.write(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
-                 f"http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test\n"
-                 f"    path: {root}/htpasswd\n")
-    proc = subprocess.Popen(["docker-registry", "serve", config], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    host = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            urllib.request.urlopen(f"http://{host}/v2/", timeout=1)
-            break
-        except urllib.error.HTTPError:
-            break  # 401: it is up
-        except OSError:
-            assert time.monotonic() < deadline, "the registry did not start"
-            time.sleep(0.1)
-    yield host
-    proc.terminate()
-    proc.wait(10)
-    shutil.rmtree(root, ignore_errors=True)
+    with running_registry(f"  htpasswd:\n    realm: test\n    path: {root}/htpasswd\n", root) as host:
+        yield host
 
 
 def _auth_header(user: str, password: str) -> dict:
@@ -414,31 +374,14 @@ def token_registry():
     _TokenIssuer.key, _TokenIssuer.cert_der = f"{root}/key.pem", der
     issuer = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TokenIssuer)
     threading.Thread(target=issuer.serve_forever, daemon=True).start()
-    port = free_port()
-    with open(f"{root}/config.yml", "w") as fh:
-        fh.write(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
-                 f"http:\n  addr: 127.0.0.1:{port}\nauth:\n  token:\n"
-                 f"    realm: http://127.0.0.1:{issuer.server_address[1]}/token\n"
-                 f"    service: dockyard-test-registry\n    issuer: dockyard-test-issuer\n"
-                 f"    rootcertbundle: {root}/cert.pem\n")
-    proc = subprocess.Popen(["docker-registry", "serve", f"{root}/config.yml"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    host = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            urllib.request.urlopen(f"http://{host}/v2/", timeout=1)
-            break
-        except urllib.error.HTTPError:
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the registry did not start"
-            time.sleep(0.1)
-    yield host
-    proc.terminate()
-    proc.wait(10)
-    issuer.shutdown()
-    shutil.rmtree(root, ignore_errors=True)
+    auth = (f"  token:\n    realm: http://127.0.0.1:{issuer.server_address[1]}/token\n"
+            f"    service: dockyard-test-registry\n    issuer: dockyard-test-issuer\n"
+            f"    rootcertbundle: {root}/cert.pem\n")
+    try:
+        with running_registry(auth, root) as host:
+            yield host
+    finally:
+        issuer.shutdown()
 
 
 def test_bearer_token_auth(daemon, token_registry):

@@ -8,7 +8,6 @@ import stat
 import subprocess
 
 import docker
-import pytest
 
 from .daemon import SERVICES
 

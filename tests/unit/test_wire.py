@@ -263,5 +263,6 @@ def test_calls_of_a_caller_that_died_are_cancelled(tmp_path, registry, monkeypat
             if server.live_tasks() == 0:
                 break
         assert server.live_tasks() == 0
+        pending.cancel()
 
     run_with_server(tmp_path, body)
