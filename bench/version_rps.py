@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.integration.daemon import Daemon, UnixHTTPConnection, free_port, new_root, remove_root  # noqa: E402
+from tests.integration.daemon import Daemon, UnixHTTPConnection, discard, free_port, new_root  # noqa: E402
 
 
 def rps(socket_path: str, seconds: float, path: str = "/version") -> float:
@@ -56,8 +56,7 @@ def dockyard(prepare=None):
             prepare(daemon)
         yield daemon.sock
     finally:
-        daemon.stop()
-        remove_root(daemon.root)
+        discard(daemon)
 
 
 def main() -> None:

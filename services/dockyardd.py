@@ -33,6 +33,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--tlscert", help="the server's TLS certificate")
     p.add_argument("--tlskey", help="the server's TLS key")
     p.add_argument("--runtime", help="the container runtime (builtin)")
+    p.add_argument("--cgroup-parent", help="the cgroup containers are placed under")
     p.add_argument("-G", "--group", help="group that may use the unix socket")
     p.add_argument("-l", "--log-level", help="debug, info, warn, error or fatal")
     return p.parse_args(argv)

@@ -14,6 +14,8 @@ import socket
 from dataclasses import asdict, dataclass, field, fields
 from urllib.parse import urlsplit
 
+from services.shim.cgroups import cgroup_path
+
 DEFAULT_UNIX_SOCKET = "/run/dockyard/docker.sock"
 DEFAULT_HOSTS = [f"unix://{DEFAULT_UNIX_SOCKET}", "tcp://127.0.0.1:2375"]
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
@@ -34,6 +36,8 @@ class Settings:
     tlscert: str | None = None
     tlskey: str | None = None
     runtime: str = "builtin"
+    # The cgroup containers are placed under, as dockerd's --cgroup-parent ("/docker" there).
+    cgroup_parent: str = "dockyard"
     # Group that may use the unix socket (mode 0660), as Docker's "docker" group.
     group: str = "docker"
     # Largest JSON request body the api reads; tar bodies stream and are not capped here.
@@ -122,6 +126,10 @@ class Settings:
         if min(self.max_json_body, self.service_timeout, self.max_manifest_bytes, self.max_layer_bytes) <= 0:
             raise ConfigError("max-json-body, service-timeout, max-manifest-bytes and max-layer-bytes "
                               "must be positive")
+        try:
+            cgroup_path(self.cgroup_parent, "")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         for host in self.hosts:
             h = parse_host(host, self.tls)
             if h.scheme == "tcp" and not self.tls and not h.loopback:

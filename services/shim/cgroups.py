@@ -28,6 +28,16 @@ def _read(path: str) -> str:
         return ""
 
 
+def cgroup_path(parent: str, name: str) -> str:
+    """`parent/name` below the cgroup root, as Docker's --cgroup-parent places containers.
+
+    The parent may be written "/docker" or "docker"; it may not climb out of the root."""
+    parts = [p for p in parent.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts or any(not p.isprintable() for p in parts):
+        raise ValueError(f"cgroup parent {parent!r} must name a cgroup below the root, without '..'")
+    return "/".join([*parts, name])
+
+
 def shares_to_weight(shares: int) -> int:
     """cgroup v1 cpu.shares (2..262144) to v2 cpu.weight (1..10000), as runc converts."""
     return 1 + ((max(2, min(shares, 262144)) - 2) * 9999) // 262142
@@ -108,9 +118,11 @@ class Cgroup:
             while os.path.isdir(d):
                 try:
                     os.rmdir(d)
+                except FileNotFoundError:
+                    break
                 except OSError as exc:
                     if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                        break
+                        raise
                     for pid in [int(p) for p in _read(os.path.join(d, "cgroup.procs")).split()]:
                         try:
                             os.kill(pid, signal.SIGKILL)

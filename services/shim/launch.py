@@ -176,16 +176,23 @@ def run(settings: Settings, container_id: str, report) -> None:
     except runtime.StartError as exc:
         report.write(json.dumps({"error": str(exc), "exit_code": 127}) + "\n")
         report.close()
-        shim.cgroup.destroy()
+        _remove_cgroup(shim)
         os._exit(0)
     except Exception as exc:
         log.exception("start failed")
         report.write(json.dumps({"error": f"starting the container failed: {exc}", "exit_code": 128}) + "\n")
         report.close()
-        shim.cgroup.destroy()
+        _remove_cgroup(shim)
         os._exit(0)
     report.write(json.dumps({"pid": shim.pid, "started_at": shim.started_at, "shim_pid": os.getpid()}) + "\n")
     report.close()
     from .shim import Shim  # the event loop and the wire, now that the container runs
     Shim(shim).serve()
     os._exit(0)
+
+
+def _remove_cgroup(shim: "Container") -> None:
+    try:
+        shim.cgroup.destroy()
+    except OSError as exc:
+        log.warning("removing the cgroup: %s", exc)

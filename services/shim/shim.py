@@ -124,12 +124,17 @@ class Shim(Container):
     def _finish(self, code: int, error: str) -> None:
         record = {"exit_code": code, "finished_at": timefmt.now(),
                   "oom_killed": self.cgroup.oom_killed(), "error": error}
-        write_exit(exit_path(self.settings, self.id), record)
         self.exit = record
         try:
             self.cgroup.destroy()
         except OSError as exc:
             log.warning("removing the cgroup: %s", exc)
+        try:
+            write_exit(exit_path(self.settings, self.id), record)
+        except OSError as exc:
+            # Its directory is gone (the container was removed under it): callers still
+            # get the record over the socket.
+            log.warning("recording the exit: %s", exc)
         if self.stdin_w is not None:
             os.close(self.stdin_w)
             self.stdin_w = None

@@ -139,7 +139,7 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
         "mounts": mounts,
         "linux": {
             "namespaces": [{"type": ns} for ns in NAMESPACES],
-            "cgroupsPath": f"dockyard/{rec['Id']}",
+            "cgroupsPath": rec["Dockyard"]["cgroup"],
             "resources": resources,
             "maskedPaths": [] if host.get("Privileged") else MASKED_PATHS,
             "readonlyPaths": [] if host.get("Privileged") else READONLY_PATHS,

@@ -23,7 +23,7 @@ import tempfile
 from services.common import errors, jsonlog, layout, timefmt, wire
 from services.common.config import Settings
 from services.common.store import Store
-from services.shim.cgroups import Cgroup
+from services.shim.cgroups import Cgroup, cgroup_path
 from services.shim import zygote
 from services.shim.launch import read_exit
 
@@ -209,7 +209,14 @@ class Containers:
             "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")),
             "RestartPolicy": host.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0},
             "LogConfig": {"Type": "json-file", "Config": {}},
+            "CgroupParent": host.get("CgroupParent") or "",
         }
+        if not isinstance(host_config["CgroupParent"], str):
+            raise errors.BadParameter("CgroupParent must be a string")
+        try:
+            cgroup = cgroup_path(host_config["CgroupParent"] or self.settings.cgroup_parent, cid)
+        except ValueError as exc:
+            raise errors.BadParameter(str(exc)) from None
         d = bundle.paths(self.settings.data_root, cid)
         rec = {
             "Id": cid,
@@ -231,7 +238,7 @@ class Containers:
             "Config": full_config,
             "HostConfig": host_config,
             "Mounts": mounts,
-            "Dockyard": {"anonymous_volumes": anonymous, "shim_pid": 0, "shim_start": 0, "pid_start": 0},
+            "Dockyard": {"anonymous_volumes": anonymous, "cgroup": cgroup, "shim_pid": 0, "shim_start": 0, "pid_start": 0},
         }
         # Made in staging, renamed into place, then recorded: a crash leaves nothing half-made.
         stage = tempfile.mkdtemp(dir=self.staging)
@@ -505,9 +512,9 @@ class Containers:
             except ProcessLookupError:
                 pass
         try:
-            Cgroup(f"dockyard/{rec['Id']}").destroy()
-        except OSError:
-            pass
+            Cgroup(rec["Dockyard"]["cgroup"]).destroy()
+        except OSError as exc:
+            log.warning("removing the cgroup of %s: %s", rec["Id"][:12], exc)
         log.warning("the shim of %s died; its container was killed", rec["Id"][:12])
         return {"exit_code": 255, "finished_at": timefmt.now(), "oom_killed": False,
                 "error": "the container's shim died unexpectedly; its process was killed"}
@@ -633,9 +640,9 @@ class Containers:
         if os.path.exists(d["dir"]):
             os.rename(d["dir"], os.path.join(doomed, "c"))
         try:
-            Cgroup(f"dockyard/{cid}").destroy()
-        except OSError:
-            pass
+            await asyncio.to_thread(Cgroup(rec["Dockyard"]["cgroup"]).destroy)
+        except OSError as exc:
+            log.warning("removing the cgroup of %s: %s", cid[:12], exc)
         self.conn.execute("DELETE FROM containers WHERE id=?", (cid,))
         if volumes:
             for name in rec["Dockyard"].get("anonymous_volumes") or []:

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from .daemon import Daemon, free_port, new_root, remove_root
+from .daemon import Daemon, discard, free_port, new_root
 
 if os.geteuid() != 0:
     raise pytest.UsageError("integration tests start a real daemon and must run as root")
@@ -12,8 +12,7 @@ if os.geteuid() != 0:
 def daemon():
     d = Daemon(new_root(), free_port()).start()
     yield d
-    d.stop()
-    remove_root(d.root)
+    discard(d)
 
 
 @pytest.fixture
@@ -21,7 +20,4 @@ def fresh_daemon():
     """A daemon of the test's own, for tests that stop or break it."""
     d = Daemon(new_root(), free_port())
     yield d
-    try:
-        d.stop()
-    finally:
-        remove_root(d.root)
+    discard(d)

@@ -20,6 +20,7 @@ BIN = os.path.dirname(sys.executable)
 DOCKYARDD = os.environ.get("DOCKYARDD", os.path.join(BIN, "dockyardd"))
 SUPERVISORCTL = os.path.join(BIN, "supervisorctl")
 SERVICES = ("api", "supervisor", "builder", "registry")
+CGROUP_ROOT = "/sys/fs/cgroup"
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -78,12 +79,27 @@ class Daemon:
         return os.path.join(self.root, "dockyardd.log")
 
     @property
+    def cgroup_parent(self) -> str:
+        """Its own, so that what one daemon leaves is never blamed on another."""
+        return "dockyard-test-" + os.path.basename(self.root)
+
+    def cgroup_dirs(self) -> list[str]:
+        """The directories of its cgroup parent that exist, one per hierarchy."""
+        if os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers")):
+            bases = [CGROUP_ROOT]
+        else:
+            bases = [e.path for e in os.scandir(CGROUP_ROOT) if e.is_dir() and not e.is_symlink()]
+        return [os.path.join(b, self.cgroup_parent) for b in sorted(bases)
+                if os.path.isdir(os.path.join(b, self.cgroup_parent))]
+
+    @property
     def unix_url(self) -> str:
         return f"unix://{self.sock}"
 
     def args(self) -> list[str]:
         return [DOCKYARDD, "-H", self.unix_url, "-H", f"tcp://127.0.0.1:{self.port}",
-                "--data-root", self.data_root, "--exec-root", self.exec_root, *self.extra_args]
+                "--data-root", self.data_root, "--exec-root", self.exec_root,
+                "--cgroup-parent", self.cgroup_parent, *self.extra_args]
 
     def start(self, timeout: float = 30) -> "Daemon":
         log = open(self.log_path, "ab")
@@ -193,3 +209,29 @@ def new_root() -> str:
 
 def remove_root(root: str) -> None:
     shutil.rmtree(root, ignore_errors=True)
+
+
+def discard(daemon: Daemon) -> None:
+    """Stop a test's daemon and take away what it leaves by design: containers outlive
+    their daemon, so kill their processes (their shims then exit) and remove their cgroups."""
+    try:
+        daemon.stop()
+    finally:
+        for base in daemon.cgroup_dirs():
+            for _ in range(100):
+                children = [e.path for e in os.scandir(base) if e.is_dir()]
+                for child in children:
+                    for pid in open(os.path.join(child, "cgroup.procs")).read().split():
+                        try:
+                            os.kill(int(pid), signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+                    try:
+                        os.rmdir(child)
+                    except OSError:
+                        pass
+                if not children:
+                    os.rmdir(base)  # the parent: dockyardd makes it and leaves it, as dockerd
+                    break
+                time.sleep(0.05)
+        remove_root(daemon.root)

@@ -95,6 +95,27 @@ def test_force_remove_running(client):
         ctr.reload()
 
 
+def test_cgroup_parent_places_the_container(daemon, client):
+    parent = f"/{daemon.cgroup_parent}/custom"
+    ctr = client.containers.run("busybox", "sleep 100", detach=True, cgroup_parent=parent)
+    ctr.reload()
+    assert ctr.attrs["HostConfig"]["CgroupParent"] == parent
+    with open(f"/proc/{ctr.attrs['State']['Pid']}/cgroup") as fh:
+        paths = {line.rstrip("\n").split(":", 2)[2] for line in fh}
+    assert f"{parent}/{ctr.id}" in paths, paths
+    ctr.remove(force=True)
+    for base in daemon.cgroup_dirs():
+        assert not os.path.exists(os.path.join(base, "custom", ctr.id))
+        os.rmdir(os.path.join(base, "custom"))  # parents stay, as Docker leaves them
+
+
+@pytest.mark.parametrize("parent", ["../escape", "/", "a/../../b"])
+def test_cgroup_parent_outside_the_root_is_refused(client, parent):
+    with pytest.raises(docker.errors.APIError) as exc:
+        client.containers.create("busybox", "true", cgroup_parent=parent)
+    assert exc.value.status_code == 400 and "cgroup parent" in str(exc.value.explanation)
+
+
 def test_docker_cli_run_ps_logs_rm(daemon, client, tmp_path):
     env = dict(os.environ, DOCKER_HOST=daemon.unix_url, DOCKER_CONFIG=str(tmp_path))
 

@@ -290,22 +290,24 @@ def test_cgroup_limits_are_set(daemon):
     start(daemon, cid)
     full = inspect(daemon, cid)["Id"]
     import os
-    root = "/sys/fs/cgroup"
+    root, parent = "/sys/fs/cgroup", daemon.cgroup_parent
     if os.path.exists(f"{root}/cgroup.controllers"):
-        base = f"{root}/dockyard/{full}"
+        base = f"{root}/{parent}/{full}"
         assert open(f"{base}/memory.max").read().strip() == str(64 << 20)
         assert open(f"{base}/memory.swap.max").read().strip() == str(32 << 20)
         assert open(f"{base}/cpu.weight").read().strip() == str(1 + (510 * 9999) // 262142)
+        memory = base
     else:
-        assert open(f"{root}/memory/dockyard/{full}/memory.limit_in_bytes").read().strip() == str(64 << 20)
-        memsw = f"{root}/memory/dockyard/{full}/memory.memsw.limit_in_bytes"
+        memory = f"{root}/memory/{parent}/{full}"
+        assert open(f"{memory}/memory.limit_in_bytes").read().strip() == str(64 << 20)
+        memsw = f"{memory}/memory.memsw.limit_in_bytes"
         if os.path.exists(memsw):
             assert open(memsw).read().strip() == str(96 << 20)
-        assert open(f"{root}/cpu/dockyard/{full}/cpu.shares").read().strip() == "512"
-        pid = str(inspect(daemon, cid)["State"]["Pid"])
-        assert pid in open(f"{root}/memory/dockyard/{full}/cgroup.procs").read().split()
+        assert open(f"{root}/cpu/{parent}/{full}/cpu.shares").read().strip() == "512"
+    pid = str(inspect(daemon, cid)["State"]["Pid"])
+    assert pid in open(f"{memory}/cgroup.procs").read().split()
     remove(daemon, cid)
-    assert not os.path.exists(f"{root}/memory/dockyard/{full}") and not os.path.exists(f"{root}/dockyard/{full}")
+    assert not os.path.exists(memory)
 
 
 def _caps(out: bytes) -> dict:

@@ -57,6 +57,10 @@ def test_refuses_bad_config_file(root):
     assert "not valid YAML" in refuse("--config-file", conf, root=root)
 
 
+def test_refuses_cgroup_parent_outside_the_root(root):
+    assert "cgroup parent" in refuse("-H", f"unix://{root}/d.sock", "--cgroup-parent", "../host", root=root)
+
+
 def test_config_file_is_used(fresh_daemon):
     conf = os.path.join(fresh_daemon.root, "c.yaml")
     with open(conf, "w") as fh:

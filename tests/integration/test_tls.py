@@ -9,7 +9,7 @@ import subprocess
 import docker
 import pytest
 
-from .daemon import Daemon, free_port, new_root, remove_root
+from .daemon import Daemon, discard, free_port, new_root
 
 
 def openssl(*args: str, cwd: str) -> None:
@@ -46,8 +46,7 @@ def tls_daemon():
     d.certs = certs
     d.start()
     yield d
-    d.stop()
-    remove_root(root)
+    discard(d)
 
 
 def client_context(certs: str, cert: str | None) -> ssl.SSLContext:

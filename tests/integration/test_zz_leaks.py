@@ -33,15 +33,10 @@ def test_no_leaks_after_the_suite(daemon):
     # No overlay mount on the host: a container's rootfs is mounted in its own namespace only.
     with open("/proc/self/mountinfo") as fh:
         assert not [line for line in fh if daemon.data_root in line or daemon.exec_root + "/" in line]
-    # No cgroup of a container that is gone.
-    for controller in ("memory", "pids", "cpu", "unified", ""):
-        base = os.path.join("/sys/fs/cgroup", controller, "dockyard")
-        if os.path.isdir(base):
-            for name in os.listdir(base):
-                path = os.path.join(base, name)
-                if os.path.isdir(path) and name not in containers:
-                    procs = open(os.path.join(path, "cgroup.procs")).read().split()
-                    assert procs, f"an empty cgroup was left: {path}"
+    # No cgroup but those of its containers that run.
+    for base in daemon.cgroup_dirs():
+        left = {e.name for e in os.scandir(base) if e.is_dir()} - running
+        assert not left, f"cgroups were left in {base}: {sorted(left)}"
     # No staging leftovers.
     for service in os.listdir(os.path.join(daemon.data_root, "tmp")):
         assert os.listdir(os.path.join(daemon.data_root, "tmp", service)) == [], service

@@ -4,6 +4,7 @@ import pytest
 
 from services.common.config import ConfigError, Settings, parse_host
 from services.dockyardd import supervisord_conf
+from services.shim.cgroups import cgroup_path
 
 
 def test_defaults():
@@ -73,6 +74,21 @@ def test_tlsverify_needs_ca_and_files():
         Settings(tlsverify=True).validate()
     with pytest.raises(ConfigError, match="no such file"):
         Settings(tlscert="/nope.pem", tlskey="/nope.key").validate()
+
+
+@pytest.mark.parametrize("parent, want", [("dockyard", "dockyard/c1"), ("/docker", "docker/c1"),
+                                          ("/ci/job-7/", "ci/job-7/c1"), ("./a/./b", "a/b/c1")])
+def test_cgroup_parent_places_containers_below_it(parent, want):
+    assert cgroup_path(parent, "c1") == want
+    Settings(cgroup_parent=parent).validate()
+
+
+@pytest.mark.parametrize("parent", ["", "/", "..", "../x", "a/../../b", "a\nb"])
+def test_cgroup_parent_must_stay_below_the_root(parent):
+    with pytest.raises(ValueError, match="cgroup parent"):
+        cgroup_path(parent, "c1")
+    with pytest.raises(ConfigError, match="cgroup parent"):
+        Settings(cgroup_parent=parent).validate()
 
 
 def test_supervisord_conf_keeps_shims_alive():
