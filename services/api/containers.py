@@ -172,11 +172,12 @@ async def logs(request: web.Request) -> web.StreamResponse:
         raise errors.BadParameter("you must choose at least one stream (stdout or stderr)")
     tail_text = params.text(request, "tail") or "all"
     tail = -1 if tail_text == "all" else params.integer(request, "tail", -1, minimum=0)
+    timestamps = params.flag(request, "timestamps")
     stream = await _clients(request).stream("container.logs", {
         "id": rec["Id"], "stdout": stdout, "stderr": stderr, "follow": params.flag(request, "follow"),
-        "since": _since(request, "since"), "until": _since(request, "until"), "tail": tail})
+        "since": _since(request, "since"), "until": _since(request, "until"), "tail": tail,
+        "timestamps": timestamps})
     multiplexed = not rec["Config"].get("Tty")
-    timestamps = params.flag(request, "timestamps")
     response = web.StreamResponse(status=200, headers={"Content-Type": (
         "application/vnd.docker.multiplexed-stream" if multiplexed else "application/vnd.docker.raw-stream")})
     await response.prepare(request)
@@ -253,7 +254,7 @@ async def _attach_logs(clients, rec: dict, want: dict, response, multiplexed: bo
     # Not running (or its shim just went): what it wrote is in its log.
     stream = await clients.stream("container.logs", {
         "id": rec["Id"], "stdout": want["stdout"], "stderr": want["stderr"], "follow": False,
-        "since": 0.0, "until": 0.0, "tail": -1})
+        "since": 0.0, "until": 0.0, "tail": -1, "timestamps": False})
     try:
         async for meta, data in stream:
             await response.write(_frame(meta["fd"], data, multiplexed))

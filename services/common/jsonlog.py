@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from . import timefmt
 
 STREAMS = {1: "stdout", 2: "stderr"}
 FDS = {"stdout": 1, "stderr": 2}
+# A log is read this much at a time, so a long one is never held in memory whole.
+READ_PIECE = 1 << 20
+# Consecutive entries of a stream travel together up to this much.
+MESSAGE_SIZE = 64 << 10
 
 
 def encode(fd: int, data: bytes, when: str | None = None) -> bytes:
@@ -26,19 +30,6 @@ def encode(fd: int, data: bytes, when: str | None = None) -> bytes:
         text = piece.decode("utf-8", "surrogateescape")
         out.append(json.dumps({"log": text, "stream": stream, "time": when}) + "\n")
     return "".join(out).encode()
-
-
-def read(path: str, upto: int | None = None, since: float = 0, until: float = 0,
-         tail: int = -1, start: int = 0) -> Iterator[tuple[int, bytes, str]]:
-    """(fd, bytes, time) entries of the complete lines between byte offsets `start` and `upto`."""
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        return
-    with fh:
-        fh.seek(start)
-        data = fh.read(upto - start) if upto is not None else fh.read()
-    yield from parse(data, since, until, tail)
 
 
 def parse(data: bytes, since: float = 0, until: float = 0, tail: int = -1) -> Iterator[tuple[int, bytes, str]]:
@@ -64,19 +55,52 @@ def parse(data: bytes, since: float = 0, until: float = 0, tail: int = -1) -> It
         yield fd, raw, when
 
 
-def complete_size(path: str, upto: int, start: int = 0) -> int:
-    """The offset just past the last complete line before `upto` (a line may be half-written)."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(start)
-            data = fh.read(upto - start)
-    except FileNotFoundError:
-        return start
-    return start + data.rfind(b"\n") + 1
+def read_lines(fd: int, offset: int, upto: int | None = None) -> tuple[bytes, int]:
+    """Complete lines of an open log from `offset` (about READ_PIECE of them, up to `upto`
+    or the current end) and the offset just past them; b"" when none is complete yet."""
+    end = os.fstat(fd).st_size if upto is None else upto
+    if end <= offset:
+        return b"", offset
+    data = os.pread(fd, min(end - offset, READ_PIECE), offset)
+    whole = data.rfind(b"\n") + 1
+    if not whole and end - offset > len(data):  # one line longer than a piece
+        data = os.pread(fd, end - offset, offset)
+        whole = data.rfind(b"\n") + 1
+    return data[:whole], offset + whole
 
 
-def size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except FileNotFoundError:
-        return 0
+def tail_offset(fd: int, upto: int, lines: int) -> int:
+    """Where the last `lines` complete lines before `upto` begin, read backwards in pieces."""
+    newlines, pos = 0, upto
+    while pos > 0:
+        start = max(0, pos - READ_PIECE)
+        data = os.pread(fd, pos - start, start)
+        i = len(data)
+        while (i := data.rfind(b"\n", 0, i)) >= 0:
+            newlines += 1  # the first ends the last complete line; each after, a line earlier
+            if newlines == lines + 1:
+                return start + i + 1
+        pos = start
+    return 0
+
+
+def coalesce(entries: Iterable[tuple[int, bytes, str]], fds: set[int], tty: bool = False
+             ) -> Iterator[tuple[int, bytes]]:
+    """(fd, bytes) of the wanted entries, consecutive ones of a stream joined: a program that
+    prints lines would otherwise cost a message a line. With a terminal there is one stream, 0."""
+    fd, parts, size = None, [], 0
+    for entry_fd, chunk, _ in entries:
+        if tty:
+            if not fds:
+                continue
+            entry_fd = 0
+        elif entry_fd not in fds:
+            continue
+        if parts and (entry_fd != fd or size >= MESSAGE_SIZE):
+            yield fd, b"".join(parts)
+            parts, size = [], 0
+        fd = entry_fd
+        parts.append(chunk)
+        size += len(chunk)
+    if parts:
+        yield fd, b"".join(parts)

@@ -210,7 +210,7 @@ _declare(Method("container.changes", "supervisor", params={"id": str},
 _declare(Method("container.export", "supervisor", params={"id": str}, chunk=bytes))
 _declare(Method("container.logs", "supervisor",
                 params={"id": str, "stdout": bool, "stderr": bool, "follow": bool,
-                        "since": float, "until": float, "tail": int},
+                        "since": float, "until": float, "tail": int, "timestamps": bool},
                 chunk={"fd": int, "time": str}))
 _declare(Method("container.commit", "supervisor",
                 params={"id": str, "repo": Opt(str), "tag": Opt(str), "comment": Opt(str),

@@ -43,6 +43,26 @@ def shares_to_weight(shares: int) -> int:
     return 1 + ((max(2, min(shares, 262144)) - 2) * 9999) // 262142
 
 
+def prime_migration() -> None:
+    """Move this process into the cgroup it is in already, to have a container's start wait less.
+
+    After a quiet spell the kernel makes the first migration into a cgroup wait for an RCU
+    grace period (10-20 ms here) and lets those soon after it pass at once. Called as a start
+    begins, in a thread, the wait runs alongside the shim's own work instead of in front
+    of the container's exec. Failing costs nothing, so it is not reported."""
+    v2 = is_v2()
+    try:
+        with open("/proc/self/cgroup") as fh:
+            lines = [line.rstrip("\n").split(":", 2) for line in fh]
+        for _, controllers, path in lines:
+            if (v2 and controllers == "") or (not v2 and controllers in V1_CONTROLLERS):
+                base = ROOT if v2 else os.path.join(ROOT, controllers)
+                _write(os.path.join(base, path.strip("/"), "cgroup.procs"), str(os.getpid()))
+                return
+    except (OSError, ValueError):
+        pass
+
+
 class Cgroup:
     def __init__(self, path: str):
         self.path = path.strip("/")  # e.g. "dockyard/<id>"

@@ -3,9 +3,11 @@
 `python -m services.shim --config DAEMON_JSON --id ID` runs this. The first process
 forks the shim proper into a new session and exits; the shim makes the container's
 stdio and cgroup, starts its process with the built-in runtime, writes one JSON line
-to its inherited stdout ({"pid", "started_at", "shim_pid"} or {"error", "exit_code"})
-and closes it. Only then does it load the event loop and the wire (services.shim.shim),
-so a container's start does not wait for them.
+to its inherited stdout ({"pid", "started_at", "shim_pid"} or {"error", "exit_code"}).
+Only then does it load the event loop and the wire (services.shim.shim), so a
+container's start does not wait for them. The same channel later carries a second
+line, the exit record, and closes: whoever started the container learns of its exit
+without connecting to the shim (`shim.wait` is for those who did not start it).
 """
 
 from __future__ import annotations
@@ -185,9 +187,9 @@ def run(settings: Settings, container_id: str, report) -> None:
         _remove_cgroup(shim)
         os._exit(0)
     report.write(json.dumps({"pid": shim.pid, "started_at": shim.started_at, "shim_pid": os.getpid()}) + "\n")
-    report.close()
+    report.flush()
     from .shim import Shim  # the event loop and the wire, now that the container runs
-    Shim(shim).serve()
+    Shim(shim, report).serve()
     os._exit(0)
 
 

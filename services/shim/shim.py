@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import fcntl
+import json
 import logging
 import os
 import signal
 import struct
 import termios
+import time
+from typing import TextIO
 
 from services.common import errors, jsonlog, timefmt, wire
 
@@ -25,38 +28,25 @@ from .launch import Container, exit_path, write_exit
 
 log = logging.getLogger("shim")
 
-# Attach clients may fall this many chunks behind before they are cut off: the container
-# itself is never slowed down by a reader.
-SUBSCRIBER_BACKLOG = 1024
 # After the container exits, the shim lingers this long for late callers (wait, attach).
 LINGER_SECONDS = 2.0
-
-
-class _Subscriber:
-    def __init__(self, stdout: bool, stderr: bool):
-        self.fds = {fd for fd, on in ((1, stdout), (2, stderr)) if on}
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.overflowed = False
-
-    def offer(self, item) -> None:
-        if self.overflowed:
-            return
-        if self.queue.qsize() >= SUBSCRIBER_BACKLOG:
-            self.overflowed = True
-            self.queue.put_nowait(None)
-            return
-        self.queue.put_nowait(item)
+# ... and longer while an attached client still reads, unless it has read nothing for this long.
+ATTACH_STALL_SECONDS = 60.0
 
 
 class Shim(Container):
     """The running shim: the container launched, now served over the wire until it exits."""
 
-    def __init__(self, launched: Container):
+    def __init__(self, launched: Container, report: TextIO | None = None):
         self.__dict__.update(launched.__dict__)
+        self.report = report  # the starter's channel: the exit record goes there too
         self.exit: dict | None = None
         self.exited: asyncio.Event | None = None       # made in the loop
         self.output_done: asyncio.Event | None = None
-        self.subscribers: set[_Subscriber] = set()
+        self.settled: asyncio.Event | None = None      # exited, and its output all logged
+        self.log_grew: asyncio.Event | None = None     # set at each write to the log, and at its end
+        self.attached = 0                              # attach calls in progress
+        self.attach_progress = 0.0                     # when one last sent something
 
     def serve(self) -> None:
         asyncio.run(self.run())
@@ -67,6 +57,8 @@ class Shim(Container):
         loop = asyncio.get_running_loop()
         self.exited = asyncio.Event()
         self.output_done = asyncio.Event()
+        self.settled = asyncio.Event()
+        self.log_grew = asyncio.Event()
         server = wire.ServiceServer(self.settings.exec_root, wire.shim_name(self.id), kind="shim")
         for name in ("state", "wait", "kill", "resize", "attach"):
             server.handle(f"shim.{name}")(getattr(self, name))
@@ -76,11 +68,18 @@ class Shim(Container):
         loop.add_signal_handler(signal.SIGCHLD, self._reap)
         self._reap()  # it may have died before the handler was in place
         await self.exited.wait()
+        # The exit is told once the output is in the log, so that whoever follows the log
+        # until the container stops sees all of it (unless something it left keeps writing).
         try:
             await asyncio.wait_for(self.output_done.wait(), 5)
         except asyncio.TimeoutError:
             pass
+        self.settled.set()
+        self._tell_starter()
         await asyncio.sleep(LINGER_SECONDS)
+        # An attached client still reading the output keeps the shim, unless it stopped reading.
+        while self.attached and time.monotonic() - self.attach_progress < ATTACH_STALL_SECONDS:
+            await asyncio.sleep(0.1)
         serving.cancel()
         server.close()
 
@@ -99,14 +98,10 @@ class Shim(Container):
             del self.outputs[fd]
             if not self.outputs:
                 self.output_done.set()
-                for sub in self.subscribers:
-                    sub.offer(None)
+                self.log_grew.set()
             return
-        stream = self.outputs[fd]
-        os.write(self.log_fd, jsonlog.encode(stream or 1, data))
-        for sub in self.subscribers:
-            if stream in sub.fds or (stream == 0 and sub.fds):
-                sub.offer((stream, data))
+        os.write(self.log_fd, jsonlog.encode(self.outputs[fd] or 1, data))
+        self.log_grew.set()
 
     def _reap(self) -> None:
         while True:
@@ -142,6 +137,15 @@ class Shim(Container):
         if not self.outputs:
             self.output_done.set()
 
+    def _tell_starter(self) -> None:
+        if self.report is not None:
+            try:
+                self.report.write(json.dumps(self.exit) + "\n")
+                self.report.close()
+            except OSError:
+                pass  # the starter is gone (a restarted supervisor asks with shim.wait)
+            self.report = None
+
     # -------------------------------------------------------------- methods
 
     async def state(self, call: wire.Call) -> dict:
@@ -154,7 +158,7 @@ class Shim(Container):
 
     async def wait(self, call: wire.Call) -> dict:
         self._mine(call)
-        await self.exited.wait()
+        await self.settled.wait()
         return self.exit
 
     async def kill(self, call: wire.Call) -> dict:
@@ -175,29 +179,29 @@ class Shim(Container):
         return {}
 
     async def attach(self, call: wire.Call):
+        """The container's output from its log: what is there already if `logs`, then what
+        comes while `stream`, until the output ends."""
         self._mine(call)
         p = call.params
-        sub = _Subscriber(p["stdout"], p["stderr"])
-        offset = os.fstat(self.log_read_fd).st_size
-        live = p["stream"] and self.exit is None and bool(self.outputs)
-        if live:
-            self.subscribers.add(sub)  # before the log is read: no byte falls between
+        fds = {fd for fd, on in ((1, p["stdout"]), (2, p["stderr"])) if on}
+        offset = 0 if p["logs"] else os.fstat(self.log_read_fd).st_size
         feeder = asyncio.ensure_future(self._feed_stdin(call.upload, p["stdin"]))
+        self.attached += 1
         try:
-            if p["logs"]:
-                for fd, data, _ in jsonlog.parse(os.pread(self.log_read_fd, offset, 0)):
-                    if fd in sub.fds:
-                        yield ({"fd": 0 if self.tty else fd}, data)
-            while live:
-                item = await sub.queue.get()
-                if item is None:
-                    if sub.overflowed:
-                        raise errors.Unavailable("the attached client fell too far behind")
+            while True:
+                data, offset = jsonlog.read_lines(self.log_read_fd, offset)
+                if data:
+                    for fd, chunk in jsonlog.coalesce(jsonlog.parse(data), fds, self.tty):
+                        yield ({"fd": fd}, chunk)
+                        self.attach_progress = time.monotonic()
+                    continue
+                # Nothing is written between reading to the end and here: no byte is missed.
+                if not p["stream"] or self.output_done.is_set():
                     break
-                fd, data = item
-                yield ({"fd": fd}, data)
+                self.log_grew.clear()
+                await self.log_grew.wait()
         finally:
-            self.subscribers.discard(sub)
+            self.attached -= 1
             feeder.cancel()
 
     async def _feed_stdin(self, upload, wanted: bool) -> None:

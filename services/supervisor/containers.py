@@ -17,13 +17,15 @@ import os
 import secrets
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import tempfile
 
 from services.common import errors, jsonlog, layout, timefmt, wire
 from services.common.config import Settings
 from services.common.store import Store
-from services.shim.cgroups import Cgroup, cgroup_path
+from services.shim.cgroups import Cgroup, cgroup_path, prime_migration
 from services.shim import zygote
 from services.shim.launch import read_exit
 
@@ -60,6 +62,15 @@ def _str_list(value, key: str) -> list[str] | None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise errors.BadParameter(f"{key} must be a string or a list of strings")
     return value
+
+
+def _log_chunks(data: bytes, wanted: set[int], p: dict):
+    """container.logs chunks of complete log lines: an entry each with `timestamps`, else
+    consecutive entries of a stream together."""
+    entries = jsonlog.parse(data, p["since"], p["until"])
+    if p["timestamps"]:
+        return (({"fd": fd, "time": when}, chunk) for fd, chunk, when in entries if fd in wanted)
+    return (({"fd": fd, "time": ""}, chunk) for fd, chunk in jsonlog.coalesce(entries, wanted))
 
 
 def _proc_start(pid: int) -> int:
@@ -350,33 +361,40 @@ class Containers:
                 await proc.wait()
 
     async def logs(self, call: wire.Call):
+        """Entries of a container's log; with `follow`, those to come until it stops. Without
+        `timestamps`, consecutive entries of a stream come as one chunk."""
         p = call.params
         rec = self._load(self._resolve(p["id"]))
-        wanted = {fd for fd, on in ((1, p["stdout"]), (2, p["stderr"])) if on}
-        path = rec["LogPath"]
-        offset = jsonlog.size(path)
-        for fd, data, when in jsonlog.read(path, upto=offset, since=p["since"], until=p["until"], tail=p["tail"]):
-            if fd in wanted:
-                yield ({"fd": fd, "time": when}, data)
-        if not p["follow"]:
-            return
-        offset = jsonlog.complete_size(path, offset)
         cid = rec["Id"]
-        while True:
-            running = self._load(cid)["State"]["Running"] if self._exists(cid) else False
-            end = jsonlog.size(path)
-            if end > offset:
-                for fd, data, when in jsonlog.read(path, start=offset, upto=end, since=p["since"], until=p["until"]):
-                    if fd in wanted:
-                        yield ({"fd": fd, "time": when}, data)
-                offset = jsonlog.complete_size(path, end, start=offset)
-            if not running:
-                return
-            event = self.exit_events.get(cid)
-            try:
-                await asyncio.wait_for(event.wait() if event else asyncio.sleep(0.1), 0.1)
-            except asyncio.TimeoutError:
-                pass
+        wanted = {fd for fd, on in ((1, p["stdout"]), (2, p["stderr"])) if on}
+        try:
+            # Held open: a container removed while it is followed still has its whole log read.
+            log_fd = os.open(rec["LogPath"], os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            upto = os.fstat(log_fd).st_size
+            offset = jsonlog.tail_offset(log_fd, upto, p["tail"]) if p["tail"] >= 0 else 0
+            running = True
+            while True:
+                data, offset = jsonlog.read_lines(log_fd, offset, upto)
+                if data:
+                    for item in _log_chunks(data, wanted, p):
+                        yield item
+                    continue
+                if not p["follow"] or not running:
+                    return
+                if upto is None:
+                    event = self.exit_events.get(cid)
+                    try:
+                        await asyncio.wait_for(event.wait() if event else asyncio.sleep(0.1), 0.1)
+                    except asyncio.TimeoutError:
+                        pass
+                upto = None
+                # Read before the log is: once it is not running, its log is complete.
+                running = self._exists(cid) and self._load(cid)["State"]["Running"]
+        finally:
+            os.close(log_fd)
 
     def _exists(self, cid: str) -> bool:
         return self.conn.execute("SELECT 1 FROM containers WHERE id=?", (cid,)).fetchone() is not None
@@ -392,16 +410,13 @@ class Containers:
     async def _start(self, cid: str) -> None:
         rec = self._load(cid)
         states.check("start", rec["State"]["Status"], cid)
+        asyncio.get_running_loop().run_in_executor(None, prime_migration)  # not awaited: see there
         d = bundle.paths(self.settings.data_root, cid)
         with open(d["config"], "w") as fh:
             json.dump(bundle.oci_config(rec, d, self._lowers(rec["Image"])), fh, indent=1)
         if os.path.exists(d["exit"]):
             os.unlink(d["exit"])
-        line = await self._spawn_shim(cid)
-        try:
-            report = json.loads(line)
-        except ValueError:
-            report = {"error": "the shim did not start", "exit_code": 128}
+        report, reader, writer = await self._spawn_shim(cid)
         state = rec["State"]
         if "error" in report:
             state.update({"Error": report["error"], "ExitCode": report["exit_code"]})
@@ -414,7 +429,7 @@ class Containers:
                                 "pid_start": _proc_start(report["pid"])})
         self._save(rec)
         self.exit_events[cid] = asyncio.Event()
-        self.watchers[cid] = asyncio.ensure_future(self._watch(cid))
+        self.watchers[cid] = asyncio.ensure_future(self._watch(cid, (reader, writer)))
         for waiter in self.start_waiters.pop(cid, []):
             if not waiter.done():
                 waiter.set_result(report["pid"])
@@ -438,34 +453,64 @@ class Containers:
             log.warning("no shim zygote (%s): shims start from scratch", exc)
             self.zygote = None
 
-    async def _spawn_shim(self, cid: str) -> bytes:
-        """Start the shim of `cid`; its one-line report."""
+    async def _spawn_shim(self, cid: str) -> tuple[dict, asyncio.StreamReader, asyncio.StreamWriter]:
+        """Start the shim of `cid`: its start report, and the channel its exit record comes on."""
         if self.zygote is not None and self.zygote.returncode is None:
             try:
                 reader, writer = await asyncio.open_unix_connection(zygote.socket_path(self.settings.exec_root))
                 writer.write(json.dumps({"id": cid}).encode() + b"\n")
                 await writer.drain()
-                try:
-                    return await asyncio.wait_for(reader.readline(), SHIM_START_TIMEOUT)
-                finally:
-                    writer.close()
+                return await self._read_report(reader, writer)
             except (OSError, asyncio.TimeoutError) as exc:
                 log.warning("the shim zygote failed (%s); starting the shim from scratch", exc)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.shim", "--config", self._runtime_file, "--id", cid,
-            stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+        ours, theirs = socket.socketpair()
+        with theirs:
+            launcher = await asyncio.to_thread(
+                subprocess.Popen, [sys.executable, "-m", "services.shim", "--config", self._runtime_file,
+                                   "--id", cid],
+                stdout=theirs.fileno(), stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), SHIM_START_TIMEOUT)
-        except asyncio.TimeoutError:
-            line = b""
-        await proc.wait()
-        return line
+            return await self._read_report(reader, writer)
+        finally:
+            await asyncio.to_thread(launcher.wait)  # it forks the shim and leaves at once
 
-    async def _watch(self, cid: str) -> None:
-        """Wait for the container's exit through its shim, and record it."""
+    @staticmethod
+    async def _read_report(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        try:
+            report = json.loads(await asyncio.wait_for(reader.readline(), SHIM_START_TIMEOUT))
+        except (OSError, ValueError, asyncio.TimeoutError):
+            report = None
+        if not isinstance(report, dict) or ("pid" not in report and "error" not in report):
+            report = {"error": "the shim did not start", "exit_code": 128}
+        if "error" in report:
+            writer.close()  # it did not start: nothing more will come
+        return report, reader, writer
+
+    @staticmethod
+    async def _exit_report(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict | None:
+        """The exit record the shim sends its starter, or None if the channel broke first."""
+        try:
+            line = await reader.readline()
+        except (OSError, ValueError):
+            line = b""
+        finally:
+            writer.close()
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return None
+        if isinstance(record, dict) and {"exit_code", "finished_at", "oom_killed", "error"} <= record.keys():
+            return record
+        return None
+
+    async def _watch(self, cid: str, channel: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+                     ) -> None:
+        """Wait for the container's exit, and record it: from the channel of the start when
+        this supervisor started it, else (or if that broke) by asking its shim."""
         shim = wire.shim_name(cid)
-        result = None
+        result = await self._exit_report(*channel) if channel is not None else None
         while result is None:
             try:
                 pid = self._load(cid)["State"]["Pid"]

@@ -24,6 +24,13 @@ def test_run_returns_output(client):
     assert client.containers.run("busybox", "echo hi", remove=True) == b"hi\n"
 
 
+def test_run_returns_all_output_written_just_before_exit(client):
+    # More than a pipe holds: the shim is still logging it when the process has exited.
+    want = "".join(f"{n}\n" for n in range(1, 30001)).encode()
+    for _ in range(3):
+        assert client.containers.run("busybox", "seq 1 30000", remove=True) == want
+
+
 def test_create_start_wait_logs_remove(client):
     ctr = client.containers.create("busybox", ["sh", "-c", "echo out; echo err >&2; exit 7"], name="pyctr")
     assert ctr.name == "pyctr" and ctr.status == "created"
