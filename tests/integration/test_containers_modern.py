@@ -148,3 +148,21 @@ def test_docker_cli_run_attached(daemon, client, tmp_path):
     out = subprocess.run(["docker", "run", "--rm", "-i", "busybox", "cat"], input=b"through stdin\n",
                          capture_output=True, timeout=60, env=env)
     assert out.returncode == 0 and out.stdout == b"through stdin\n", out
+
+
+def test_docker_cli_run_gets_all_output_and_logs_tail(daemon, client, tmp_path):
+    """Output still being logged when the process exits reaches the attached CLI whole."""
+    env = dict(os.environ, DOCKER_HOST=daemon.unix_url, DOCKER_CONFIG=str(tmp_path))
+    want = "".join(f"{n}\n" for n in range(1, 30001)).encode()
+    for _ in range(2):
+        out = subprocess.run(["docker", "run", "--rm", "busybox", "seq", "1", "30000"],
+                             capture_output=True, timeout=60, env=env)
+        assert out.returncode == 0 and out.stdout == want, (len(out.stdout), out.stderr)
+    ctr = client.containers.run("busybox", "seq 1 30000", detach=True)
+    ctr.wait()
+    assert ctr.logs(tail=3) == b"29998\n29999\n30000\n"
+    assert ctr.logs(tail=0) == b""
+    assert ctr.logs(stream=True, follow=True, tail=1).__next__() == b"30000\n"
+    lines = ctr.logs(timestamps=True, tail=2).splitlines()
+    assert [line.split(b" ", 1)[1] for line in lines] == [b"29999", b"30000"]
+    ctr.remove()
