@@ -146,14 +146,17 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(settings: Settings, container_id: str, report) -> None:
-    """Become the shim of `container_id` in a session of its own; report its start to `report`.
-
-    The calling process forks once and returns (its parent reaps it at once); the shim
-    never returns.
-    """
+    """Fork the shim of `container_id` into a session of its own and leave (the caller,
+    the supervisor, reaps this process at once; the shim lives on)."""
     if os.fork() != 0:
         report.close()
-        os._exit(0)  # the caller reaps this one; the shim lives on, its own session
+        os._exit(0)
+    become(settings, container_id, report)
+
+
+def become(settings: Settings, container_id: str, report) -> None:
+    """Become the shim of `container_id`, in a session of its own; report its start to
+    `report`. Never returns."""
     os.setsid()
     setproctitle.setproctitle(f"dockyard-shim {container_id}")
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):

@@ -95,6 +95,8 @@ def start(bundle: str, config: dict, cgroup: Cgroup, stdio: Stdio, overlay: dict
             init = os.fork()
             if init == 0:
                 _init(bundle, config, stdio, overlay, err_w)  # never returns
+            # Only the init holds the error pipe now: its exec ends it, not this exit.
+            os.close(err_w)
             os.write(pid_w, str(init).encode())
             os._exit(0)
         except BaseException as exc:  # report and leave: nothing here may return to the shim
@@ -102,7 +104,7 @@ def start(bundle: str, config: dict, cgroup: Cgroup, stdio: Stdio, overlay: dict
             os._exit(1)
     os.close(err_w)
     os.close(pid_w)
-    os.waitpid(intermediate, 0)
+    # The intermediate is reaped with the shim's other children, not waited for here.
     raw = os.read(pid_r, 64)
     os.close(pid_r)
     error = b""

@@ -4,8 +4,8 @@ A shim started with `python -m services.shim` spends most of its first 100 ms lo
 Python modules. The supervisor keeps one zygote instead (its child, killed with it):
 it loads everything once, opens no event loop and no ZeroMQ context (so it has no
 threads and forking is safe), and for each request on its unix socket forks a child
-that detaches (a second fork, a new session) and becomes the shim, exactly as
-`services.shim.launch.main` would, reporting its start on the request's connection.
+that becomes the shim in a session of its own, as `services.shim.launch.main` would,
+reporting its start on the request's connection.
 
     python -m services.shim.zygote --config DAEMON_JSON
 """
@@ -37,7 +37,9 @@ def serve(runtime_file: str) -> None:
     importlib.import_module("services.shim.shim")  # loaded here, once, for every shim to come
     setproctitle.setproctitle("dockyard-shim-zygote")
     syscalls.set_parent_death_signal(signal.SIGKILL)  # it goes with the supervisor
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # Its children are the shims (a fork each, not two): the kernel reaps them when they
+    # end, and they outlive the zygote (they get a new parent when it goes).
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     path = socket_path(settings.exec_root)
     if os.path.exists(path):
         os.unlink(path)
@@ -54,15 +56,13 @@ def serve(runtime_file: str) -> None:
         except (ValueError, KeyError, TypeError):
             conn.close()
             continue
-        child = os.fork()
-        if child == 0:
+        if os.fork() == 0:
             server.close()
             try:
-                launch.run(settings, container_id, os.fdopen(conn.detach(), "w"))
+                launch.become(settings, container_id, os.fdopen(conn.detach(), "w"))
             finally:
                 os._exit(0)
         conn.close()
-        os.waitpid(child, 0)  # it forks the shim and leaves at once
 
 
 def main() -> None:
