@@ -211,11 +211,16 @@ class _Extractor:
 
 
 def extract_layer(stream: BinaryIO, root: str) -> int:
-    """Extract the plain tar `stream` into the empty directory `root`; return its file bytes."""
+    """Extract the plain tar `stream` into the empty directory `root`; return its file bytes.
+
+    A seekable file is read in place, each member's data at one go; anything else is read
+    as a stream (tarfile reads those 10 KiB at a time, at half the speed)."""
     ex = _Extractor(root)
     try:
         try:
-            with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tf:
+            seekable = getattr(stream, "seekable", None)  # not every reader says
+            mode = "r:" if seekable is not None and seekable() else "r|"
+            with tarfile.open(fileobj=stream, mode=mode, errorlevel=2) as tf:
                 for member in tf:
                     with _entry_errors(member.name):
                         ex.entry(tf, member)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import stat
 import tarfile
@@ -79,10 +80,12 @@ class ImageMethods:
     @staticmethod
     async def _unpack_upload(upload, stage: str):
         """Receive an uploaded layer tar into `stage` and unpack it there."""
+        sha = hashlib.sha256()  # as it comes: the blob is not read once more for its digest
         with open(os.path.join(stage, "blob"), "wb") as fh:
             async for data in upload:
+                sha.update(data)
                 fh.write(data)
-        return await asyncio.to_thread(unpack_layer, stage)
+        return await asyncio.to_thread(unpack_layer, stage, "sha256:" + sha.hexdigest())
 
     def _finish_import(self, stage: str, layer, p: dict, ref) -> str:
         """Commit an unpacked import layer as a new image (no await: nothing interleaves)."""
