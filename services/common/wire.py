@@ -128,6 +128,7 @@ _declare(Method(
         "mem_total": int,
         "data_root": str,
         "system_time": str,
+        "security_options": [str],
     },
 ))
 

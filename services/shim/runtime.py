@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from services.common import pathwalk
 
-from . import syscalls
+from . import seccomp, syscalls
 from .cgroups import Cgroup
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -80,6 +80,11 @@ def _terminal(console: int) -> None:
 
 def start(bundle: str, config: dict, cgroup: Cgroup, stdio: Stdio, overlay: dict) -> int:
     """Start the bundle's process; return its pid. The caller must be a child subreaper."""
+    profile = config["linux"].get("seccomp")
+    try:
+        program = seccomp.compile_profile(profile) if profile else None
+    except seccomp.ProfileError as exc:
+        raise StartError(str(exc)) from None
     err_r, err_w = os.pipe()  # both close-on-exec: a successful exec closes the write end
     pid_r, pid_w = os.pipe()
     intermediate = os.fork()
@@ -94,7 +99,7 @@ def start(bundle: str, config: dict, cgroup: Cgroup, stdio: Stdio, overlay: dict
             syscalls.unshare(flags)
             init = os.fork()
             if init == 0:
-                _init(bundle, config, stdio, overlay, err_w)  # never returns
+                _init(bundle, config, stdio, overlay, program, err_w)  # never returns
             # Only the init holds the error pipe now: its exec ends it, not this exit.
             os.close(err_w)
             os.write(pid_w, str(init).encode())
@@ -128,7 +133,8 @@ def _report(fd: int, message: str) -> None:
         pass
 
 
-def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, err_w: int) -> None:
+def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes | None,
+          err_w: int) -> None:
     try:
         process = config["process"]
         os.setsid()
@@ -165,6 +171,10 @@ def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, err_w: int) ->
         caps = (process.get("capabilities") or {}).get("bounding")
         if caps is not None:
             syscalls.limit_capabilities({syscalls.CAPABILITIES[c] for c in caps if c in syscalls.CAPABILITIES})
+        if process.get("noNewPrivileges"):
+            syscalls.set_no_new_privs()
+        if program is not None:
+            syscalls.install_seccomp(program)  # while it still has CAP_SYS_ADMIN to
         os.setgroups(groups)
         os.setgid(gid)
         os.setuid(uid)

@@ -91,6 +91,29 @@ def prctl(option: int, arg: int = 0) -> None:
                        ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl")
 
 
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def set_no_new_privs() -> None:
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def install_seccomp(program: bytes) -> None:
+    """Load a seccomp BPF program (struct sock_filter array) for this thread and its children.
+    Without no_new_privs the caller needs CAP_SYS_ADMIN, so it goes before dropping to a user."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                       ctypes.cast(ctypes.byref(prog), ctypes.c_void_p), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0)), "seccomp")
+
+
 def set_child_subreaper() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
 

@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 from services.common import service, wire
 from services.common.config import Settings
 
+from services.shim import seccomp
+
 from . import hostinfo
 from .containers import Containers
 
@@ -45,6 +47,7 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
             "mem_total": hostinfo.mem_total(),
             "data_root": settings.data_root,
             "system_time": datetime.now(timezone.utc).isoformat(),
+            "security_options": ["name=seccomp,profile=builtin"] if seccomp.supported() else [],
         }
 
 

@@ -8,7 +8,12 @@ handling, the log's path, Docker's User string) travels as `org.dockyard.*` anno
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
+
+from services.common import errors
+from services.shim import seccomp
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NAMESPACES = ("pid", "mount", "ipc", "uts", "network")
@@ -87,6 +92,61 @@ def _capabilities(host: dict) -> dict:
     return {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []}
 
 
+@dataclass
+class Security:
+    """What a container's SecurityOpt asks for."""
+    seccomp: dict | None = None   # a profile of its own; None: the default, unless unconfined
+    seccomp_unconfined: bool = False
+    no_new_privileges: bool = False
+    unmasked_paths: bool = False  # systempaths=unconfined
+
+
+def security(options: list[str] | None) -> Security:
+    """HostConfig.SecurityOpt, as Docker reads it (`key=value`, or the older `key:value`).
+    AppArmor and SELinux labels are taken and have no effect: this host enforces neither."""
+    out = Security()
+    for number, option in enumerate(options or [], 1):
+        if not isinstance(option, str):
+            raise errors.BadParameter("SecurityOpt must be a list of strings")
+        if option == "no-new-privileges":
+            out.no_new_privileges = True
+            continue
+        key, sep, value = option.partition("=")
+        if not sep:
+            key, sep, value = option.partition(":")
+        if not sep or not value:
+            raise errors.BadParameter(f'invalid --security-opt {number}: "{option}"')
+        if key == "seccomp":
+            if value == "unconfined":
+                out.seccomp_unconfined = True
+            elif value != "builtin":
+                try:
+                    out.seccomp = json.loads(value)
+                    seccomp.compile_profile(out.seccomp)
+                except ValueError:
+                    raise errors.BadParameter("seccomp profile must be unconfined, builtin or a JSON "
+                                              "profile") from None
+                except seccomp.ProfileError as exc:
+                    raise errors.BadParameter(f"seccomp profile: {exc}") from None
+        elif key == "no-new-privileges":
+            if value not in ("true", "false"):
+                raise errors.BadParameter(f'invalid --security-opt {number}: "{option}"')
+            out.no_new_privileges = value == "true"
+        elif key == "systempaths" and value == "unconfined":
+            out.unmasked_paths = True
+        elif key not in ("apparmor", "label"):
+            raise errors.BadParameter(f'invalid --security-opt {number}: "{option}"')
+    return out
+
+
+def _seccomp_profile(host: dict, caps: dict, sec: Security) -> dict | None:
+    if host.get("Privileged") or sec.seccomp_unconfined:
+        return None
+    if sec.seccomp is not None:
+        return sec.seccomp
+    return seccomp.default_profile(set(caps["bounding"])) if seccomp.supported() else None
+
+
 def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
     """config.json for the container record `rec`; `lowers` are its layer dirs, bottom first."""
     config, host = rec["Config"], rec["HostConfig"]
@@ -124,6 +184,9 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
         resources["memory"] = {"limit": memory, "swap": int(host.get("MemorySwap") or 0)}
     if host.get("CpuShares"):
         resources["cpu"] = {"shares": int(host["CpuShares"])}
+    caps, sec = _capabilities(host), security(host.get("SecurityOpt"))
+    profile = _seccomp_profile(host, caps, sec)
+    unmasked = bool(host.get("Privileged")) or sec.unmasked_paths
     return {
         "ociVersion": "1.0.2",
         "process": {
@@ -132,7 +195,8 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
             "args": [rec["Path"], *rec["Args"]],
             "env": env,
             "cwd": config.get("WorkingDir") or "/",
-            "capabilities": _capabilities(host),
+            "capabilities": caps,
+            "noNewPrivileges": sec.no_new_privileges,
         },
         "root": {"path": "rootfs", "readonly": bool(host.get("ReadonlyRootfs"))},
         "hostname": config.get("Hostname") or rec["Id"][:12],
@@ -141,8 +205,9 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
             "namespaces": [{"type": ns} for ns in NAMESPACES],
             "cgroupsPath": rec["Dockyard"]["cgroup"],
             "resources": resources,
-            "maskedPaths": [] if host.get("Privileged") else MASKED_PATHS,
-            "readonlyPaths": [] if host.get("Privileged") else READONLY_PATHS,
+            "maskedPaths": [] if unmasked else MASKED_PATHS,
+            "readonlyPaths": [] if unmasked else READONLY_PATHS,
+            **({"seccomp": profile} if profile is not None else {}),
         },
         "annotations": {
             "org.dockyard.lowerdir": ":".join(reversed(lowers)) if lowers else d["empty"],

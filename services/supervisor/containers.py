@@ -218,10 +218,12 @@ class Containers:
             "AutoRemove": bool(host.get("AutoRemove")), "Privileged": bool(host.get("Privileged")),
             "CapAdd": _str_list(host.get("CapAdd"), "CapAdd"), "CapDrop": _str_list(host.get("CapDrop"), "CapDrop"),
             "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")),
+            "SecurityOpt": host.get("SecurityOpt") or None,
             "RestartPolicy": host.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0},
             "LogConfig": {"Type": "json-file", "Config": {}},
             "CgroupParent": host.get("CgroupParent") or "",
         }
+        bundle.security(host_config["SecurityOpt"])  # refused now, not at start
         if not isinstance(host_config["CgroupParent"], str):
             raise errors.BadParameter("CgroupParent must be a string")
         try:

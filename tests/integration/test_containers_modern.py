@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -166,3 +167,50 @@ def test_docker_cli_run_gets_all_output_and_logs_tail(daemon, client, tmp_path):
     lines = ctr.logs(timestamps=True, tail=2).splitlines()
     assert [line.split(b" ", 1)[1] for line in lines] == [b"29999", b"30000"]
     ctr.remove()
+
+
+def _status(client, *security_opt: str, **kw) -> dict:
+    out = client.containers.run("busybox", ["sh", "-c", "cat /proc/self/status; unshare -U true 2>&1; echo rc=$?"],
+                                remove=True, security_opt=list(security_opt) or None, **kw).decode()
+    fields = dict(line.split(":\t", 1) for line in out.splitlines() if ":\t" in line)
+    fields["unshare"] = out.rsplit("\n", 3)[-3:]
+    return fields
+
+
+def test_default_seccomp_filter_refuses_user_namespaces(client):
+    st = _status(client)
+    assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "0"
+    assert "Operation not permitted" in "".join(st["unshare"]) and "rc=1" in st["unshare"]
+
+
+def test_seccomp_unconfined_privileged_and_no_new_privileges(client):
+    assert _status(client, "seccomp=unconfined")["Seccomp"] == "0"
+    assert _status(client, privileged=True)["Seccomp"] == "0"
+    st = _status(client, "no-new-privileges")
+    assert st["NoNewPrivs"] == "1" and st["Seccomp"] == "2"
+    assert _status(client, "no-new-privileges:false")["NoNewPrivs"] == "0"
+
+
+def test_a_seccomp_profile_of_its_own(client):
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["unshare"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}
+    st = _status(client, "seccomp=" + json.dumps(profile))
+    assert st["Seccomp"] == "2" and "Function not implemented" in "".join(st["unshare"])
+
+
+@pytest.mark.parametrize("option, message", [
+    ("bogus", 'invalid --security-opt 1: "bogus"'),
+    ("seccomp=not json", "seccomp profile must be"),
+    ('seccomp={"defaultAction": "SCMP_ACT_LOG"}', "not supported"),
+    ('seccomp={"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["nope"], "action": "SCMP_ACT_ERRNO"}]}',
+     "unknown syscall"),
+    ("no-new-privileges=maybe", "invalid --security-opt"),
+])
+def test_bad_security_options_are_refused_at_create(client, option, message):
+    with pytest.raises(docker.errors.APIError) as exc:
+        client.containers.create("busybox", "true", security_opt=[option])
+    assert exc.value.status_code == 400 and message in str(exc.value.explanation)
+
+
+def test_info_names_the_seccomp_profile(client):
+    assert "name=seccomp,profile=builtin" in client.info()["SecurityOptions"]

@@ -101,7 +101,7 @@ def info(rec: dict) -> dict:
         "ContainerdCommit": {"ID": ""},
         "RuncCommit": {"ID": ""},
         "InitCommit": {"ID": ""},
-        "SecurityOptions": [],
+        "SecurityOptions": rec["security_options"],
         "ProductLicense": "",
         "DefaultAddressPools": [],
         "Warnings": rec["warnings"],
