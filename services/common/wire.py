@@ -718,6 +718,7 @@ class ServiceServer:
         if os.path.exists(path):
             os.unlink(path)  # left by a killed predecessor; only this service binds it
         self._sock.bind("ipc://" + path)
+        self._path, self._inode = path, os.stat(path).st_ino
         self._calls: dict[tuple[bytes, int], asyncio.Task] = {}
         self._uploads: dict[tuple[bytes, int], Upload] = {}
         self._outbound: dict[tuple[bytes, int], _Outbound] = {}
@@ -779,6 +780,14 @@ class ServiceServer:
         for task in self._calls.values():
             task.cancel()
         self._sock.close(0)
+        # ZeroMQ would unlink the socket file later, in its I/O thread, which a process
+        # about to exit never lets it do. Not if a successor (a container's next shim)
+        # has bound the name since.
+        try:
+            if os.stat(self._path).st_ino == self._inode:
+                os.unlink(self._path)
+        except FileNotFoundError:
+            pass
 
     # -- internals
 

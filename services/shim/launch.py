@@ -90,7 +90,8 @@ class Container:
         res = (self.config["linux"].get("resources") or {})
         memory = (res.get("memory") or {})
         self.cgroup.create(memory=int(memory.get("limit") or 0), memory_swap=int(memory.get("swap") or 0),
-                           cpu_shares=int((res.get("cpu") or {}).get("shares") or 0))
+                           cpu_shares=int((res.get("cpu") or {}).get("shares") or 0),
+                           pids=int((res.get("pids") or {}).get("limit") or 0))
         self.log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         # Attach reads the log through this, so a --rm container's removal cannot take it away.
         self.log_read_fd = os.open(self.log_path, os.O_RDONLY | os.O_CLOEXEC)

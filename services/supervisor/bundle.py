@@ -184,6 +184,8 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
         resources["memory"] = {"limit": memory, "swap": int(host.get("MemorySwap") or 0)}
     if host.get("CpuShares"):
         resources["cpu"] = {"shares": int(host["CpuShares"])}
+    if (host.get("PidsLimit") or 0) > 0:
+        resources["pids"] = {"limit": host["PidsLimit"]}
     caps, sec = _capabilities(host), security(host.get("SecurityOpt"))
     profile = _seccomp_profile(host, caps, sec)
     unmasked = bool(host.get("Privileged")) or sec.unmasked_paths

@@ -219,11 +219,15 @@ class Containers:
             "CapAdd": _str_list(host.get("CapAdd"), "CapAdd"), "CapDrop": _str_list(host.get("CapDrop"), "CapDrop"),
             "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")),
             "SecurityOpt": host.get("SecurityOpt") or None,
+            "PidsLimit": host.get("PidsLimit") or None,
             "RestartPolicy": host.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0},
             "LogConfig": {"Type": "json-file", "Config": {}},
             "CgroupParent": host.get("CgroupParent") or "",
         }
         bundle.security(host_config["SecurityOpt"])  # refused now, not at start
+        if host_config["PidsLimit"] is not None and (
+                isinstance(host_config["PidsLimit"], bool) or not isinstance(host_config["PidsLimit"], int)):
+            raise errors.BadParameter("PidsLimit must be an integer")
         if not isinstance(host_config["CgroupParent"], str):
             raise errors.BadParameter("CgroupParent must be a string")
         try:
@@ -562,9 +566,16 @@ class Containers:
             Cgroup(rec["Dockyard"]["cgroup"]).destroy()
         except OSError as exc:
             log.warning("removing the cgroup of %s: %s", rec["Id"][:12], exc)
+        self._unlink_shim_socket(rec["Id"])
         log.warning("the shim of %s died; its container was killed", rec["Id"][:12])
         return {"exit_code": 255, "finished_at": timefmt.now(), "oom_killed": False,
                 "error": "the container's shim died unexpectedly; its process was killed"}
+
+    def _unlink_shim_socket(self, cid: str) -> None:
+        try:
+            os.unlink(wire.socket_path(self.settings.exec_root, wire.shim_name(cid)))
+        except FileNotFoundError:
+            pass
 
     async def started(self, call: wire.Call) -> dict:
         """The pid of the container's process once it runs (at once if it does already)."""
@@ -690,6 +701,7 @@ class Containers:
             await asyncio.to_thread(Cgroup(rec["Dockyard"]["cgroup"]).destroy)
         except OSError as exc:
             log.warning("removing the cgroup of %s: %s", cid[:12], exc)
+        self._unlink_shim_socket(cid)  # a killed shim's; a live one's last calls are connected
         self.conn.execute("DELETE FROM containers WHERE id=?", (cid,))
         if volumes:
             for name in rec["Dockyard"].get("anonymous_volumes") or []:

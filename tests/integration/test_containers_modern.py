@@ -214,3 +214,24 @@ def test_bad_security_options_are_refused_at_create(client, option, message):
 
 def test_info_names_the_seccomp_profile(client):
     assert "name=seccomp,profile=builtin" in client.info()["SecurityOptions"]
+
+
+def test_pids_limit_holds(daemon, client):
+    # The spawner gives up at the first fork refused; the container's init goes on.
+    ctr = client.containers.run("busybox", ["sh", "-c", "(for i in $(seq 1 40); do sleep 60 & done); exec sleep 60"],
+                                detach=True, pids_limit=12)
+    try:
+        ctr.reload()
+        assert ctr.attrs["HostConfig"]["PidsLimit"] == 12
+        pid = ctr.attrs["State"]["Pid"]
+        v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+        with open(f"/proc/{pid}/cgroup") as fh:
+            path = next(line.split(":", 2)[2].strip() for line in fh
+                        if line.split(":")[1] == ("" if v2 else "pids"))
+        base = "/sys/fs/cgroup" + ("" if v2 else "/pids")
+        assert open(f"{base}{path}/pids.max").read().strip() == "12"
+        time.sleep(1)
+        assert 1 < len(open(f"{base}{path}/cgroup.procs").read().split()) <= 12
+        assert b"can't fork" in ctr.logs()
+    finally:
+        ctr.remove(force=True)

@@ -37,6 +37,10 @@ def test_no_leaks_after_the_suite(daemon):
     for base in daemon.cgroup_dirs():
         left = {e.name for e in os.scandir(base) if e.is_dir()} - running
         assert not left, f"cgroups were left in {base}: {sorted(left)}"
+    # No socket but the services', the zygote's and those of running containers' shims.
+    sockets = set(os.listdir(os.path.join(daemon.exec_root, "sock")))
+    wanted = {f"{s}.sock" for s in ("api", "supervisor", "builder", "registry", "zygote")}
+    assert sockets - wanted <= {f"shim-{cid}.sock" for cid in running}, sorted(sockets - wanted)
     # No staging leftovers.
     for service in os.listdir(os.path.join(daemon.data_root, "tmp")):
         assert os.listdir(os.path.join(daemon.data_root, "tmp", service)) == [], service
