@@ -15,6 +15,9 @@ from services.common import errors, timefmt, wire
 from . import hijack, keys, params, shapes, streams
 from .system import json_response
 
+# How long an attach keeps trying to reach the shim of a running container.
+SHIM_ATTACH_WAIT = 15.0
+
 
 def _clients(request: web.Request) -> wire.Clients:
     return request.app[keys.CLIENTS]
@@ -123,8 +126,9 @@ async def resize(request: web.Request) -> web.Response:
     rec = await _clients(request).call("container.inspect", {"id": _id(request)})
     if not rec["State"]["Running"]:
         raise errors.Conflict(f"Container {rec['Id'][:12]} is not running")
-    await _clients(request).shim(rec["Id"]).call("shim.resize", {
-        "pid": rec["State"]["Pid"], "height": params.integer(request, "h", 0, minimum=0), "width": params.integer(request, "w", 0, minimum=0)})
+    size = {"height": params.integer(request, "h", 0, minimum=0), "width": params.integer(request, "w", 0, minimum=0)}
+    with _clients(request).connection(wire.shim_name(rec["Id"])) as shim:
+        await shim.call("shim.resize", {"pid": rec["State"]["Pid"], **size})
     return web.Response(status=200)
 
 
@@ -208,9 +212,11 @@ async def attach(request: web.Request) -> web.StreamResponse:
     upgraded = reader is not None
     headers = {"Content-Type": "application/vnd.docker.multiplexed-stream" if multiplexed
                else "application/vnd.docker.raw-stream"}
-    if upgraded and not legacy:
+    # 101 to a client that asked to upgrade (as the docker CLI does), else 200, as Docker.
+    upgrade = upgraded and not legacy and hijack.asked_to_upgrade(request)
+    if upgrade:
         headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
-    response = hijack.RawResponse(status=101 if upgraded and not legacy else 200, headers=headers)
+    response = hijack.RawResponse(status=101 if upgrade else 200, headers=headers)
     await response.prepare(request)
     stdin = reader.chunks() if (reader is not None and want["stdin"]) else _empty()
     clients = _clients(request)
@@ -225,19 +231,29 @@ async def attach(request: web.Request) -> web.StreamResponse:
             want["logs"] = True
         if pid:
             args = {"pid": pid, **{k: want[k] for k in ("stdin", "stdout", "stderr", "logs", "stream")}}
-            for _ in range(50):
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + SHIM_ATTACH_WAIT
+            while True:
                 try:
-                    stream = await clients.shim(rec["Id"]).stream("shim.attach", args, upload=stdin)
-                    try:
-                        async for meta, data in stream:
-                            sent = True
-                            await response.write(_frame(meta["fd"] or 1, data, multiplexed))
-                    finally:
-                        await stream.aclose()
+                    with clients.connection(wire.shim_name(rec["Id"])) as shim:
+                        stream = await shim.stream("shim.attach", args, upload=stdin)
+                        try:
+                            async for meta, data in stream:
+                                sent = True
+                                await response.write(_frame(meta["fd"] or 1, data, multiplexed))
+                        finally:
+                            await stream.aclose()
                     return response
                 except errors.Conflict:
-                    clients.drop(wire.shim_name(rec["Id"]))  # an earlier start's shim: reconnect
-                    await asyncio.sleep(0.01)
+                    if loop.time() > deadline:
+                        raise
+                    await asyncio.sleep(0.01)  # an earlier start's shim: connect again
+                except errors.Unavailable:
+                    # A shim binds its socket after it reports the start: on a busy host (many
+                    # starting at once) it may not be there yet. Not so if the container is over.
+                    if sent or loop.time() > deadline or not (await clients.call(
+                            "container.inspect", {"id": rec["Id"]}))["State"]["Running"]:
+                        raise
     except errors.DockyardError:
         if sent:
             return response  # the shim went away mid-stream: the client sees the end
@@ -249,12 +265,13 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
 
 async def _attach_logs(clients, rec: dict, want: dict, response, multiplexed: bool) -> None:
-    if not want["logs"]:
+    if not (want["logs"] or want["stream"]):
         return
-    # Not running (or its shim just went): what it wrote is in its log.
+    # Not running, or its shim cannot be reached: what it writes goes to its log, and the
+    # log is followed while it runs.
     stream = await clients.stream("container.logs", {
-        "id": rec["Id"], "stdout": want["stdout"], "stderr": want["stderr"], "follow": False,
-        "since": 0.0, "until": 0.0, "tail": -1, "timestamps": False})
+        "id": rec["Id"], "stdout": want["stdout"], "stderr": want["stderr"], "follow": want["stream"],
+        "since": 0.0, "until": 0.0, "tail": -1 if want["logs"] else 0, "timestamps": False})
     try:
         async for meta, data in stream:
             await response.write(_frame(meta["fd"], data, multiplexed))

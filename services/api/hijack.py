@@ -17,6 +17,8 @@ from typing import AsyncIterator
 from aiohttp import web
 
 HEAD_LIMIT = 64 << 10
+# Set on a request the sniffer made an upgrade: its client did not ask for one.
+MARK = b"Dockyard-Hijacked"
 _HIJACK_PATH = re.compile(rb"^POST (/v[0-9]+\.[0-9]+)?/containers/[^/ ?]+/attach[ ?]")
 
 
@@ -68,7 +70,7 @@ class Sniffer(asyncio.Protocol):
             self.first = False
             data, self.head = self.head, b""
             if end >= 0 and _HIJACK_PATH.match(data) and not re.search(rb"(?im)^upgrade:", data[:end]):
-                data = data[:end] + b"\r\nConnection: Upgrade\r\nUpgrade: tcp" + data[end:]
+                data = data[:end] + b"\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n" + MARK + b": 1" + data[end:]
         self.inner.data_received(data)
 
     def eof_received(self):
@@ -97,6 +99,11 @@ class RawResponse(web.StreamResponse):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.force_close()
+
+
+def asked_to_upgrade(request: web.Request) -> bool:
+    """Whether the client itself sent `Upgrade` (and so expects 101, not 200)."""
+    return "Upgrade" in request.headers and MARK.decode() not in request.headers
 
 
 def take_over(request: web.Request) -> RawReader | None:

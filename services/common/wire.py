@@ -27,11 +27,12 @@ without bound. Only this module touches msgpack.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import msgpack
 import zmq
@@ -628,6 +629,16 @@ class Clients:
 
     def shim(self, container_id: str) -> ServiceClient:
         return self[shim_name(container_id)]
+
+    @contextlib.contextmanager
+    def connection(self, service: str) -> Iterator[ServiceClient]:
+        """A connection of the caller's own, closed when it is done: for peers that come
+        and go, such as a container's shim, which shared connections would outlive."""
+        client = ServiceClient(self._ctx, self.exec_root, service)
+        try:
+            yield client
+        finally:
+            client.close()
 
     def drop(self, service: str) -> None:
         client = self._clients.pop(service, None)

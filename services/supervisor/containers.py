@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 from services.common import errors, jsonlog, layout, timefmt, wire
 from services.common.config import Settings
@@ -37,6 +38,7 @@ MIN_MEMORY = 6 << 20
 DEFAULT_STOP_TIMEOUT = 10
 KILL_GRACE = 10
 SHIM_START_TIMEOUT = 30
+SHIM_BIND_WAIT = 5.0
 
 
 def _signal_number(value: str | None, default: int = signal.SIGKILL) -> int:
@@ -578,19 +580,27 @@ class Containers:
             pass
 
     async def started(self, call: wire.Call) -> dict:
-        """The pid of the container's process once it runs (at once if it does already)."""
+        """The pid of the container's process once it runs (at once if it does already),
+        and its shim serves: an attach made before the start goes to the shim next."""
         cid = self._resolve(call.params["id"])
         state = self._load(cid)["State"]
         if state["Running"]:
-            return {"pid": state["Pid"]}
-        waiter = asyncio.get_running_loop().create_future()
-        self.start_waiters.setdefault(cid, []).append(waiter)
-        try:
-            return {"pid": await waiter}
-        finally:
-            waiters = self.start_waiters.get(cid)
-            if waiters and waiter in waiters:
-                waiters.remove(waiter)
+            pid = state["Pid"]
+        else:
+            waiter = asyncio.get_running_loop().create_future()
+            self.start_waiters.setdefault(cid, []).append(waiter)
+            try:
+                pid = await waiter
+            finally:
+                waiters = self.start_waiters.get(cid)
+                if waiters and waiter in waiters:
+                    waiters.remove(waiter)
+        # The shim binds its socket just after it reports the start; on a busy host, later.
+        path = wire.socket_path(self.settings.exec_root, wire.shim_name(cid))
+        deadline = time.monotonic() + SHIM_BIND_WAIT
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        return {"pid": pid}
 
     async def _wait_exit(self, cid: str, timeout: float | None) -> bool:
         event = self.exit_events.get(cid)
@@ -603,15 +613,13 @@ class Containers:
             return False
 
     async def _signal(self, cid: str, number: int) -> None:
-        shim = wire.shim_name(cid)
         for _ in range(50):
             try:
-                await self.clients[shim].call("shim.kill", {"pid": self._load(cid)["State"]["Pid"],
-                                                            "signal": number})
+                with self.clients.connection(wire.shim_name(cid)) as shim:
+                    await shim.call("shim.kill", {"pid": self._load(cid)["State"]["Pid"], "signal": number})
                 return
             except errors.Conflict:
-                self.clients.drop(shim)  # the shim of an earlier start: reconnect
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # the shim of an earlier start: connect again
             except errors.Unavailable:
                 return  # the shim is gone: the watcher records the exit
 
@@ -701,7 +709,11 @@ class Containers:
             await asyncio.to_thread(Cgroup(rec["Dockyard"]["cgroup"]).destroy)
         except OSError as exc:
             log.warning("removing the cgroup of %s: %s", cid[:12], exc)
-        self._unlink_shim_socket(cid)  # a killed shim's; a live one's last calls are connected
+        dock = rec["Dockyard"]
+        if not _alive(dock["shim_pid"], dock["shim_start"]):
+            # A killed shim's. A lingering one still serves late attaches (docker run --rm
+            # attaches to a container that may be gone already) and unlinks it as it leaves.
+            self._unlink_shim_socket(cid)
         self.conn.execute("DELETE FROM containers WHERE id=?", (cid,))
         if volumes:
             for name in rec["Dockyard"].get("anonymous_volumes") or []:
