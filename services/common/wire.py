@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import logging
 import os
@@ -710,6 +711,16 @@ class _Outbound:
         self.changed = asyncio.Event()
 
 
+def _unexpected(exc: Exception) -> errors.DockyardError:
+    """What a caller is told of an exception no handler expected."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f"write {exc.filename}: " if exc.filename else ""
+        return errors.ServerError(f"{where}no space left on device")
+    if "database or disk is full" in str(exc):  # sqlite3's word for it
+        return errors.ServerError("no space left on device (the database could not be written)")
+    return errors.ServerError(f"internal error: {exc}")
+
+
 class ServiceServer:
     """The ROUTER side: dispatches requests to this service's handlers."""
 
@@ -884,5 +895,4 @@ class ServiceServer:
             self._send(ident, {"t": "err", "id": req_id, "error": exc.to_wire()})
         except Exception as exc:
             log.exception("%s: %s failed", self.service, header.get("method"))
-            self._send(ident, {"t": "err", "id": req_id,
-                               "error": errors.ServerError(f"internal error: {exc}").to_wire()})
+            self._send(ident, {"t": "err", "id": req_id, "error": _unexpected(exc).to_wire()})

@@ -45,6 +45,7 @@ class Shim(Container):
         self.output_done: asyncio.Event | None = None
         self.settled: asyncio.Event | None = None      # exited, and its output all logged
         self.log_grew: asyncio.Event | None = None     # set at each write to the log, and at its end
+        self.log_failing = False                       # the last write to the log failed
         self.attached = 0                              # attach calls in progress
         self.attach_progress = 0.0                     # when one last sent something
 
@@ -100,7 +101,17 @@ class Shim(Container):
                 self.output_done.set()
                 self.log_grew.set()
             return
-        os.write(self.log_fd, jsonlog.encode(self.outputs[fd] or 1, data))
+        try:
+            os.write(self.log_fd, jsonlog.encode(self.outputs[fd] or 1, data))
+        except OSError as exc:
+            # A full disk: the output is dropped, never left to block the container.
+            if not self.log_failing:
+                log.warning("the log cannot be written (%s): output is dropped until it can", exc)
+                self.log_failing = True
+            return
+        if self.log_failing:
+            log.warning("the log is written again")
+            self.log_failing = False
         self.log_grew.set()
 
     def _reap(self) -> None:

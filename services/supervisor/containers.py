@@ -18,6 +18,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -64,6 +65,15 @@ def _str_list(value, key: str) -> list[str] | None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise errors.BadParameter(f"{key} must be a string or a list of strings")
     return value
+
+
+def _logged(task: asyncio.Task, cid: str) -> asyncio.Task:
+    """A container's watcher, whose failure (nobody awaits it) is logged, not lost."""
+    def done(t: asyncio.Task) -> None:
+        if not t.cancelled() and t.exception() is not None:
+            log.error("watching %s failed", cid[:12], exc_info=t.exception())
+    task.add_done_callback(done)
+    return task
 
 
 def _log_chunks(data: bytes, wanted: set[int], p: dict):
@@ -135,6 +145,22 @@ class Containers:
     def _save(self, rec: dict) -> None:
         self.conn.execute("UPDATE containers SET state=?, config=? WHERE id=?",
                           (rec["State"]["Status"], json.dumps(rec), rec["Id"]))
+
+    async def _save_until_it_works(self, rec: dict, what: str) -> None:
+        """Save a record that must not be lost (a full disk fails the write until space is
+        freed): until then its container keeps its last saved state."""
+        warned = False
+        while True:
+            try:
+                self._save(rec)
+                if warned:
+                    log.info("recorded %s %s at last", what, rec["Id"][:12])
+                return
+            except (sqlite3.Error, OSError) as exc:
+                if not warned:
+                    log.warning("cannot record %s %s (%s); trying again each second", what, rec["Id"][:12], exc)
+                    warned = True
+                await asyncio.sleep(1)
 
     def _lowers(self, image_id: str) -> list[str]:
         return [self.store.layer_path(row["chain_id"]) for row in self.store.chain(image_id)]
@@ -437,7 +463,7 @@ class Containers:
                                 "pid_start": _proc_start(report["pid"])})
         self._save(rec)
         self.exit_events[cid] = asyncio.Event()
-        self.watchers[cid] = asyncio.ensure_future(self._watch(cid, (reader, writer)))
+        self.watchers[cid] = _logged(asyncio.ensure_future(self._watch(cid, (reader, writer))), cid)
         for waiter in self.start_waiters.pop(cid, []):
             if not waiter.done():
                 waiter.set_result(report["pid"])
@@ -547,7 +573,7 @@ class Containers:
         rec["State"].update({"Status": states.EXITED, "Running": False, "Paused": False, "Restarting": False,
                              "Pid": 0, "ExitCode": result["exit_code"], "FinishedAt": result["finished_at"],
                              "OOMKilled": result["oom_killed"], "Error": result["error"]})
-        self._save(rec)
+        await self._save_until_it_works(rec, "the exit of")
         self.watchers.pop(cid, None)
         event = self.exit_events.pop(cid, None)
         if event:
@@ -783,4 +809,4 @@ class Containers:
                 await self._remove(cid, volumes=False)
                 continue
             self.exit_events[cid] = asyncio.Event()
-            self.watchers[cid] = asyncio.ensure_future(self._watch(cid))
+            self.watchers[cid] = _logged(asyncio.ensure_future(self._watch(cid)), cid)
