@@ -67,6 +67,18 @@ def _str_list(value, key: str) -> list[str] | None:
     return value
 
 
+def _refused(path: str) -> bool:
+    """Whether nobody listens on the unix socket `path` any more."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+            return False
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False
+
+
 def _logged(task: asyncio.Task, cid: str) -> asyncio.Task:
     """A container's watcher, whose failure (nobody awaits it) is logged, not lost."""
     def done(t: asyncio.Task) -> None:
@@ -599,6 +611,22 @@ class Containers:
         return {"exit_code": 255, "finished_at": timefmt.now(), "oom_killed": False,
                 "error": "the container's shim died unexpectedly; its process was killed"}
 
+    def _unlink_shim_socket_after(self, shim_pid: int, cid: str) -> None:
+        """Unlink a removed container's shim socket once its shim has left (it does so
+        itself, unless it was killed)."""
+        try:
+            fd = os.pidfd_open(shim_pid)
+        except OSError:
+            self._unlink_shim_socket(cid)
+            return
+        loop = asyncio.get_running_loop()
+
+        def gone() -> None:
+            loop.remove_reader(fd)
+            os.close(fd)
+            self._unlink_shim_socket(cid)
+        loop.add_reader(fd, gone)
+
     def _unlink_shim_socket(self, cid: str) -> None:
         try:
             os.unlink(wire.socket_path(self.settings.exec_root, wire.shim_name(cid)))
@@ -736,9 +764,11 @@ class Containers:
         except OSError as exc:
             log.warning("removing the cgroup of %s: %s", cid[:12], exc)
         dock = rec["Dockyard"]
-        if not _alive(dock["shim_pid"], dock["shim_start"]):
-            # A killed shim's. A lingering one still serves late attaches (docker run --rm
-            # attaches to a container that may be gone already) and unlinks it as it leaves.
+        if _alive(dock["shim_pid"], dock["shim_start"]):
+            # A lingering shim still serves late attaches (docker run --rm attaches to a
+            # container that may be gone already); its socket goes when it does.
+            self._unlink_shim_socket_after(dock["shim_pid"], cid)
+        else:
             self._unlink_shim_socket(cid)
         self.conn.execute("DELETE FROM containers WHERE id=?", (cid,))
         if volumes:
@@ -802,6 +832,12 @@ class Containers:
         for name in os.listdir(root):
             if name not in known:
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        # Sockets of shims killed while this supervisor was away (the live ones bind anew
+        # only when they start, so only a dead shim's socket refuses a connection).
+        sockets = os.path.dirname(wire.socket_path(self.settings.exec_root, "x"))
+        for name in os.listdir(sockets) if os.path.isdir(sockets) else []:
+            if name.startswith("shim-") and name.endswith(".sock") and _refused(os.path.join(sockets, name)):
+                os.unlink(os.path.join(sockets, name))
         for (cid,) in self.conn.execute("SELECT id FROM containers WHERE state IN (?,?,?,?)",
                                         (states.RUNNING, states.PAUSED, states.RESTARTING, states.REMOVING)).fetchall():
             rec = self._load(cid)

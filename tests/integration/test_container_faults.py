@@ -92,6 +92,19 @@ def test_exit_while_the_supervisor_is_down_is_recorded(daemon):
     remove(daemon, cid)
 
 
+def test_exit_of_an_auto_remove_container_while_api_and_supervisor_are_killed(daemon):
+    """It is removed once they are back, its exit recorded first for whoever waits."""
+    cid = create(daemon, "/v1.45", Cmd=["sh", "-c", "sleep 2; exit 7"], HostConfig={"AutoRemove": True})
+    start(daemon, cid, "/v1.45")
+    full = inspect(daemon, cid)["Id"]
+    for service in ("api", "supervisor"):
+        os.kill(daemon.pid(service), signal.SIGKILL)
+    time.sleep(3.5)  # it exits meanwhile; supervisord brings both back
+    until(lambda: answers(daemon), what="the api and the supervisor")
+    until(lambda: daemon.get(f"/v1.45/containers/{cid}/json").status == 404, what="its removal")
+    assert not os.path.exists(os.path.join(daemon.data_root, "containers", full))
+
+
 def test_kill_9_of_a_shim_leaves_its_container_exited_with_an_error(daemon):
     cid = create(daemon, Cmd=["sleep", "100"])
     start(daemon, cid)
