@@ -40,6 +40,12 @@ DEFAULT_STOP_TIMEOUT = 10
 KILL_GRACE = 10
 SHIM_START_TIMEOUT = 30
 SHIM_BIND_WAIT = 5.0
+# Restart policies: the first delay, doubled at each restart up to the cap, and how long a
+# container must have run for the next delay to be the first again (Docker's numbers).
+RESTART_FIRST_DELAY = 0.1
+RESTART_MAX_DELAY = 60.0
+RESTART_RESET_AFTER = 10.0
+RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 
 
 def _signal_number(value: str | None, default: int = signal.SIGKILL) -> int:
@@ -65,6 +71,25 @@ def _str_list(value, key: str) -> list[str] | None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise errors.BadParameter(f"{key} must be a string or a list of strings")
     return value
+
+
+def _restart_policy(policy, auto_remove: bool) -> dict:
+    """HostConfig.RestartPolicy checked as Docker checks it, in its full form."""
+    if policy is None:
+        policy = {}
+    if not isinstance(policy, dict):
+        raise errors.BadParameter("RestartPolicy must be an object")
+    name, most = policy.get("Name") or "no", policy.get("MaximumRetryCount") or 0
+    if name not in RESTART_POLICIES:
+        raise errors.BadParameter(f"invalid restart policy: unknown policy '{name}'; use one of "
+                                  "'no', 'always', 'on-failure', or 'unless-stopped'")
+    if isinstance(most, bool) or not isinstance(most, int) or most < 0:
+        raise errors.BadParameter("invalid restart policy: maximum retry count must be a positive integer")
+    if most and name != "on-failure":
+        raise errors.BadParameter("invalid restart policy: maximum retry count can only be used with 'on-failure'")
+    if auto_remove and name != "no":
+        raise errors.BadParameter("conflicting options: cannot specify both --restart and --rm")
+    return {"Name": name, "MaximumRetryCount": most}
 
 
 def _refused(path: str) -> bool:
@@ -123,6 +148,7 @@ class Containers:
         self.start_waiters: dict[str, list[asyncio.Future]] = {}  # container -> who awaits its start
         self.last_states: dict[str, dict] = {}   # removed container -> its final state
         self.watchers: dict[str, asyncio.Task] = {}
+        self.restarts: dict[str, asyncio.Task] = {}   # restarts waiting out their delay
         self.zygote: asyncio.subprocess.Process | None = None
         for name in ("create", "list", "inspect", "start", "stop", "restart", "kill", "wait",
                      "started", "remove", "changes", "export", "logs", "commit"):
@@ -260,7 +286,7 @@ class Containers:
             "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")),
             "SecurityOpt": host.get("SecurityOpt") or None,
             "PidsLimit": host.get("PidsLimit") or None,
-            "RestartPolicy": host.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0},
+            "RestartPolicy": _restart_policy(host.get("RestartPolicy"), bool(host.get("AutoRemove"))),
             "LogConfig": {"Type": "json-file", "Config": {}},
             "CgroupParent": host.get("CgroupParent") or "",
         }
@@ -450,6 +476,8 @@ class Containers:
     async def start(self, call: wire.Call) -> dict:
         cid = self._resolve(call.params["id"])
         async with self._lock(cid):
+            states.check("start", self._load(cid)["State"]["Status"], cid)
+            self._set_manually_stopped(cid, False)
             await self._start(cid)
         return {}
 
@@ -593,6 +621,65 @@ class Containers:
         if rec["HostConfig"].get("AutoRemove"):
             async with self._lock(cid):
                 await self._remove(cid, volumes=True)
+        else:
+            self._maybe_restart(rec)
+
+    # -------------------------------------------------------- restart policy
+
+    def _maybe_restart(self, rec: dict) -> None:
+        """Schedule the restart its policy asks for after this exit, if any."""
+        policy, dock, state = rec["HostConfig"].get("RestartPolicy") or {}, rec["Dockyard"], rec["State"]
+        name, most = policy.get("Name") or "no", policy.get("MaximumRetryCount") or 0
+        if name == "no" or dock.get("manually_stopped") or rec["Id"] in self.restarts:
+            return
+        if name == "on-failure" and (state["ExitCode"] == 0 or (most and rec["RestartCount"] >= most)):
+            return
+        ran = timefmt.unix(state["FinishedAt"]) - timefmt.unix(state["StartedAt"]) \
+            if state["StartedAt"] != timefmt.ZERO and state["FinishedAt"] != timefmt.ZERO else 0
+        last = dock.get("restart_delay") or 0
+        delay = RESTART_FIRST_DELAY if ran >= RESTART_RESET_AFTER or not last else min(2 * last, RESTART_MAX_DELAY)
+        dock["restart_delay"] = delay
+        state.update({"Status": states.RESTARTING, "Restarting": True})
+        self._save(rec)
+        cid = rec["Id"]
+        task = self.restarts[cid] = _logged(asyncio.ensure_future(self._restart_later(cid, delay)), cid)
+        task.add_done_callback(lambda _: self.restarts.pop(cid, None) if self.restarts.get(cid) is task else None)
+
+    async def _restart_later(self, cid: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with self._lock(cid):
+            if not self._exists(cid) or self._load(cid)["State"]["Status"] != states.RESTARTING:
+                return
+            rec = self._load(cid)
+            rec["RestartCount"] += 1
+            self._save(rec)
+            try:
+                await self._start(cid)
+            except errors.DockyardError as exc:
+                log.warning("restarting %s failed: %s", cid[:12], exc)
+                rec = self._load(cid)
+                rec["State"].update({"Status": states.EXITED, "Restarting": False})
+                self._save(rec)
+                self.restarts.pop(cid, None)
+                self._maybe_restart(rec)  # again, later: the delay grows
+
+    def _cancel_restart(self, cid: str) -> None:
+        task = self.restarts.pop(cid, None)
+        if task is not None:
+            task.cancel()
+
+    def _set_manually_stopped(self, cid: str, stopped: bool) -> dict:
+        """A stop or kill from a client ends restarts; a start from one allows them again."""
+        rec = self._load(cid)
+        rec["Dockyard"]["manually_stopped"] = stopped
+        if stopped:
+            self._cancel_restart(cid)
+            if rec["State"]["Status"] == states.RESTARTING:
+                rec["State"].update({"Status": states.EXITED, "Restarting": False})
+        else:
+            rec["Dockyard"]["restart_delay"] = 0
+        self._save(rec)
+        return rec
 
     def _shim_died(self, rec: dict) -> dict:
         """The shim is gone and left no exit record: kill what it ran, say so."""
@@ -680,7 +767,9 @@ class Containers:
     async def stop(self, call: wire.Call) -> dict:
         cid = self._resolve(call.params["id"])
         async with self._lock(cid):
-            await self._stop(cid, call.params.get("timeout"))
+            states.check("stop", self._load(cid)["State"]["Status"], cid)
+            if self._set_manually_stopped(cid, True)["State"]["Running"]:
+                await self._stop(cid, call.params.get("timeout"))
         return {}
 
     async def _stop(self, cid: str, timeout: int | None) -> None:
@@ -699,9 +788,11 @@ class Containers:
     async def restart(self, call: wire.Call) -> dict:
         cid = self._resolve(call.params["id"])
         async with self._lock(cid):
+            self._cancel_restart(cid)
             if self._load(cid)["State"]["Running"]:
                 await self._stop(cid, call.params.get("timeout"))
             states.check("restart", self._load(cid)["State"]["Status"], cid)
+            self._set_manually_stopped(cid, False)
             await self._start(cid)
         return {}
 
@@ -710,6 +801,13 @@ class Containers:
         number = _signal_number(call.params.get("signal"))
         rec = self._load(cid)
         states.check("kill", rec["State"]["Status"], cid)
+        stopping = number in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT,
+                              _signal_number(rec["Config"].get("StopSignal"), signal.SIGTERM))
+        if not stopping:
+            if not rec["State"]["Running"]:
+                raise errors.Conflict(f"Container {cid[:12]} is restarting, wait until the container is running")
+        elif not self._set_manually_stopped(cid, True)["State"]["Running"]:
+            return {}  # it was waiting to restart: now it will not
         await self._signal(cid, number)
         if number == signal.SIGKILL:
             await self._wait_exit(cid, KILL_GRACE)
@@ -750,6 +848,7 @@ class Containers:
         return {}
 
     async def _remove(self, cid: str, volumes: bool) -> None:
+        self._cancel_restart(cid)
         if not self._exists(cid):
             return
         rec = self._load(cid)
@@ -846,3 +945,9 @@ class Containers:
                 continue
             self.exit_events[cid] = asyncio.Event()
             self.watchers[cid] = _logged(asyncio.ensure_future(self._watch(cid)), cid)
+        # Exited ones a policy restarts and no client stopped (their restart was due while
+        # no supervisor ran): as a daemon's start does.
+        for (cid,) in self.conn.execute("SELECT id FROM containers WHERE state=?", (states.EXITED,)).fetchall():
+            rec = self._load(cid)
+            if (rec["HostConfig"].get("RestartPolicy") or {}).get("Name") in ("always", "unless-stopped"):
+                self._maybe_restart(rec)

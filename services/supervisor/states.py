@@ -10,7 +10,7 @@ CREATED, RUNNING, PAUSED, RESTARTING, EXITED, REMOVING, DEAD = (
 # action -> states it may start from. An action from any other state is refused with
 # the error `_REFUSALS` names for it (Not Modified where Docker answers 304).
 ALLOWED: dict[str, set[str]] = {
-    "start": {CREATED, EXITED},
+    "start": {CREATED, EXITED, RESTARTING},
     "stop": {RUNNING, RESTARTING, PAUSED},
     "kill": {RUNNING, RESTARTING, PAUSED},
     "restart": {CREATED, RUNNING, EXITED, RESTARTING},

@@ -136,3 +136,41 @@ def test_dockyardd_restart_finds_containers_as_it_left_them(fresh_daemon):
     assert d.request("POST", f"/containers/{running}/stop?t=1").status == 204
     remove(d, running)
     remove(d, done)
+
+
+def test_restart_policy_fires_once_for_an_exit_while_api_and_supervisor_are_killed(daemon):
+    cid = create(daemon, "/v1.45", Cmd=["sh", "-c", "echo ran; sleep 2; exit 1"],
+                 HostConfig={"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 5}})
+    start(daemon, cid, "/v1.45")
+    for service in ("api", "supervisor"):
+        os.kill(daemon.pid(service), signal.SIGKILL)
+    time.sleep(2.5)  # it exits meanwhile; supervisord brings both back
+    until(lambda: answers(daemon), what="the api and the supervisor")
+    until(lambda: inspect(daemon, cid)["RestartCount"] == 1 and inspect(daemon, cid)["State"]["Running"],
+          what="the restart")
+    assert daemon.request("POST", f"/v1.45/containers/{cid}/stop?t=0").status == 204
+    assert inspect(daemon, cid)["RestartCount"] == 1
+    assert daemon.request("GET", f"/v1.45/containers/{cid}/logs?stdout=1").body.count(b"ran") == 2
+    remove(daemon, cid)
+
+
+def test_restart_policies_across_a_dockyardd_restart(fresh_daemon):
+    d = fresh_daemon.start()
+    ensure_busybox(d)
+    policy = {"Name": "unless-stopped"}
+    stopped = create(d, "/v1.45", Cmd=["sleep", "100"], HostConfig={"RestartPolicy": policy})
+    start(d, stopped, "/v1.45")
+    assert d.request("POST", f"/v1.45/containers/{stopped}/stop?t=0").status == 204
+    running = create(d, "/v1.45", Cmd=["sleep", "100"], HostConfig={"RestartPolicy": {"Name": "always"}})
+    start(d, running, "/v1.45")
+    pid = inspect(d, running)["State"]["Pid"]
+    created = create(d, "/v1.45", Cmd=["true"], HostConfig={"RestartPolicy": {"Name": "always"}})
+    assert d.stop() == 0
+    d.start()
+    time.sleep(1)
+    assert inspect(d, stopped)["State"]["Status"] == "exited"  # a client stopped it: it stays so
+    assert inspect(d, running)["State"]["Pid"] == pid  # the same process, not a restart
+    assert inspect(d, running)["RestartCount"] == 0
+    assert inspect(d, created)["State"]["Status"] == "created"
+    for cid in (stopped, running, created):
+        remove(d, cid)

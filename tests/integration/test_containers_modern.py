@@ -235,3 +235,58 @@ def test_pids_limit_holds(daemon, client):
         assert b"can't fork" in ctr.logs()
     finally:
         ctr.remove(force=True)
+
+
+def _until(check, timeout: float = 20):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_on_failure_restarts_up_to_its_count(client):
+    ctr = client.containers.run("busybox", ["sh", "-c", "echo run; exit 3"], detach=True,
+                                restart_policy={"Name": "on-failure", "MaximumRetryCount": 3})
+    started = time.monotonic()
+    _until(lambda: ctr.reload() or (ctr.attrs["RestartCount"] == 3 and ctr.status == "exited"))
+    # Delays of 0.1, 0.2 and 0.4 s between the runs: a doubling backoff, not a busy loop.
+    assert time.monotonic() - started >= 0.7
+    time.sleep(1)
+    ctr.reload()
+    assert ctr.attrs["RestartCount"] == 3 and ctr.attrs["State"]["ExitCode"] == 3
+    assert ctr.logs() == b"run\n" * 4
+    ctr.remove()
+    # Success ends it.
+    ok = client.containers.run("busybox", "true", detach=True, restart_policy={"Name": "on-failure"})
+    time.sleep(1)
+    ok.reload()
+    assert ok.status == "exited" and ok.attrs["RestartCount"] == 0
+    ok.remove()
+
+
+def test_always_restarts_until_a_client_stops_it(client):
+    ctr = client.containers.run("busybox", ["sh", "-c", "sleep 0.2"], detach=True,
+                                restart_policy={"Name": "always"})
+    _until(lambda: ctr.reload() or ctr.attrs["RestartCount"] >= 2)
+    ctr.stop(timeout=1)
+    ctr.reload()
+    assert ctr.status == "exited"
+    count = ctr.attrs["RestartCount"]
+    time.sleep(1.5)
+    ctr.reload()
+    assert ctr.status == "exited" and ctr.attrs["RestartCount"] == count
+    ctr.start()  # a client's start allows restarts again
+    _until(lambda: ctr.reload() or ctr.attrs["RestartCount"] > count)
+    ctr.remove(force=True)
+
+
+@pytest.mark.parametrize("policy, extra, message", [
+    ({"Name": "sometimes"}, {}, "unknown policy 'sometimes'"),
+    ({"Name": "always", "MaximumRetryCount": 2}, {}, "can only be used with 'on-failure'"),
+    ({"Name": "on-failure", "MaximumRetryCount": -1}, {}, "positive integer"),
+    ({"Name": "always"}, {"auto_remove": True}, "both --restart and --rm"),
+])
+def test_bad_restart_policies_are_refused(client, policy, extra, message):
+    with pytest.raises(docker.errors.APIError) as exc:
+        client.containers.create("busybox", "true", restart_policy=policy, **extra)
+    assert exc.value.status_code == 400 and message in str(exc.value.explanation)

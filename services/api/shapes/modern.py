@@ -181,6 +181,8 @@ def _status(rec: dict) -> str:
         return f"Up {human_duration(since(state['StartedAt']))}"
     if state["Status"] == "exited":
         return f"Exited ({state['ExitCode']}) {human_duration(since(state['FinishedAt']))} ago"
+    if state["Status"] == "restarting":  # as Docker words it
+        return f"Restarting ({state['ExitCode']}) {human_duration(since(state['FinishedAt']))} ago"
     return state["Status"].capitalize()
 
 
