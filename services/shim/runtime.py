@@ -174,7 +174,7 @@ def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes
         if process.get("noNewPrivileges"):
             syscalls.set_no_new_privs()
         if program is not None:
-            syscalls.install_seccomp(program)  # while it still has CAP_SYS_ADMIN to
+            syscalls.install_seccomp(program)  # while it still has CAP_SYS_ADMIN, which that needs
         os.setgroups(groups)
         os.setgid(gid)
         os.setuid(uid)

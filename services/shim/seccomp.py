@@ -8,7 +8,8 @@ has the capability they need; `clone` with a namespace flag; `clone3` with ENOSY
 that libc falls back to `clone`, whose flags a filter can see; AF_VSOCK sockets; and
 `personality` but for the personas Docker allows. Both ABIs of x86-64 are filtered
 (a 64-bit filter alone is bypassed through int 0x80); x32 calls and other
-architectures are refused outright.
+architectures are refused outright. (A 32-bit program can still open an AF_VSOCK
+socket through socketcall, whose arguments a filter cannot see, as under Docker.)
 
 The compiler takes the subset of the OCI profile format this needs: default and rule
 actions SCMP_ACT_ALLOW and SCMP_ACT_ERRNO, and argument conditions SCMP_CMP_EQ,

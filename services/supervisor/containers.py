@@ -105,10 +105,11 @@ def _refused(path: str) -> bool:
 
 
 def _logged(task: asyncio.Task, cid: str) -> asyncio.Task:
-    """A container's watcher, whose failure (nobody awaits it) is logged, not lost."""
+    """A container's background task (its watcher, its restart), whose failure nobody
+    awaits: logged, not lost."""
     def done(t: asyncio.Task) -> None:
         if not t.cancelled() and t.exception() is not None:
-            log.error("watching %s failed", cid[:12], exc_info=t.exception())
+            log.error("a task of container %s failed", cid[:12], exc_info=t.exception())
     task.add_done_callback(done)
     return task
 
@@ -655,7 +656,7 @@ class Containers:
             self._save(rec)
             try:
                 await self._start(cid)
-            except errors.DockyardError as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever it was, the policy tries again
                 log.warning("restarting %s failed: %s", cid[:12], exc)
                 rec = self._load(cid)
                 rec["State"].update({"Status": states.EXITED, "Restarting": False})
