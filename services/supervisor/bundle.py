@@ -105,6 +105,8 @@ def security(options: list[str] | None) -> Security:
     """HostConfig.SecurityOpt, as Docker reads it (`key=value`, or the older `key:value`).
     AppArmor and SELinux labels are taken and have no effect: this host enforces neither."""
     out = Security()
+    if options is not None and not isinstance(options, list):
+        raise errors.BadParameter("SecurityOpt must be a list of strings")
     for number, option in enumerate(options or [], 1):
         if not isinstance(option, str):
             raise errors.BadParameter("SecurityOpt must be a list of strings")

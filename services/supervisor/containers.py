@@ -73,6 +73,54 @@ def _str_list(value, key: str) -> list[str] | None:
     return value
 
 
+# The JSON types of the settings create reads, as Docker decodes them; null is always
+# taken (Go reads it as the zero value). Cmd and Entrypoint take a string or a list.
+_KINDS = {
+    "a string": lambda v: isinstance(v, str),
+    "true or false": lambda v: isinstance(v, bool),
+    "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "a list of strings": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "an object": lambda v: isinstance(v, dict),
+    "an object of strings": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    "a list": lambda v: isinstance(v, list),
+}
+CONFIG_TYPES = {
+    **dict.fromkeys(("Hostname", "Domainname", "User", "Image", "WorkingDir", "StopSignal", "VolumesFrom"),
+                    "a string"),
+    **dict.fromkeys(("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce",
+                     "NetworkDisabled"), "true or false"),
+    **dict.fromkeys(("Memory", "MemorySwap", "CpuShares", "StopTimeout"), "an integer"),
+    **dict.fromkeys(("Env", "PortSpecs", "Dns"), "a list of strings"),
+    **dict.fromkeys(("Volumes", "ExposedPorts"), "an object"),
+    "Labels": "an object of strings",
+}
+HOST_CONFIG_TYPES = {
+    **dict.fromkeys(("NetworkMode", "CgroupParent"), "a string"),
+    **dict.fromkeys(("AutoRemove", "Privileged", "ReadonlyRootfs", "Init"), "true or false"),
+    **dict.fromkeys(("Memory", "MemorySwap", "CpuShares", "PidsLimit", "ShmSize"), "an integer"),
+    **dict.fromkeys(("Binds", "VolumesFrom", "Dns", "CapAdd", "CapDrop", "SecurityOpt"), "a list of strings"),
+    **dict.fromkeys(("RestartPolicy", "PortBindings", "LogConfig"), "an object"),
+    "Tmpfs": "an object of strings",
+    "Mounts": "a list",
+}
+
+
+def _check_types(settings: dict, types: dict[str, str], prefix: str) -> None:
+    for key, kind in types.items():
+        value = settings.get(key)
+        if value is not None and not _KINDS[kind](value):
+            raise errors.BadParameter(f"{prefix}{key} must be {kind}")
+
+
+def _integer(value, key: str) -> int:
+    """A JSON integer setting (absent: 0); anything else is the client's mistake."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise errors.BadParameter(f"{key} must be an integer")
+    return value
+
+
 def _restart_policy(policy, auto_remove: bool) -> dict:
     """HostConfig.RestartPolicy checked as Docker checks it, in its full form."""
     if policy is None:
@@ -211,6 +259,8 @@ class Containers:
         config, host = p["config"] or {}, p["host_config"] or {}
         if not isinstance(config, dict) or not isinstance(host, dict):
             raise errors.BadParameter("the container config and host config must be JSON objects")
+        _check_types(config, CONFIG_TYPES, "")
+        _check_types(host, HOST_CONFIG_TYPES, "HostConfig.")
         image_name = config.get("Image")
         if not isinstance(image_name, str) or not image_name:
             raise errors.BadParameter("Config.Image is required")
@@ -228,9 +278,9 @@ class Containers:
         env = _str_list(config.get("Env"), "Env") or []
         merged_env = {e.split("=", 1)[0]: e for e in (image_config.get("Env") or [])}
         merged_env.update({e.split("=", 1)[0]: e for e in env})
-        memory = int(host.get("Memory") or config.get("Memory") or 0)
-        memory_swap = int(host.get("MemorySwap") or config.get("MemorySwap") or 0)
-        cpu_shares = int(host.get("CpuShares") or config.get("CpuShares") or 0)
+        memory = _integer(host.get("Memory") or config.get("Memory"), "Memory")
+        memory_swap = _integer(host.get("MemorySwap") or config.get("MemorySwap"), "MemorySwap")
+        cpu_shares = _integer(host.get("CpuShares") or config.get("CpuShares"), "CpuShares")
         if memory and memory < MIN_MEMORY:
             raise errors.BadParameter("Minimum memory limit allowed is 6MB")
         if memory_swap > 0 and memory and memory_swap < memory:
@@ -292,9 +342,7 @@ class Containers:
             "CgroupParent": host.get("CgroupParent") or "",
         }
         bundle.security(host_config["SecurityOpt"])  # refused now, not at start
-        if host_config["PidsLimit"] is not None and (
-                isinstance(host_config["PidsLimit"], bool) or not isinstance(host_config["PidsLimit"], int)):
-            raise errors.BadParameter("PidsLimit must be an integer")
+        _integer(host_config["PidsLimit"], "PidsLimit")
         if not isinstance(host_config["CgroupParent"], str):
             raise errors.BadParameter("CgroupParent must be a string")
         try:

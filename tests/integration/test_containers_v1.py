@@ -40,6 +40,15 @@ def test_create_errors(daemon):
     assert post(json.dumps({"Cmd": ["true"]}).encode()).status == 400
     r = post(json.dumps({"Image": "busybox", "Cmd": ["true"], "Memory": 1000}).encode())
     assert r.status == 400 and "6MB" in r.json()["message"]
+    for key, value in (("Memory", "abc"), ("MemorySwap", [1]), ("CpuShares", "x"), ("Memory", True)):
+        r = post(json.dumps({"Image": "busybox", "Cmd": ["true"], key: value}).encode())
+        assert r.status == 400 and f"{key} must be an integer" in r.json()["message"], (key, r.body)
+    for host, word in (({"PidsLimit": "5"}, "PidsLimit"), ({"SecurityOpt": "seccomp=unconfined"}, "SecurityOpt"),
+                       ({"RestartPolicy": "always"}, "RestartPolicy")):
+        r = daemon.request("POST", "/v1.45/containers/create", body=json.dumps(
+            {"Image": "busybox", "Cmd": ["true"], "HostConfig": host}).encode(),
+            headers={"Content-Type": "application/json"})
+        assert r.status == 400 and word in r.json()["message"], (host, r.body)
     r = daemon.request("POST", "/containers/create?name=bad/name", body=json.dumps(
         {"Image": "busybox", "Cmd": ["true"]}).encode(), headers={"Content-Type": "application/json"})
     assert r.status == 400
@@ -348,3 +357,28 @@ def test_masked_and_read_only_paths(daemon):
     null = next(line for line in lines if line.endswith("/dev/null"))
     assert null.startswith("crw-rw-rw-") and "1,   3" in null
     remove(daemon, cid)
+
+
+CONFIG_KEYS = ["Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "Tty", "OpenStdin", "StdinOnce",
+               "Env", "Cmd", "Entrypoint", "Image", "Volumes", "WorkingDir", "Labels", "StopSignal", "ExposedPorts",
+               "PortSpecs", "Dns", "VolumesFrom", "Memory", "MemorySwap", "CpuShares", "NetworkDisabled"]
+HOST_KEYS = ["Binds", "Memory", "MemorySwap", "CpuShares", "VolumesFrom", "Dns", "NetworkMode", "AutoRemove",
+             "Privileged", "CapAdd", "CapDrop", "ReadonlyRootfs", "RestartPolicy", "SecurityOpt", "PidsLimit",
+             "CgroupParent", "PortBindings", "LogConfig", "Mounts", "Tmpfs"]
+WRONG = ["str", 5, -1, 1.5, True, [], ["x"], {}, {"a": 1}, [1, 2]]
+
+
+def test_create_answers_wrong_types_with_a_400_never_a_500(daemon):
+    made = []
+    for where, keys in (("", CONFIG_KEYS), ("HostConfig", HOST_KEYS)):
+        for key in keys:
+            for value in WRONG:
+                body = {"Image": "busybox", "Cmd": ["true"]}
+                (body.setdefault(where, {}) if where else body)[key] = value
+                r = daemon.request("POST", "/v1.45/containers/create", body=json.dumps(body).encode(),
+                                   headers={"Content-Type": "application/json"})
+                assert r.status in (201, 400, 404), (where, key, value, r.body)
+                if r.status == 201:
+                    made.append(r.json()["Id"])
+    for cid in made:
+        remove(daemon, cid)
