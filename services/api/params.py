@@ -22,6 +22,9 @@ def flag(request: web.Request, name: str, default: bool = False) -> bool:
     return request.query[name].strip().lower() not in _FALSE
 
 
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def integer(request: web.Request, name: str, default: int | None = None,
             minimum: int | None = None) -> int | None:
     if name not in request.query or request.query[name] == "":
@@ -33,6 +36,8 @@ def integer(request: web.Request, name: str, default: int | None = None,
         raise errors.BadParameter(f"invalid value for {name}: {raw!r} is not an integer") from None
     if minimum is not None and value < minimum:
         raise errors.BadParameter(f"invalid value for {name}: must be at least {minimum}")
+    if not INT64_MIN <= value <= INT64_MAX:  # what Docker parses, and what the wire carries
+        raise errors.BadParameter(f"invalid value for {name}: {raw!r} is out of range")
     return value
 
 
@@ -62,9 +67,21 @@ async def json_body(request: web.Request, required: bool = False) -> Any:
         raise errors.BadParameter(
             f"unsupported Content-Type header ({ctype}): must be 'application/json'")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_int=_int64, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.BadParameter(f"malformed JSON body: {exc}") from None
+
+
+def _int64(text: str) -> int:
+    """A JSON integer as Docker reads it: 64 bits at most (nor can the wire carry more)."""
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"the number {text[:30]} is out of range")
+    return value
+
+
+def _no_constant(text: str):
+    raise ValueError(f"{text} is not JSON")
 
 
 def registry_auth(request: web.Request) -> dict | None:

@@ -61,6 +61,11 @@ def test_json_body_rules(tmp_path):
         assert r.status == 400 and "Content-Type" in (await r.json())["message"]
         r = await client.post("/echo", data=b"x" * 2000, headers={"Content-Type": "application/json"})
         assert r.status == 413 and "limit of 1000 bytes" in (await r.json())["message"]
+        for number in (b"9223372036854775808", b"-9223372036854775809", b"NaN", b"Infinity"):
+            r = await client.post("/echo", data=b'{"a":' + number + b"}", headers={"Content-Type": "application/json"})
+            assert r.status == 400 and "malformed JSON" in (await r.json())["message"], number
+        r = await client.post("/echo", data=b'{"a":9223372036854775807}', headers={"Content-Type": "application/json"})
+        assert r.status == 200
     with_client(tmp_path, body, max_json_body=1000)
 
 
@@ -70,6 +75,8 @@ def test_bad_parameters(tmp_path):
         assert r.status == 400 and "n" in (await r.json())["message"]
         r = await client.post("/echo?n=-1")
         assert r.status == 400
+        r = await client.post("/echo?n=99999999999999999999")
+        assert r.status == 400 and "out of range" in (await r.json())["message"]
         r = await client.post("/echo?all=0")
         assert (await r.json())["all"] is False
     with_client(tmp_path, body)
