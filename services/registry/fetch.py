@@ -27,14 +27,24 @@ async def download(url: str, path: str, limit: int) -> AsyncIterator[tuple[int, 
                 total = resp.content_length or 0
                 if total > limit:
                     raise errors.BadParameter(f"{url} is larger than {limit} bytes")
-                done = 0
-                with open(path, "wb") as fh:
-                    async for chunk in resp.content.iter_chunked(1 << 20):
-                        done += len(chunk)
-                        if done > limit:
-                            raise errors.BadParameter(f"{url} is larger than {limit} bytes")
-                        fh.write(chunk)
-                        yield done, total
+                async for done in write_body(resp, path, limit, f"{url} is larger than {limit} bytes"):
+                    yield done, total
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         raise errors.BadParameter(f"fetching {url} failed: {exc or type(exc).__name__}") from None
+
+
+async def write_body(resp: aiohttp.ClientResponse, path: str, limit: int, too_big: str,
+                     sha=None) -> AsyncIterator[int]:
+    """Write a response's body to `path` (hashing it into `sha`, if given), yielding the
+    bytes so far; past `limit` bytes, stop with the error `too_big`."""
+    done = 0
+    with open(path, "wb") as fh:
+        async for chunk in resp.content.iter_chunked(1 << 20):
+            done += len(chunk)
+            if done > limit:
+                raise errors.BadParameter(too_big)
+            if sha is not None:
+                sha.update(chunk)
+            fh.write(chunk)
+            yield done
 

@@ -22,6 +22,7 @@ from services.common import compression, errors, release
 from services.common.store import MAX_LAYER_BYTES, Store, chain_of, hex_of, short, unpack_layer
 from services.common.store.reference import Reference
 
+from . import fetch
 from .distribution import MANIFEST_TYPES, Registry
 
 PARALLEL_DOWNLOADS = 3
@@ -85,14 +86,9 @@ async def _download(reg: Registry, ref: Reference, scope: str, digest: str, size
         if resp.status != 200:
             raise errors.ServerError(f"{reg.domain}: fetching blob {digest} answered {resp.status}")
         sha, done = hashlib.sha256(), 0
-        with open(path, "wb") as fh:
-            async for chunk in resp.content.iter_chunked(1 << 20):
-                done += len(chunk)
-                if done > size:
-                    raise errors.BadParameter(f"blob {digest} is larger than the {size} bytes announced")
-                sha.update(chunk)
-                fh.write(chunk)
-                progress.put_nowait({"status": "Downloading", "id": label, "current": done, "total": size})
+        too_big = f"blob {digest} is larger than the {size} bytes announced"
+        async for done in fetch.write_body(resp, path, size, too_big, sha):
+            progress.put_nowait({"status": "Downloading", "id": label, "current": done, "total": size})
     if done != size or "sha256:" + sha.hexdigest() != digest:
         raise errors.BadParameter(f"blob {digest} failed verification: its digest or size does not match")
 
