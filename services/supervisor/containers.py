@@ -995,8 +995,27 @@ class Containers:
             self.exit_events[cid] = asyncio.Event()
             self.watchers[cid] = _logged(asyncio.ensure_future(self._watch(cid)), cid)
         # Exited ones a policy restarts and no client stopped (their restart was due while
-        # no supervisor ran): as a daemon's start does.
+        # no supervisor ran); on dockyardd's start, as on dockerd's, "always" ones a client
+        # stopped too.
+        daemon_start = self._daemon_started()
         for (cid,) in self.conn.execute("SELECT id FROM containers WHERE state=?", (states.EXITED,)).fetchall():
             rec = self._load(cid)
-            if (rec["HostConfig"].get("RestartPolicy") or {}).get("Name") in ("always", "unless-stopped"):
+            policy = (rec["HostConfig"].get("RestartPolicy") or {}).get("Name")
+            if policy == "always" and daemon_start and rec["Dockyard"].get("manually_stopped"):
+                rec = self._set_manually_stopped(cid, False)
+            if policy in ("always", "unless-stopped"):
                 self._maybe_restart(rec)
+
+    def _daemon_started(self) -> bool:
+        """Whether dockyardd itself started since this supervisor last looked, not only this
+        service: dockyardd writes its runtime file anew at each start."""
+        try:
+            st = os.stat(self._runtime_file)
+        except OSError:
+            return False
+        mark = f"{st.st_ino}:{st.st_mtime_ns}"
+        row = self.conn.execute("SELECT value FROM daemon WHERE key='started'").fetchone()
+        if row and row[0] == mark:
+            return False
+        self.conn.execute("INSERT OR REPLACE INTO daemon (key, value) VALUES ('started', ?)", (mark,))
+        return True

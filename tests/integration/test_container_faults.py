@@ -165,6 +165,14 @@ def test_restart_policies_across_a_dockyardd_restart(fresh_daemon):
     start(d, running, "/v1.45")
     pid = inspect(d, running)["State"]["Pid"]
     created = create(d, "/v1.45", Cmd=["true"], HostConfig={"RestartPolicy": {"Name": "always"}})
+    always_stopped = create(d, "/v1.45", Cmd=["sleep", "100"], HostConfig={"RestartPolicy": {"Name": "always"}})
+    start(d, always_stopped, "/v1.45")
+    assert d.request("POST", f"/v1.45/containers/{always_stopped}/stop?t=0").status == 204
+    # A restart of the supervisor service alone is not a daemon's start: nothing changes.
+    d.supervisorctl("restart", "supervisor")
+    until(lambda: answers(d), what="the supervisor")
+    time.sleep(1)
+    assert inspect(d, always_stopped)["State"]["Status"] == "exited"
     assert d.stop() == 0
     d.start()
     time.sleep(1)
@@ -172,5 +180,7 @@ def test_restart_policies_across_a_dockyardd_restart(fresh_daemon):
     assert inspect(d, running)["State"]["Pid"] == pid  # the same process, not a restart
     assert inspect(d, running)["RestartCount"] == 0
     assert inspect(d, created)["State"]["Status"] == "created"
-    for cid in (stopped, running, created):
+    # "always" comes back with the daemon even after a client stopped it, as in Docker.
+    until(lambda: inspect(d, always_stopped)["State"]["Running"], what="the always container's start")
+    for cid in (stopped, running, created, always_stopped):
         remove(d, cid)
