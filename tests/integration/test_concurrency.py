@@ -48,14 +48,16 @@ def test_fifty_runs_at_once_all_answer_and_leave_nothing(daemon, client):
         ctr.remove(force=True)
         return r.body[8:] or (r.status, r.body, dict(r.headers))  # one frame: its 8-byte header, then the line
     fds = []
-    for _ in range(3):
+    for _ in range(4):
         with concurrent.futures.ThreadPoolExecutor(50) as pool:
             outputs = list(pool.map(run, range(50)))
         assert outputs == [f"{n}\n".encode() for n in range(50)]
         fds.append(_fds(daemon))
     assert not client.containers.list(all=True, filters={"ancestor": "busybox", "status": "exited"})
-    # The first round opens the client's pooled connections; later rounds add nothing.
-    assert fds[2] <= fds[0] + 3, fds
+    # The first rounds open the client's pooled connections (up to one a thread); after
+    # that, 100 more containers may not cost the daemon an fd each (a leak of one fd a
+    # container would show 100 here).
+    assert fds[3] - fds[1] < 25, fds
 
 
 def test_one_image_pulled_ten_times_at_once(daemon, client):
