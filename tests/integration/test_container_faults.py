@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from ..polling import until
 from .containers import create, ensure_busybox, inspect, remove, start, wait
 
 COUNTER = ["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); usleep 10000; done"]
@@ -17,19 +18,6 @@ COUNTER = ["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); usleep 10000; d
 @pytest.fixture(scope="module", autouse=True)
 def busybox(daemon):
     ensure_busybox(daemon)
-
-
-def until(check, timeout: float = 20, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = check()
-            if value:
-                return value
-        except (OSError, AssertionError):
-            pass
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def answers(daemon) -> bool:
