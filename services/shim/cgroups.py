@@ -7,6 +7,8 @@ import os
 import signal
 import time
 
+from . import devices as device_rules
+
 ROOT = "/sys/fs/cgroup"
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "blkio", "devices")
 
@@ -74,7 +76,9 @@ class Cgroup:
         return [os.path.join(ROOT, c, self.path) for c in V1_CONTROLLERS
                 if os.path.isdir(os.path.join(ROOT, c))]
 
-    def create(self, memory: int = 0, memory_swap: int = 0, cpu_shares: int = 0, pids: int = 0) -> None:
+    def create(self, memory: int = 0, memory_swap: int = 0, cpu_shares: int = 0, pids: int = 0,
+               devices: list[device_rules.Rule] | None = None) -> None:
+        """Make the cgroup and set its limits and device rules, before any process joins it."""
         if self.v2:
             parts = self.path.split("/")
             for depth in range(len(parts)):
@@ -98,6 +102,8 @@ class Cgroup:
                 _write(os.path.join(d, "cpu.weight"), str(shares_to_weight(cpu_shares)))
             if pids > 0 and os.path.exists(os.path.join(d, "pids.max")):
                 _write(os.path.join(d, "pids.max"), str(pids))
+            if devices is not None:
+                device_rules.apply_v2(d, devices)
             return
         for d in self.dirs():
             os.makedirs(d, exist_ok=True)
@@ -111,6 +117,8 @@ class Cgroup:
             _write(os.path.join(ROOT, "cpu", self.path, "cpu.shares"), str(cpu_shares))
         if pids > 0:
             _write(os.path.join(ROOT, "pids", self.path, "pids.max"), str(pids))
+        if devices is not None:
+            device_rules.apply_v1(os.path.join(ROOT, "devices", self.path), devices)
 
     def add(self, pid: int) -> None:
         for d in self.dirs():

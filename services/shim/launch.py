@@ -28,7 +28,7 @@ import setproctitle
 from services.common import timefmt
 from services.common.config import Settings
 
-from . import runtime, syscalls
+from . import devices, runtime, syscalls
 from .cgroups import Cgroup
 
 log = logging.getLogger("shim")
@@ -91,7 +91,8 @@ class Container:
         memory = (res.get("memory") or {})
         self.cgroup.create(memory=int(memory.get("limit") or 0), memory_swap=int(memory.get("swap") or 0),
                            cpu_shares=int((res.get("cpu") or {}).get("shares") or 0),
-                           pids=int((res.get("pids") or {}).get("limit") or 0))
+                           pids=int((res.get("pids") or {}).get("limit") or 0),
+                           devices=self._device_rules(res))
         self.log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         # Attach reads the log through this, so a --rm container's removal cannot take it away.
         self.log_read_fd = os.open(self.log_path, os.O_RDONLY | os.O_CLOEXEC)
@@ -135,6 +136,16 @@ class Container:
             os.set_blocking(fd, False)
         if self.stdin_w is not None:
             os.set_blocking(self.stdin_w, False)
+
+    @staticmethod
+    def _device_rules(resources: dict) -> list | None:
+        """linux.resources.devices, checked (None when the spec has none: no rules)."""
+        if resources.get("devices") is None:
+            return None
+        try:
+            return devices.from_oci(resources["devices"])
+        except ValueError as exc:
+            raise runtime.StartError(f"config.json: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -180,7 +191,7 @@ def become(settings: Settings, container_id: str, report) -> None:
     try:
         shim.start()
     except runtime.StartError as exc:
-        report.write(json.dumps({"error": str(exc), "exit_code": 127}) + "\n")
+        report.write(json.dumps({"error": str(exc), "exit_code": exc.exit_code}) + "\n")
         report.close()
         _remove_cgroup(shim)
         os._exit(0)

@@ -43,7 +43,12 @@ _IGNORED_OPTIONS = {"rw", "private", "rprivate", "relatime", "dev", "suid", "exe
 
 
 class StartError(Exception):
-    """The container's process could not be started; the message says why."""
+    """The container's process could not be started; the message says why, and the exit
+    code is a shell's for it (127: no such command, 126: it cannot be run)."""
+
+    def __init__(self, message: str, exit_code: int = 127):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass
@@ -117,12 +122,14 @@ def start(bundle: str, config: dict, cgroup: Cgroup, stdio: Stdio, overlay: dict
         error += chunk
     os.close(err_r)
     if error or not raw:
+        code = 127
         if raw:
             try:
-                os.waitpid(int(raw), 0)
+                code = os.waitstatus_to_exitcode(os.waitpid(int(raw), 0)[1])
             except ChildProcessError:
                 pass
-        raise StartError(error.decode(errors="replace") or "the container's process did not start")
+        raise StartError(error.decode(errors="replace") or "the container's process did not start",
+                         code if code in (126, 127) else 127)
     return int(raw)
 
 
@@ -149,7 +156,7 @@ def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes
         root_fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         for m in config.get("mounts", []):
             _mount(root_fd, m)
-        _devices(root_fd)
+        _devices(root_fd, config["linux"].get("devices") or [])
         os.close(root_fd)
         _loopback_up()
         os.chdir(rootfs)
@@ -162,12 +169,17 @@ def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes
         if config["root"].get("readonly"):
             syscalls.mount(None, "/", None, syscalls.MS_REMOUNT | syscalls.MS_BIND | syscalls.MS_RDONLY)
         socket.sethostname(config.get("hostname") or "localhost")
+        # Nothing of the shim's may reach the container beyond 0-2 (the error pipe closes on
+        # exec), and nothing may be reached through /proc/self/fd before that: a working
+        # directory of /proc/self/fd/N would otherwise be a directory of the host.
+        os.closerange(3, err_w)
+        os.closerange(err_w + 1, 65536)
         env = list(process.get("env") or [])
         uid, gid, groups, home = _user(process, config.get("annotations") or {})
         if not any(e.startswith("HOME=") for e in env):
             env.append(f"HOME={home}")
         cwd = process.get("cwd") or "/"
-        os.makedirs(cwd, mode=0o755, exist_ok=True)
+        _make_cwd(cwd)
         caps = (process.get("capabilities") or {}).get("bounding")
         if caps is not None:
             syscalls.limit_capabilities({syscalls.CAPABILITIES[c] for c in caps if c in syscalls.CAPABILITIES})
@@ -178,7 +190,7 @@ def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes
         os.setgroups(groups)
         os.setgid(gid)
         os.setuid(uid)
-        os.chdir(cwd)
+        _enter_cwd(cwd)
         environ = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
         environ.setdefault("PATH", DEFAULT_PATH)
         args = process["args"]
@@ -193,9 +205,6 @@ def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes
                 except (OSError, ValueError):
                     pass
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        # Nothing of the shim's may reach the container beyond 0-2 (the error pipe closes on exec).
-        os.closerange(3, err_w)
-        os.closerange(err_w + 1, 65536)
         try:
             os.execvpe(args[0], args, environ)
         except FileNotFoundError:
@@ -206,7 +215,27 @@ def _init(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes
             os._exit(126)
     except BaseException as exc:
         _report(err_w, str(exc) or type(exc).__name__)
-        os._exit(127)
+        os._exit(exc.exit_code if isinstance(exc, StartError) else 127)
+
+
+def _make_cwd(cwd: str) -> None:
+    """Make the working directory if it is missing, as Docker does. This runs after
+    pivot_root with the shim's fds closed, so no path leads out of the container's root
+    (and _enter_cwd checks that none did)."""
+    try:
+        os.makedirs(cwd, mode=0o755, exist_ok=True)
+    except OSError as exc:
+        raise StartError(f"cannot make the working directory {cwd}: {exc.strerror}", 126) from None
+
+
+def _enter_cwd(cwd: str) -> None:
+    try:
+        os.chdir(cwd)
+        here = os.getcwd()
+    except OSError as exc:
+        raise StartError(f"chdir to the working directory {cwd}: {exc.strerror}", 126) from None
+    if not here.startswith("/"):  # "(unreachable)/...": a directory outside the container
+        raise StartError(f"the working directory {cwd} is outside the container's root", 126)
 
 
 def _open_target(root_fd: int, dest: str, is_file: bool) -> int:
@@ -284,7 +313,23 @@ def _mask(masked: list[str], readonly: list[str]) -> None:
                        | syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
 
 
-def _devices(root_fd: int) -> None:
+def _devices(root_fd: int, extra: list[dict]) -> None:
+    """The spec's linux.devices, then the default nodes in /dev (a node already there, say
+    a default one that privileged mode lists again, is left as it is)."""
+    for device in extra:
+        parts = pathwalk.clean(device["path"])
+        kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK}[device["type"]]
+        parent = pathwalk.open_dir(root_fd, parts[:-1], True, device["path"])
+        try:
+            mode = device.get("fileMode", 0o666) & 0o7777
+            os.mknod(parts[-1], kind | mode, os.makedev(device["major"], device["minor"]), dir_fd=parent)
+            os.chmod(parts[-1], mode, dir_fd=parent)  # not the umask's
+            os.chown(parts[-1], device.get("uid", 0), device.get("gid", 0), dir_fd=parent,
+                     follow_symlinks=False)
+        except FileExistsError:
+            pass
+        finally:
+            os.close(parent)
     dev = pathwalk.open_dir(root_fd, ["dev"], True, "/dev")
     try:
         for name, major, minor in _DEVICES:

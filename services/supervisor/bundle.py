@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 
 from services.common import errors
+from services.shim import devices as device_rules
 from services.shim import seccomp
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -149,6 +151,105 @@ def _seccomp_profile(host: dict, caps: dict, sec: Security) -> dict | None:
     return seccomp.default_profile(set(caps["bounding"])) if seccomp.supported() else None
 
 
+HOST_DEV = "/dev"
+# What privileged mode does not copy from the host's /dev: its mounts, console, and
+# ptmx (the container's own is a link to its devpts).
+HOST_DEV_SKIP = {"pts", "shm", "mqueue", "fd", ".lxc", ".lxd-mounts", ".udev", "console", "ptmx"}
+
+
+def _device_node(path: str) -> dict | None:
+    """linux.devices' entry for the host's device node `path` (not followed if a symlink);
+    None if it is not a device. FileNotFoundError if there is nothing there."""
+    st = os.lstat(path)
+    kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else None
+    if kind is None:
+        return None
+    return {"path": path, "type": kind, "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+            "fileMode": st.st_mode & 0o7777, "uid": st.st_uid, "gid": st.st_gid}
+
+
+def _nodes_below(top: str, into: str) -> list[dict]:
+    """The device nodes in the host directory `top`, at their places below `into`."""
+    nodes = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        if dirpath == HOST_DEV:
+            dirnames[:] = [n for n in dirnames if n not in HOST_DEV_SKIP]
+        for name in sorted(filenames):
+            if dirpath == HOST_DEV and name in HOST_DEV_SKIP:
+                continue
+            try:
+                node = _device_node(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if node is not None:
+                node["path"] = os.path.join(into, os.path.relpath(node["path"], top))
+                nodes.append(node)
+    return nodes
+
+
+def _mapped_device(mapping, number: int) -> tuple[list[dict], str]:
+    """One of HostConfig.Devices, checked: its nodes and their cgroup permissions."""
+    where = f"HostConfig.Devices[{number}]"
+    if not isinstance(mapping, dict):
+        raise errors.BadParameter("HostConfig.Devices must be a list of objects")
+    for key in ("PathOnHost", "PathInContainer", "CgroupPermissions"):
+        if mapping.get(key) is not None and not isinstance(mapping[key], str):
+            raise errors.BadParameter(f"{where}.{key} must be a string")
+    on_host = mapping.get("PathOnHost") or ""
+    in_container = mapping.get("PathInContainer") or on_host
+    permissions = mapping.get("CgroupPermissions") or "rwm"
+    if not device_rules.valid_access(permissions):
+        raise errors.BadParameter(f"bad mode specified: {permissions}")
+    nodes, reason = [], "no such file or directory"
+    if on_host.startswith("/"):  # not relative to wherever the supervisor runs
+        path = os.path.normpath(on_host)
+        # Like Docker, a symlink is followed only to a device under /dev (/dev/disk/by-id/...).
+        if os.path.islink(path) and os.path.realpath(path).startswith(HOST_DEV + "/"):
+            path = os.path.realpath(path)
+        try:
+            node = _device_node(path)
+            if node is not None:
+                nodes = [dict(node, path=in_container)]
+            elif os.path.isdir(path):  # a directory of devices: those below it
+                nodes = _nodes_below(path, in_container)
+            reason = "not a device node"
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+    if not nodes:
+        raise errors.BadParameter(f"error gathering device information while adding custom device "
+                                  f"{json.dumps(on_host)}: {reason}")
+    if not in_container.startswith("/") or not in_container.strip("/"):
+        raise errors.BadParameter(f"{in_container} is not an absolute path")
+    return nodes, permissions
+
+
+def devices(host: dict) -> tuple[list[dict], list[device_rules.Rule]]:
+    """HostConfig's Devices, DeviceCgroupRules and Privileged as Docker reads them: the
+    nodes to make (OCI linux.devices) and the devices cgroup's rules, Docker's defaults
+    first. A setting that is not right is a BadParameter, in Docker's words where it has any."""
+    mappings, texts = host.get("Devices") or [], host.get("DeviceCgroupRules") or []
+    if not isinstance(mappings, list):
+        raise errors.BadParameter("HostConfig.Devices must be a list of objects")
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise errors.BadParameter("HostConfig.DeviceCgroupRules must be a list of strings")
+    try:
+        extra_rules = [device_rules.parse(t) for t in texts]
+    except ValueError as exc:
+        raise errors.BadParameter(str(exc)) from None
+    mapped = [_mapped_device(m, n) for n, m in enumerate(mappings)]
+    if host.get("Privileged"):
+        # Every host device, and those mapped elsewhere; no rule (their permissions are ignored).
+        nodes = _nodes_below(HOST_DEV, HOST_DEV)
+        nodes += [node for (found, _), m in zip(mapped, mappings) for node in found
+                  if node["path"] != m.get("PathOnHost")]
+        return nodes, list(device_rules.ALLOW_ALL)
+    nodes, rules = [], list(device_rules.DEFAULT_RULES)
+    for found, permissions in mapped:
+        nodes += found
+        rules += [device_rules.Rule(True, n["type"], n["major"], n["minor"], permissions) for n in found]
+    return nodes, rules + extra_rules
+
+
 def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
     """config.json for the container record `rec`; `lowers` are its layer dirs, bottom first."""
     config, host = rec["Config"], rec["HostConfig"]
@@ -188,6 +289,8 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
         resources["cpu"] = {"shares": int(host["CpuShares"])}
     if (host.get("PidsLimit") or 0) > 0:
         resources["pids"] = {"limit": host["PidsLimit"]}
+    nodes, rules = devices(host)
+    resources["devices"] = [device_rules.to_oci(rule) for rule in rules]
     caps, sec = _capabilities(host), security(host.get("SecurityOpt"))
     profile = _seccomp_profile(host, caps, sec)
     unmasked = bool(host.get("Privileged")) or sec.unmasked_paths
@@ -207,6 +310,7 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
         "mounts": mounts,
         "linux": {
             "namespaces": [{"type": ns} for ns in NAMESPACES],
+            "devices": nodes,
             "cgroupsPath": rec["Dockyard"]["cgroup"],
             "resources": resources,
             "maskedPaths": [] if unmasked else MASKED_PATHS,
