@@ -1,14 +1,14 @@
-"""Image endpoints: list, viz, inspect, history, tag, remove, create (import), insert, get, load."""
+"""Image endpoints: list, viz, inspect, history, tag, remove, prune, create (import), insert, get,
+load."""
 
 from __future__ import annotations
-
-import fnmatch
-import json
 
 from aiohttp import web
 
 from services.common import errors, timefmt, wire
+from services.common import filters as common_filters
 
+from . import filters as api_filters
 from . import keys, params, shapes, streams
 from .system import json_response
 
@@ -25,56 +25,82 @@ def _show_id(request: web.Request):
     return shapes.for_request(request).image_id
 
 
-def _filters(request: web.Request) -> dict[str, list[str]]:
-    raw = params.text(request, "filters")
-    if not raw:
-        return {}
+def _seconds(created: str) -> float:
     try:
-        data = json.loads(raw)
-    except ValueError:
-        raise errors.BadParameter(f"invalid filters: {raw!r} is not JSON") from None
-    if not isinstance(data, dict):
-        raise errors.BadParameter("invalid filters: expected a JSON object")
-    out = {}
-    for key, value in data.items():
-        # Docker sends {"key": {"value": true}} and older clients {"key": ["value"]}.
-        values = list(value) if isinstance(value, (dict, list)) else [value]
-        if key not in ("dangling", "label", "reference", "before", "since"):
-            raise errors.BadParameter(f"invalid filter {key!r}")
-        out[key] = [str(v) for v in values]
+        return timefmt.parse(created).timestamp()
+    except (ValueError, OverflowError):
+        return 0.0   # a record's bad time never fails a listing
+
+
+async def _created_of(request: web.Request, name: str) -> float:
+    return _seconds((await _clients(request).call("image.inspect", {"name": name}))["created"])
+
+
+async def _matches(request: web.Request, images: list[dict], filters: dict, all_images: bool) -> list[dict]:
+    """The images and refs the filters keep, as dockerd's image list does
+    (daemon/images/image_list.go)."""
+    dangling_only = common_filters.get_bool(filters, "dangling", False)
+    before = since = None
+    for name in filters.get("before", []):   # several: the oldest
+        created = await _created_of(request, name)
+        before = created if before is None else min(before, created)
+    for value in filters.get("until", []):
+        try:
+            ts = api_filters.timestamp(value)
+        except errors.BadParameter as exc:
+            raise errors.BadParameter(f"invalid value for 'until' filter: {exc.message}") from None
+        before = ts if before is None else min(before, ts)
+    for name in filters.get("since", []):    # several: the newest
+        created = await _created_of(request, name)
+        since = created if since is None else max(since, created)
+    patterns = filters.get("reference")
+    for pattern in patterns or []:
+        api_filters.path_match(pattern, "")  # a malformed one is refused, whatever the images
+    parents = {i["parent"] for i in images if i["parent"]}
+    out = []
+    for image in images:
+        if dangling_only and image["id"] in parents:
+            continue
+        created = _seconds(image["created"]) if before is not None or since is not None else 0.0
+        if (before is not None and not created < before) or (since is not None and not created > since):
+            continue
+        if "label" in filters and not common_filters.match_kv_list(filters["label"], image["labels"]):
+            continue
+        if patterns is not None:
+            image = {**image, "refs": [r for r in image["refs"] if api_filters.reference_matches(patterns, r)],
+                     "digests": [r for r in image["digests"] if api_filters.reference_matches(patterns, r)]}
+        if not image["refs"] and not image["digests"]:
+            if not (all_images or image["id"] not in parents):
+                continue
+            if ("dangling" in filters and not dangling_only) or patterns is not None:
+                continue
+        elif dangling_only and image["refs"]:
+            continue
+        out.append(image)
     return out
-
-
-async def _matches(request: web.Request, images: list[dict], filters: dict) -> list[dict]:
-    if "dangling" in filters:
-        want = filters["dangling"][0].lower() in ("1", "true")
-        images = [i for i in images if (not i["refs"]) == want]
-    for label in filters.get("label", []):
-        key, _, value = label.partition("=")
-        images = [i for i in images if key in i["labels"] and (not value or i["labels"][key] == value)]
-    if "reference" in filters:
-        patterns = filters["reference"]
-
-        def ref_match(ref: str) -> bool:
-            repo = ref.rpartition(":")[0] if ":" in ref.rpartition("/")[2] else ref
-            return any(fnmatch.fnmatchcase(ref, p) or fnmatch.fnmatchcase(repo, p) for p in patterns)
-        images = [i for i in images if any(ref_match(r) for r in i["refs"])]
-    for key, keep in (("before", lambda c, t: c < t), ("since", lambda c, t: c > t)):
-        for name in filters.get(key, []):
-            pivot = await _clients(request).call("image.inspect", {"name": name})
-            images = [i for i in images if keep(timefmt.unix(i["created"]), timefmt.unix(pivot["created"]))]
-    return images
 
 
 async def list_images(request: web.Request) -> web.Response:
     all_images = params.flag(request, "all")
-    images = (await _clients(request).call("image.list", {"all": all_images}))["images"]
     legacy_filter = params.text(request, "filter")  # pre-1.25 clients: a reference pattern
-    filters = _filters(request)
+    filters = api_filters.from_request(request, api_filters.IMAGE_LIST)
     if legacy_filter:
         filters.setdefault("reference", []).append(legacy_filter)
-    images = await _matches(request, images, filters)
+    images = (await _clients(request).call("image.list", {"all": all_images}))["images"]
+    images = await _matches(request, images, filters, all_images)
     return json_response(shapes.for_request(request).image_list(images, all_images, request[keys.API]))
+
+
+async def prune(request: web.Request) -> web.Response:
+    """POST /images/prune: dangling images, or with dangling=false all unused ones."""
+    filters = api_filters.from_request(request, api_filters.IMAGE_PRUNE)
+    result = await _clients(request).call("image.prune", {
+        "dangling": common_filters.get_bool(filters, "dangling", True),
+        "until": api_filters.until(filters, "invalid value for 'until' filter: "),
+        "label": filters.get("label", []), "label_not": filters.get("label!", [])})
+    removed = [{"Untagged": item["untagged"]} if item.get("untagged") else {"Deleted": item["deleted"]}
+               for item in result["removed"]]
+    return json_response({"ImagesDeleted": removed or None, "SpaceReclaimed": result["space_reclaimed"]})
 
 
 async def viz(request: web.Request) -> web.Response:

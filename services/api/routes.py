@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import containers, images, system
+from services.common import errors
+
+from . import containers, images, keys, system
 
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
+
+
+def since_version(version: str, handler):
+    """A route that API versions before `version` lack: a 400 under their prefix, as dockerd
+    answers (router.WithMinimumAPIVersion). Unprefixed, dockerd serves its newest version,
+    so such a route is served there."""
+    async def versioned(request: web.Request) -> web.StreamResponse:
+        if request.match_info.get("version") is not None and not request[keys.API].at_least(version):
+            path = "/" + request.path.split("/", 2)[2]
+            raise errors.BadParameter(f"{request.method} {path} requires minimum API version {version}")
+        return await handler(request)
+    return versioned
+
 
 ROUTES = [
     ("GET", "/_ping", system.ping),
@@ -22,6 +37,7 @@ ROUTES = [
     ("GET", "/images/search", images.search),
     ("POST", "/images/create", images.create),
     ("POST", "/images/load", images.load),
+    ("POST", "/images/prune", since_version("1.25", images.prune)),
     ("GET", "/images/{name:.+}/json", images.inspect),
     ("GET", "/images/{name:.+}/history", images.history),
     ("GET", "/images/{name:.+}/get", images.get_one),
@@ -32,6 +48,7 @@ ROUTES = [
     # Containers.
     ("GET", "/containers/json", containers.list_containers),
     ("POST", "/containers/create", containers.create),
+    ("POST", "/containers/prune", since_version("1.25", containers.prune)),
     ("GET", "/containers/{id}/json", containers.inspect),
     ("GET", "/containers/{id}/changes", containers.changes),
     ("GET", "/containers/{id}/export", containers.export),

@@ -9,7 +9,7 @@ import stat
 import tarfile
 import time
 
-from services.common import errors, release, safetar, timefmt, wire
+from services.common import errors, filters, release, safetar, timefmt, wire
 from services.common.config import Settings
 from services.common.store import Store, archive, image_config, reference, unpack_layer
 
@@ -24,7 +24,8 @@ class ImageMethods:
         self.store.collect_garbage()
         handlers = {
             "image.list": self.list, "image.inspect": self.inspect, "image.history": self.history,
-            "image.tag": self.tag, "image.remove": self.remove, "image.import": self.import_,
+            "image.tag": self.tag, "image.remove": self.remove, "image.prune": self.prune,
+            "image.import": self.import_,
             "image.import_url": self.import_url, "image.insert": self.insert,
             "image.save": self.save, "image.load": self.load, "image.commit": self.commit,
             "image.pull": self.pull, "image.push": self.push,
@@ -60,6 +61,44 @@ class ImageMethods:
     async def remove(self, call: wire.Call) -> dict:
         p = call.params
         return self.store.remove(p["name"], p["force"], p["prune"])
+
+    async def prune(self, call: wire.Call) -> dict:
+        """Docker's image prune (daemon/images/image_prune.go): dangling images (with no tag
+        and no child), or with `dangling` False every image; each removed as `docker rmi`
+        would, and one a container uses (a conflict) kept. No await: nothing interleaves."""
+        p = call.params
+        images = self.store.list(True)   # newest first: children go before their parents
+        parents = {i["parent"] for i in images if i["parent"]}
+        sizes = dict(self.store.conn.execute("SELECT chain_id, size FROM layers").fetchall())
+        chosen = []
+        for image in images:
+            refs = image["refs"] + image["digests"]
+            if image["id"] in parents and (p["dangling"] or not refs):
+                continue   # only heads are dangling; an untagged parent goes with its child
+            if p.get("until") is not None:
+                try:
+                    if timefmt.parse(image["created"]).timestamp() > p["until"]:
+                        continue
+                except ValueError:
+                    continue
+            config = image["config"] if isinstance(image["config"], dict) else {}
+            labels = config.get("config").get("Labels") if isinstance(config.get("config"), dict) else None
+            if not filters.match_labels(p["label"], p["label_not"], labels if isinstance(labels, dict) else {}):
+                continue
+            if p["dangling"] and image["refs"]:
+                continue   # tagged: not dangling (digests alone do not keep it)
+            chosen.append(refs or [image["id"]])
+        removed = []
+        for names in chosen:
+            for name in names:
+                try:
+                    result = self.store.remove(name, force=False, prune=True)
+                except (errors.Conflict, errors.NotFound):
+                    continue   # in use, or gone with an earlier one
+                removed += [{"untagged": ref} for ref in result["untagged"]]
+                removed += [{"deleted": image_id} for image_id in result["deleted"]]
+        left = {row[0] for row in self.store.conn.execute("SELECT chain_id FROM layers")}
+        return {"removed": removed, "space_reclaimed": sum(size for chain, size in sizes.items() if chain not in left)}
 
     # ---------------------------------------------------------------- imports
 

@@ -336,39 +336,48 @@ class Store:
         return name
 
     def remove(self, name: str, force: bool, prune: bool = True) -> dict:
-        """Untag, and delete the image (and its unused layers) with its last ref, as Docker does."""
+        """Untag, and delete the image (and its unused layers) with its last ref, as Docker does
+        (daemon/images/image_delete.go): a repository's last tag takes its digests with it."""
         image_id = self.resolve(name)
         refs = self.refs_of(image_id)
         by_ref = self.ref_named(name, image_id)
         untagged: list[str] = []
         deleted: list[str] = []
         users = self.users(image_id)
-        if by_ref is not None and (len(refs) > 1 or users):
-            if len(refs) == 1 and users and not force:
+
+        def repository(ref: str) -> str:
+            return ref.partition("@")[0] if "@" in ref else ref.rpartition(":")[0]
+        # Docker's "single reference": one repository's digests and at most one tag of it.
+        single = len([r for r in refs if "@" not in r]) <= 1 and len({repository(r) for r in refs}) == 1
+        if by_ref is not None:
+            if single and users and not force:
                 raise errors.Conflict(
                     f"conflict: unable to remove repository reference {name!r} (must force) - "
                     f"container {users[0][:12]} is using its referenced image {short(image_id)}")
-            self.conn.execute("DELETE FROM refs WHERE ref=?", (by_ref,))
-            return {"untagged": [by_ref], "deleted": []}
-        if users:
-            raise errors.Conflict(
-                f"conflict: unable to delete {short(image_id)} (cannot be forced) - image is being "
-                f"used by container {users[0][:12]}")
-        if by_ref is None and len(refs) > 1 and not force:
-            raise errors.Conflict(
-                f"conflict: unable to delete {short(image_id)} (must be forced) - image is "
-                "referenced in multiple repositories")
-        children = self.children(image_id)
-        if children:
-            if refs and by_ref is not None:
-                self.conn.execute("DELETE FROM refs WHERE ref=?", (by_ref,))
-                return {"untagged": [by_ref], "deleted": []}
-            raise errors.Conflict(
-                f"conflict: unable to delete {short(image_id)} (cannot be forced) - image has "
-                "dependent child images")
+            untagged.append(by_ref)
+            repo = repository(by_ref)
+            if "@" not in by_ref and not any("@" not in r and repository(r) == repo for r in refs if r != by_ref):
+                untagged += [r for r in refs if "@" in r and repository(r) == repo]
+            self.conn.executemany("DELETE FROM refs WHERE ref=?", [(r,) for r in untagged])
+            refs = [r for r in refs if r not in untagged]
+            if refs or users or self.children(image_id):
+                return {"untagged": untagged, "deleted": []}   # the image stays, quietly
+        else:
+            if users:
+                raise errors.Conflict(
+                    f"conflict: unable to delete {short(image_id)} (cannot be forced) - image is being "
+                    f"used by container {users[0][:12]}")
+            if refs and not single and not force:
+                raise errors.Conflict(
+                    f"conflict: unable to delete {short(image_id)} (must be forced) - image is "
+                    "referenced in multiple repositories")
+            if self.children(image_id):
+                raise errors.Conflict(
+                    f"conflict: unable to delete {short(image_id)} (cannot be forced) - image has "
+                    "dependent child images")
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            untagged = refs
+            untagged += refs
             self.conn.execute("DELETE FROM refs WHERE image_id=?", (image_id,))
             parent = self.conn.execute("SELECT parent FROM images WHERE id=?", (image_id,)).fetchone()[0]
             self.conn.execute("DELETE FROM images WHERE id=?", (image_id,))
