@@ -1,4 +1,4 @@
-"""Container endpoints: list, create, inspect, changes, export, start, stop, restart, kill,
+"""Container endpoints: list, prune, create, inspect, changes, export, start, stop, restart, kill,
 attach, wait, remove, logs, resize, and POST /commit."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from aiohttp import web
 
 from services.common import errors, timefmt, wire
 
-from . import hijack, keys, params, shapes, streams
+from . import filters, hijack, keys, params, shapes, streams
 from .system import json_response
 
 # How long an attach keeps trying to reach the shim of a running container.
@@ -37,8 +37,18 @@ async def list_containers(request: web.Request) -> web.Response:
         "limit": params.integer(request, "limit", -1),
         "since": params.text(request, "since") or None,
         "before": params.text(request, "before") or None,
+        "filters": filters.from_request(request, filters.CONTAINER_LIST),
     })
     return json_response(shapes.for_request(request).container_list(result["containers"], request[keys.API]))
+
+
+async def prune(request: web.Request) -> web.Response:
+    """POST /containers/prune: remove the stopped containers the filters name."""
+    wanted = filters.from_request(request, filters.CONTAINER_PRUNE)
+    result = await _clients(request).call("container.prune", {
+        "until": filters.until(wanted), "label": wanted.get("label", []), "label_not": wanted.get("label!", [])})
+    return json_response({"ContainersDeleted": result["deleted"] or None,
+                          "SpaceReclaimed": result["space_reclaimed"]})
 
 
 async def create(request: web.Request) -> web.Response:
@@ -98,14 +108,20 @@ async def wait(request: web.Request) -> web.StreamResponse:
         raise errors.BadParameter(f"invalid condition {condition!r}")
     rec = await clients.call("container.inspect", {"id": _id(request)})
     # As dockerd does, the head goes out at once (the docker CLI starts the container only
-    # once its wait is acknowledged); the body when the container stops.
+    # once its wait is acknowledged); the body when the container stops. A next exit is the
+    # one after those counted now, however soon after the head the container starts.
+    exits = rec["Dockyard"].get("exits", 0) if condition == "next-exit" else None
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await response.prepare(request)
     while True:
         try:
-            result = await clients.call("container.wait", {"id": rec["Id"], "condition": condition})
+            result = await clients.call("container.wait", {"id": rec["Id"], "condition": condition,
+                                                           "exits": exits})
             break
         except errors.Unavailable:
+            if clients.closed:  # this api is stopping: the container is not
+                result = {"exit_code": -1, "error": "the daemon is stopping; the container may still be running"}
+                break
             await asyncio.sleep(0.2)  # the supervisor is restarting: wait for it, then again
         except errors.DockyardError as exc:
             result = {"exit_code": -1, "error": exc.message}

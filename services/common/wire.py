@@ -41,6 +41,7 @@ import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
 from . import errors
+from .sockets import shim_name, socket_path
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,15 @@ class Method:
                               # be a (dict, bytes) pair: a labelled raw frame)
     upload: bool = False      # the caller streams raw bytes to the service
     timeout: float | None = DEFAULT_TIMEOUT  # None: wait as long as the peer is alive
+    # Whether a caller that gives up (or goes away) ends the call at the service. Streams
+    # and uploads are (nothing else would end them), and waits that say so; any other
+    # call changes state and always runs to its end, so a client's hang-up never leaves
+    # a start or a removal half done.
+    waits: bool = False
+
+    @property
+    def cancellable(self) -> bool:
+        return self.chunk is not None or self.upload or self.waits
 
 
 METHODS: dict[str, Method] = {}
@@ -171,6 +181,13 @@ _declare(Method("image.tag", "registry",
                 reply={"ref": str}))
 _declare(Method("image.remove", "registry", params={"name": str, "force": bool, "prune": bool},
                 reply={"untagged": [str], "deleted": [str]}))
+# Docker's image prune: dangling images (untagged, no children), or with `dangling` False
+# every image no container uses; `until` (unix seconds: the api parses Docker's forms) and
+# `label`/`label_not` (Docker's `label!`) narrow it. Each item is an untag or a deletion.
+_declare(Method("image.prune", "registry",
+                params={"dangling": bool, "until": Opt(float), "label": [str], "label_not": [str]},
+                reply={"removed": [{"untagged": Opt(str), "deleted": Opt(str)}], "space_reclaimed": int},
+                timeout=None))
 _declare(Method("image.import", "registry", params=_IMPORT, chunk=PROGRESS, upload=True))
 _declare(Method("image.import_url", "registry", params={**_IMPORT, "url": str}, chunk=PROGRESS))
 _declare(Method("image.insert", "registry", params={"name": str, "url": str, "path": str},
@@ -195,17 +212,30 @@ CONTAINER = ANY
 _declare(Method("container.create", "supervisor",
                 params={"config": ANY, "host_config": ANY, "name": Opt(str)},
                 reply={"id": str, "warnings": [str]}))
+# The filters of Docker's container list (moby daemon/list.go), each a list of values.
+CONTAINER_FILTERS = {key: Opt([str]) for key in (
+    "ancestor", "before", "exited", "expose", "health", "id", "is-task", "isolation", "label",
+    "name", "network", "publish", "since", "status", "volume")}
 _declare(Method("container.list", "supervisor",
-                params={"all": bool, "limit": int, "since": Opt(str), "before": Opt(str)},
+                params={"all": bool, "limit": int, "since": Opt(str), "before": Opt(str),
+                        "filters": Opt(CONTAINER_FILTERS)},
                 reply={"containers": [CONTAINER]}))
+# Docker's container prune: stopped containers (created, exited, dead) created before `until`
+# (unix seconds) with the labels `label` and not all of `label_not` (Docker's `label!`).
+_declare(Method("container.prune", "supervisor",
+                params={"until": Opt(float), "label": [str], "label_not": [str]},
+                reply={"deleted": [str], "space_reclaimed": int}, timeout=None))
 _declare(Method("container.inspect", "supervisor", params={"id": str}, reply=CONTAINER))
 _declare(Method("container.start", "supervisor", params={"id": str}, timeout=60))
 _declare(Method("container.stop", "supervisor", params={"id": str, "timeout": Opt(int)}, timeout=None))
 _declare(Method("container.restart", "supervisor", params={"id": str, "timeout": Opt(int)}, timeout=None))
 _declare(Method("container.kill", "supervisor", params={"id": str, "signal": Opt(str)}))
-_declare(Method("container.wait", "supervisor", params={"id": str, "condition": Opt(str)},
-                reply={"exit_code": int, "error": str}, timeout=None))
-_declare(Method("container.started", "supervisor", params={"id": str}, reply={"pid": int}, timeout=None))
+# `exits`: with next-exit, how many exits of the container the caller had seen (its
+# record's Dockyard.exits): the wait ends at the one after those.
+_declare(Method("container.wait", "supervisor", params={"id": str, "condition": Opt(str), "exits": Opt(int)},
+                reply={"exit_code": int, "error": str}, timeout=None, waits=True))
+_declare(Method("container.started", "supervisor", params={"id": str}, reply={"pid": int}, timeout=None,
+                waits=True))
 _declare(Method("container.remove", "supervisor", params={"id": str, "force": bool, "volumes": bool},
                 timeout=60))
 _declare(Method("container.changes", "supervisor", params={"id": str},
@@ -232,7 +262,7 @@ _declare(Method("shim.state", "shim",
                 reply={"pid": int, "running": bool, "started_at": str, "exit": Opt(EXIT)}))
 # `pid` names the start the caller means: a shim of an earlier start (lingering after its
 # container exited, on the same socket path) answers Conflict, and the caller reconnects.
-_declare(Method("shim.wait", "shim", params={"pid": int}, reply=EXIT, timeout=None))
+_declare(Method("shim.wait", "shim", params={"pid": int}, reply=EXIT, timeout=None, waits=True))
 _declare(Method("shim.kill", "shim", params={"pid": int, "signal": int}))
 _declare(Method("shim.resize", "shim", params={"pid": int, "height": int, "width": int}))
 _declare(Method("shim.attach", "shim",
@@ -316,14 +346,6 @@ def unpack(frame: bytes) -> dict:
 
 def frames(header: dict, raw: bytes | None = None) -> list[bytes]:
     return [pack(header)] if raw is None else [pack(header), raw]
-
-
-def shim_name(container_id: str) -> str:
-    return f"shim-{container_id}"
-
-
-def socket_path(exec_root: str, service: str) -> str:
-    return os.path.join(exec_root, "sock", f"{service}.sock")
 
 
 def endpoint(exec_root: str, service: str) -> str:
@@ -474,6 +496,8 @@ class ServiceClient:
             return False
 
     def close(self) -> None:
+        if self._sock.closed:
+            return  # closed already (its owner, and the Clients it came from, both may)
         for task in self._tasks:
             task.cancel()
         self._fail_all(errors.Unavailable(f"the connection to {self.service} was closed"))
@@ -616,16 +640,24 @@ class ServiceClient:
 
 
 class Clients:
-    """This process's connections to the other services, made on first use."""
+    """This process's connections to the other services, made on first use. Once closed
+    (the process is stopping), every call in flight fails and no new one is made."""
 
     def __init__(self, exec_root: str):
         self.exec_root = exec_root
         self._ctx = zmq.asyncio.Context.instance()
         self._clients: dict[str, ServiceClient] = {}
+        self._own: set[ServiceClient] = set()   # per-call connections, open now
+        self.closed = False
+
+    def _new(self, service: str) -> ServiceClient:
+        if self.closed:
+            raise errors.Unavailable("the daemon is stopping")
+        return ServiceClient(self._ctx, self.exec_root, service)
 
     def __getitem__(self, service: str) -> ServiceClient:
         if service not in self._clients:
-            self._clients[service] = ServiceClient(self._ctx, self.exec_root, service)
+            self._clients[service] = self._new(service)
         return self._clients[service]
 
     def shim(self, container_id: str) -> ServiceClient:
@@ -635,10 +667,12 @@ class Clients:
     def connection(self, service: str) -> Iterator[ServiceClient]:
         """A connection of the caller's own, closed when it is done: for peers that come
         and go, such as a container's shim, which shared connections would outlive."""
-        client = ServiceClient(self._ctx, self.exec_root, service)
+        client = self._new(service)
+        self._own.add(client)
         try:
             yield client
         finally:
+            self._own.discard(client)
             client.close()
 
     def drop(self, service: str) -> None:
@@ -656,7 +690,8 @@ class Clients:
         return await self[method(name).service].stream(name, params, **kw)
 
     def close(self) -> None:
-        for client in self._clients.values():
+        self.closed = True
+        for client in [*self._clients.values(), *self._own]:
             client.close()
         self._clients.clear()
 
@@ -742,6 +777,7 @@ class ServiceServer:
         self._sock.bind("ipc://" + path)
         self._path, self._inode = path, os.stat(path).st_ino
         self._calls: dict[tuple[bytes, int], asyncio.Task] = {}
+        self._methods: dict[tuple[bytes, int], str] = {}   # what each call is
         self._uploads: dict[tuple[bytes, int], Upload] = {}
         self._outbound: dict[tuple[bytes, int], _Outbound] = {}
         self._heard: dict[bytes, float] = {}   # caller identity -> when last heard from
@@ -776,7 +812,7 @@ class ServiceServer:
             await asyncio.sleep(ALIVE_IVL)
             now = loop.time()
             for (ident, req_id), task in list(self._calls.items()):
-                if now - self._heard.get(ident, now) > CALLER_TIMEOUT:
+                if now - self._heard.get(ident, now) > CALLER_TIMEOUT and self._cancellable(ident, req_id):
                     log.info("%s: caller went away; cancelling its call %s", self.service, req_id)
                     task.cancel()
             for ident in [i for i, t in self._heard.items() if now - t > CALLER_TIMEOUT]:
@@ -824,6 +860,8 @@ class ServiceServer:
                 self._uploads[key] = Upload(self, ident, header["id"])
             task = asyncio.ensure_future(self._run(ident, header))
             self._calls[key] = task
+            if header.get("method") in METHODS:
+                self._methods[key] = header["method"]
             task.add_done_callback(lambda _t, key=key: self._finish(key))
         elif t == "data":
             up = self._uploads.get(key)
@@ -840,11 +878,16 @@ class ServiceServer:
                 out.changed.set()
         elif t == "cancel":
             task = self._calls.get(key)
-            if task:
+            if task and self._cancellable(*key):
                 task.cancel()
+
+    def _cancellable(self, ident: bytes, req_id: int) -> bool:
+        name = self._methods.get((ident, req_id))
+        return name is None or METHODS[name].cancellable
 
     def _finish(self, key: tuple) -> None:
         self._calls.pop(key, None)
+        self._methods.pop(key, None)
         self._uploads.pop(key, None)
         self._outbound.pop(key, None)
 

@@ -21,15 +21,13 @@ import sys
 
 import setproctitle
 
+from services.common import sockets
 from services.common.config import Settings
 
 from . import launch, syscalls
 
-SOCKET_NAME = "zygote.sock"
-
-
 def socket_path(exec_root: str) -> str:
-    return os.path.join(exec_root, "sock", SOCKET_NAME)
+    return sockets.socket_path(exec_root, "zygote")
 
 
 def serve(runtime_file: str) -> None:

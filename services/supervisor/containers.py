@@ -31,7 +31,7 @@ from services.shim.cgroups import Cgroup, cgroup_path, prime_migration
 from services.shim import zygote
 from services.shim.launch import read_exit
 
-from . import bundle, changes, names, states
+from . import bundle, changes, filters, names, states
 
 log = logging.getLogger("supervisor")
 
@@ -192,14 +192,15 @@ class Containers:
         self.conn = self.store.conn
         self.staging = layout.staging_dir(settings.data_root, "supervisor")
         self.locks: dict[str, asyncio.Lock] = {}
-        self.exit_events: dict[str, asyncio.Event] = {}
-        self.removed_events: dict[str, asyncio.Event] = {}
+        # Container -> a future of its State, resolved at its next recorded exit (or removal).
+        self.next_exits: dict[str, asyncio.Future] = {}
+        # Container -> a future of its final State, resolved when it is removed.
+        self.removals: dict[str, asyncio.Future] = {}
         self.start_waiters: dict[str, list[asyncio.Future]] = {}  # container -> who awaits its start
-        self.last_states: dict[str, dict] = {}   # removed container -> its final state
         self.watchers: dict[str, asyncio.Task] = {}
         self.restarts: dict[str, asyncio.Task] = {}   # restarts waiting out their delay
         self.zygote: asyncio.subprocess.Process | None = None
-        for name in ("create", "list", "inspect", "start", "stop", "restart", "kill", "wait",
+        for name in ("create", "list", "prune", "inspect", "start", "stop", "restart", "kill", "wait",
                      "started", "remove", "changes", "export", "logs", "commit"):
             server.handle(f"container.{name}")(getattr(self, name))
 
@@ -297,7 +298,7 @@ class Containers:
         if name is None:
             name = names.generate(lambda n: self.conn.execute(
                 "SELECT 1 FROM containers WHERE name=?", (n,)).fetchone() is not None)
-        cid = secrets.token_hex(32)
+        cid = self._new_id()
         dns = _str_list(host.get("Dns"), "Dns") or _str_list(config.get("Dns"), "Dns") or []
         full_config = {
             "Hostname": config.get("Hostname") or cid[:12],
@@ -340,8 +341,10 @@ class Containers:
             "RestartPolicy": _restart_policy(host.get("RestartPolicy"), bool(host.get("AutoRemove"))),
             "LogConfig": {"Type": "json-file", "Config": {}},
             "CgroupParent": host.get("CgroupParent") or "",
+            "Devices": host.get("Devices") or [], "DeviceCgroupRules": host.get("DeviceCgroupRules") or [],
         }
         bundle.security(host_config["SecurityOpt"])  # refused now, not at start
+        bundle.devices(host_config)
         _integer(host_config["PidsLimit"], "PidsLimit")
         if not isinstance(host_config["CgroupParent"], str):
             raise errors.BadParameter("CgroupParent must be a string")
@@ -390,6 +393,14 @@ class Containers:
                                                   json.dumps(rec)))
         warnings = []
         return {"id": cid, "warnings": warnings}
+
+    def _new_id(self) -> str:
+        """A container id whose short id no other container has: shims' sockets are named
+        by it (services.common.sockets.shim_name)."""
+        while True:
+            cid = secrets.token_hex(32)
+            if self.conn.execute("SELECT 1 FROM containers WHERE id LIKE ?", (cid[:12] + "%",)).fetchone() is None:
+                return cid
 
     def _volume(self, name: str | None = None) -> tuple[str, str]:
         name = name or secrets.token_hex(32)
@@ -443,19 +454,42 @@ class Containers:
 
     async def list(self, call: wire.Call) -> dict:
         p = call.params
+        wanted = {k: v for k, v in (p.get("filters") or {}).items() if v is not None}
+        filters.check(wanted)
         rows = [json.loads(r[0]) for r in self.conn.execute(
             "SELECT config FROM containers ORDER BY created DESC, rowid DESC")]
+        # The since and before parameters of old clients: all containers, newer or older.
         if p.get("since"):
             pivot = self._load(self._resolve(p["since"]))
             rows = [r for r in rows if r["Created"] > pivot["Created"]]
         if p.get("before"):
             pivot = self._load(self._resolve(p["before"]))
             rows = [r for r in rows if r["Created"] < pivot["Created"]]
-        if not (p["all"] or p.get("since") or p.get("before") or p["limit"] > 0):
-            rows = [r for r in rows if r["State"]["Running"]]
-        if p["limit"] > 0:
-            rows = rows[:p["limit"]]
+        pivots = {key: self._resolve(value) for key in ("before", "since") for value in wanted.get(key) or []}
+        images = filters.image_family(self.store, wanted["ancestor"]) if "ancestor" in wanted else None
+        rows = filters.select(rows, wanted, p["all"] or bool(p.get("since") or p.get("before")), p["limit"],
+                              pivots.get("before"), pivots.get("since"), images)
         return {"containers": rows}
+
+    async def prune(self, call: wire.Call) -> dict:
+        """Docker's container prune: remove the stopped containers the filters choose."""
+        p = call.params
+        deleted, space = [], 0
+        for (cid,) in self.conn.execute("SELECT id FROM containers ORDER BY created").fetchall():
+            async with self._lock(cid):
+                if not self._exists(cid) or not filters.prunable(
+                        self._load(cid), p.get("until"), p["label"], p["label_not"]):
+                    continue
+                size = await asyncio.to_thread(
+                    filters.tree_size, bundle.paths(self.settings.data_root, cid)["upper"])
+                try:
+                    await self._remove(cid, volumes=False)
+                except (errors.DockyardError, OSError) as exc:
+                    log.warning("prune: removing %s failed: %s", cid[:12], exc)
+                    continue
+            deleted.append(cid)
+            space += size
+        return {"deleted": deleted, "space_reclaimed": space}
 
     async def changes(self, call: wire.Call) -> dict:
         rec = self._load(self._resolve(call.params["id"]))
@@ -506,9 +540,9 @@ class Containers:
                 if not p["follow"] or not running:
                     return
                 if upto is None:
-                    event = self.exit_events.get(cid)
+                    exited = self.next_exits.get(cid)
                     try:
-                        await asyncio.wait_for(event.wait() if event else asyncio.sleep(0.1), 0.1)
+                        await asyncio.wait_for(asyncio.shield(exited) if exited else asyncio.sleep(0.1), 0.1)
                     except asyncio.TimeoutError:
                         pass
                 upto = None
@@ -544,14 +578,21 @@ class Containers:
         if "error" in report:
             state.update({"Error": report["error"], "ExitCode": report["exit_code"]})
             self._save(rec)
-            raise errors.BadParameter(f"failed to create task for container: {report['error']}")
+            error = errors.BadParameter(f"failed to create task for container: {report['error']}")
+            for waiter in self.start_waiters.pop(cid, []):
+                if not waiter.done():
+                    waiter.set_exception(error)
+            if rec["HostConfig"].get("AutoRemove"):
+                # As dockerd: a --rm container that cannot start is removed (the docker CLI
+                # waits for that removal before it reports the error).
+                await self._remove(cid, volumes=True)
+            raise error
         state.update({"Status": states.RUNNING, "Running": True, "Paused": False, "Restarting": False,
                       "OOMKilled": False, "Dead": False, "Pid": report["pid"], "ExitCode": 0, "Error": "",
                       "StartedAt": report["started_at"], "FinishedAt": timefmt.ZERO})
         rec["Dockyard"].update({"shim_pid": report["shim_pid"], "shim_start": _proc_start(report["shim_pid"]),
                                 "pid_start": _proc_start(report["pid"])})
         self._save(rec)
-        self.exit_events[cid] = asyncio.Event()
         self.watchers[cid] = _logged(asyncio.ensure_future(self._watch(cid, (reader, writer))), cid)
         for waiter in self.start_waiters.pop(cid, []):
             if not waiter.done():
@@ -662,11 +703,10 @@ class Containers:
         rec["State"].update({"Status": states.EXITED, "Running": False, "Paused": False, "Restarting": False,
                              "Pid": 0, "ExitCode": result["exit_code"], "FinishedAt": result["finished_at"],
                              "OOMKilled": result["oom_killed"], "Error": result["error"]})
+        rec["Dockyard"]["exits"] = rec["Dockyard"].get("exits", 0) + 1
         await self._save_until_it_works(rec, "the exit of")
         self.watchers.pop(cid, None)
-        event = self.exit_events.pop(cid, None)
-        if event:
-            event.set()
+        self._tell(self.next_exits, cid, rec["State"])
         if rec["HostConfig"].get("AutoRemove"):
             async with self._lock(cid):
                 await self._remove(cid, volumes=True)
@@ -792,12 +832,26 @@ class Containers:
             await asyncio.sleep(0.005)
         return {"pid": pid}
 
+    @staticmethod
+    def _future(table: dict[str, asyncio.Future], cid: str) -> asyncio.Future:
+        """The future of `table` for `cid` (next exit, removal): made by the first who waits."""
+        future = table.get(cid)
+        if future is None:
+            future = table[cid] = asyncio.get_running_loop().create_future()
+        return future
+
+    @staticmethod
+    def _tell(table: dict[str, asyncio.Future], cid: str, state: dict) -> None:
+        future = table.pop(cid, None)
+        if future is not None and not future.done():
+            future.set_result(copy.deepcopy(state))
+
     async def _wait_exit(self, cid: str, timeout: float | None) -> bool:
-        event = self.exit_events.get(cid)
-        if event is None:
+        """Whether the container is not running (now, or by the end of `timeout`)."""
+        if not self._exists(cid) or not self._load(cid)["State"]["Running"]:
             return True
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            await asyncio.wait_for(asyncio.shield(self._future(self.next_exits, cid)), timeout)
             return True
         except asyncio.TimeoutError:
             return False
@@ -868,18 +922,22 @@ class Containers:
         if condition not in ("not-running", "next-exit", "removed"):
             raise errors.BadParameter(f"invalid condition {condition!r}")
         rec = self._load(cid)
+        state = rec["State"]
         if condition == "removed":
-            event = self.removed_events.setdefault(cid, asyncio.Event())
-            await event.wait()
-            state = self.last_states.get(cid, rec["State"])
-            return {"exit_code": state["ExitCode"], "error": state["Error"]}
-        if condition == "next-exit" or rec["State"]["Running"]:
-            while cid not in self.exit_events and condition == "next-exit":
-                await asyncio.sleep(0.05)  # until it starts
-            await self._wait_exit(cid, None)
-        if not self._exists(cid):
-            return {"exit_code": rec["State"]["ExitCode"], "error": rec["State"]["Error"]}
-        state = self._load(cid)["State"]
+            state = await asyncio.shield(self._future(self.removals, cid))
+        elif condition == "next-exit":
+            # The next exit after the one the caller saw last (the api reads the count before
+            # it answers the client, which may then start the container at once).
+            seen = call.params.get("exits")
+            seen = rec["Dockyard"].get("exits", 0) if seen is None else seen
+            while rec["Dockyard"].get("exits", 0) <= seen:
+                state = await asyncio.shield(self._future(self.next_exits, cid))
+                if not self._exists(cid):
+                    break
+                rec = self._load(cid)
+                state = rec["State"]
+        elif state["Running"]:
+            state = await asyncio.shield(self._future(self.next_exits, cid))
         return {"exit_code": state["ExitCode"], "error": state["Error"]}
 
     # ---------------------------------------------------------------- removal
@@ -925,12 +983,8 @@ class Containers:
                 shutil.rmtree(os.path.join(self.settings.data_root, "volumes", name), ignore_errors=True)
         await asyncio.to_thread(shutil.rmtree, doomed, True)
         self.locks.pop(cid, None)
-        event = self.removed_events.pop(cid, None)
-        if event:
-            # What a wait for the removal reports; kept until that wait has read it.
-            self.last_states[cid] = rec["State"]
-            asyncio.get_running_loop().call_later(60, self.last_states.pop, cid, None)
-            event.set()
+        self._tell(self.removals, cid, rec["State"])
+        self._tell(self.next_exits, cid, rec["State"])
 
     # ----------------------------------------------------------------- commit
 
@@ -992,7 +1046,6 @@ class Containers:
             if rec["State"]["Status"] == states.REMOVING:
                 await self._remove(cid, volumes=False)
                 continue
-            self.exit_events[cid] = asyncio.Event()
             self.watchers[cid] = _logged(asyncio.ensure_future(self._watch(cid)), cid)
         # Exited ones a policy restarts and no client stopped (their restart was due while
         # no supervisor ran); on dockyardd's start, as on dockerd's, "always" ones a client

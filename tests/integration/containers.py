@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
 import time
 
 from .images import busybox_rootfs, compress
@@ -105,3 +107,10 @@ class Attached:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def docker(daemon, *args: str, input: bytes | None = None, timeout: float = 60):
+    """The docker CLI against `daemon`, as a user runs it; its CompletedProcess."""
+    env = dict(os.environ, DOCKER_HOST=daemon.unix_url, DOCKER_CONFIG=os.path.join(daemon.root, "cli"))
+    return subprocess.run(["docker", *args], input=input, capture_output=True, timeout=timeout, env=env,
+                          stdin=None if input is not None else subprocess.DEVNULL)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+from services.common.sockets import shim_name
+
 
 def _ours(pid: int, root: str) -> bool:
     try:
@@ -40,7 +42,7 @@ def test_no_leaks_after_the_suite(daemon):
     # No socket but the services', the zygote's and those of running containers' shims.
     sockets = set(os.listdir(os.path.join(daemon.exec_root, "sock")))
     wanted = {f"{s}.sock" for s in ("api", "supervisor", "builder", "registry", "zygote")}
-    assert sockets - wanted <= {f"shim-{cid}.sock" for cid in running}, sorted(sockets - wanted)
+    assert sockets - wanted <= {f"{shim_name(cid)}.sock" for cid in running}, sorted(sockets - wanted)
     # No staging leftovers.
     for service in os.listdir(os.path.join(daemon.data_root, "tmp")):
         assert os.listdir(os.path.join(daemon.data_root, "tmp", service)) == [], service

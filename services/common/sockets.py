@@ -1,0 +1,36 @@
+"""Where every unix socket of the daemon lives, and the names of shims' sockets.
+
+A unix socket's path may have 107 bytes at most, and the exec root is the user's to
+choose: names are kept short (a shim's is its container's short id), and dockyardd
+refuses at start, saying why, an exec root under which the longest would not fit.
+"""
+
+from __future__ import annotations
+
+import os
+
+# sun_path holds 108 bytes, its NUL included.
+SOCKET_PATH_MAX = 107
+
+
+def shim_name(container_id: str) -> str:
+    """The socket name of a container's shim. The supervisor keeps short ids unique."""
+    return f"shim-{container_id[:12]}"
+
+
+LONGEST_NAME = shim_name("0" * 64)
+
+
+def socket_path(exec_root: str, name: str) -> str:
+    """A service's, a shim's or the zygote's socket: <exec-root>/sock/<name>.sock."""
+    return os.path.join(exec_root, "sock", f"{name}.sock")
+
+
+def check_room(exec_root: str) -> None:
+    """Raise ValueError when the sockets under `exec_root` would pass the kernel's limit."""
+    root = os.path.abspath(exec_root)
+    longest = len(socket_path(root, LONGEST_NAME).encode())
+    if longest > SOCKET_PATH_MAX:
+        room = SOCKET_PATH_MAX - (longest - len(root.encode()))
+        raise ValueError(f"exec root {exec_root} is too long: the unix sockets under it would pass "
+                         f"the kernel's limit of {SOCKET_PATH_MAX} bytes; use one of at most {room} bytes")
