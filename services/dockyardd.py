@@ -12,12 +12,15 @@ import os
 import socket
 import stat
 import sys
+import time
 
 import services
-from services.common import layout
-from services.common.config import ConfigError, Settings, parse_host
+from services.common import layout, sockets
+from services.common.config import SUPERVISORD_PID_ENV, ConfigError, Settings, parse_host
 
 PROGRAMS = ("supervisor", "api", "builder", "registry")
+# How long the services of a killed dockyardd may take to stop before a new one refuses.
+ORPHAN_GRACE = 10.0
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -49,6 +52,10 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
 
 def preflight(settings: Settings) -> None:
     """Refuse what would fail later or harm another daemon."""
+    try:
+        sockets.check_room(settings.exec_root)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     for name, path in (("data root", settings.data_root), ("exec root", settings.exec_root)):
         try:
             layout.check_writable(path)
@@ -56,6 +63,7 @@ def preflight(settings: Settings) -> None:
             raise ConfigError(f"{name} {path} is not writable: {exc.strerror}") from None
     if _answers(os.path.join(settings.exec_root, "supervisord.sock")):
         raise ConfigError(f"another dockyardd is running with exec root {settings.exec_root}")
+    _wait_for_orphans(settings.exec_root)
     for text in settings.hosts:
         host = parse_host(text, settings.tls)
         if host.scheme == "unix":
@@ -66,6 +74,39 @@ def preflight(settings: Settings) -> None:
                     raise ConfigError(f"{host.path} exists and is not a socket")
         else:
             _check_port_free(host)
+
+
+def _wait_for_orphans(exec_root: str) -> None:
+    """The services of a dockyardd that was killed (kill -9) stop by themselves once their
+    supervisord is gone (services.common.service.watch_parent): give them a moment to."""
+    try:
+        with open(os.path.join(exec_root, "supervisord.pid")) as fh:
+            old = int(fh.read().strip())
+    except (OSError, ValueError):
+        return
+    if os.path.exists(f"/proc/{old}"):
+        return  # alive: the supervisord.sock check speaks for it
+    mark = f"{SUPERVISORD_PID_ENV}={old}".encode()
+    deadline = time.monotonic() + ORPHAN_GRACE
+    while left := _services_of(mark):
+        if time.monotonic() > deadline:
+            raise ConfigError(f"services of a dockyardd that was killed are still running (pids "
+                              f"{', '.join(map(str, left))}); stop them first")
+        time.sleep(0.05)
+
+
+def _services_of(mark: bytes) -> list[int]:
+    """The processes whose environment holds `mark`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/environ", "rb") as fh:
+                    if mark in fh.read().split(b"\0"):
+                        found.append(int(name))
+            except OSError:
+                pass
+    return found
 
 
 def _answers(path: str) -> bool:
@@ -135,7 +176,10 @@ def supervisord_conf(settings: Settings, runtime_file: str) -> str:
             f"[program:{name}]",
             f"command={sys.executable} -m services.{name} --config {runtime_file}",
             f"directory={root}",
-            f"environment=PYTHONPATH=\"{pythonpath}\",PYTHONUNBUFFERED=\"1\"",
+            # The pid supervisord will have (dockyardd execs it): a service that outlives it
+            # stops (services.common.service.watch_parent).
+            f"environment=PYTHONPATH=\"{pythonpath}\",PYTHONUNBUFFERED=\"1\","
+            f"{SUPERVISORD_PID_ENV}=\"{os.getpid()}\"",
             f"priority={priority * 10}",
             "autostart=true",
             "autorestart=true",
@@ -173,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         fh.write(supervisord_conf(settings, runtime_file))
     os.replace(conf + ".tmp", conf)
     sys.stdout.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "supervisor.supervisord", "-c", conf])
+    os.execv(sys.executable, [sys.executable, "-m", "services.supervision", "-c", conf])
 
 
 if __name__ == "__main__":

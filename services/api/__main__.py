@@ -13,7 +13,7 @@ from services.common import service, wire
 from services.common.config import parse_host
 
 from . import hijack, listeners
-from .app import make_app
+from .app import SHUTDOWN_GRACE, Connection, make_app
 
 log = logging.getLogger("api")
 
@@ -22,24 +22,31 @@ async def serve() -> None:
     settings = service.bootstrap("api")
     clients = wire.Clients(settings.exec_root)
     app = make_app(settings, clients)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # A client that hangs up cancels its request's handler, and with it the call the handler
+    # waits on (a wait, a followed log: see wire.Method.cancellable).
+    runner = web.AppRunner(app, handle_signals=False, handler_cancellation=True,
+                           shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
     loop = asyncio.get_running_loop()
     servers = []
     for sock, ctx in listeners.open_all(settings):
         # Every connection goes through a Sniffer, which lets attach take it over (hijack).
-        servers.append(await loop.create_server(lambda: hijack.Sniffer(runner.server()),
+        servers.append(await loop.create_server(lambda: hijack.Sniffer(Connection(runner.server, loop)),
                                                 sock=sock, ssl=ctx, backlog=512))
     log.info("listening on %s", ", ".join(settings.hosts))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    service.watch_parent(stop.set)
     await stop.wait()
     log.info("stopping")
     for server in servers:
         server.close()
-    await runner.cleanup()
+    # Streams that wait on a service (a followed log, an attach, a wait) end now, each
+    # properly (a log's last chunk, a wait's error), and every other request has a moment
+    # to finish before it is cancelled.
     clients.close()
+    await runner.cleanup()
     for text in settings.hosts:
         host = parse_host(text, settings.tls)
         if host.scheme == "unix" and os.path.exists(host.path):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiohttp import web
+from aiohttp import http_exceptions, web
+from aiohttp.web_protocol import RequestHandler
 
 from services.common import errors, release, wire
 from services.common.config import Settings
@@ -16,6 +17,13 @@ from .system import json_response
 log = logging.getLogger("api")
 
 SERVER_HEADER = f"Dockyard/{release.VERSION} (linux)"
+
+# The longest request line and header a request may have: Docker takes a 64 KiB
+# X-Registry-Auth (aiohttp's default is 8 KiB).
+MAX_HEADER_BYTES = 64 << 10
+# At shutdown, how long a request in progress may take to finish before it is cancelled:
+# waits, followed logs and attaches end there, so none holds the service up.
+SHUTDOWN_GRACE = 0.5
 
 # After an early error, this much of an unread request body is read and dropped, so the
 # client can finish sending and read the answer (as Go's net/http does, more generously).
@@ -50,11 +58,23 @@ async def _drain(request: web.Request) -> None:
         pass
 
 
+def _too_late(request: web.Request, what: str) -> None:
+    """When a handler fails after its response has begun (a stream, a hijacked attach),
+    no status can be sent any more: the connection is closed, so the client sees the
+    stream end, and nothing more is written to it."""
+    if request.writer is not None and request.writer.output_size > 0:
+        log.info("%s %s ended early: %s", request.method, request.path, what)
+        if request.transport is not None:
+            request.transport.close()
+        raise asyncio.CancelledError()
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except errors.DockyardError as exc:
+        _too_late(request, exc.message)
         await _drain(request)
         return error_response(exc.kind, exc.message)
     except web.HTTPException as exc:
@@ -66,10 +86,15 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         else:
             message = _HTTP_MESSAGES.get(exc.status, exc.reason)
         return json_response({"message": message}, status=exc.status)
-    except (asyncio.CancelledError, ConnectionResetError):
+    except asyncio.CancelledError:
         raise
-    except Exception:
+    except ConnectionResetError:
+        # The client went away: normal, and nothing is left to answer it.
+        log.debug("%s %s: the client went away", request.method, request.path)
+        raise asyncio.CancelledError() from None
+    except Exception as exc:
         log.exception("%s %s failed", request.method, request.path)
+        _too_late(request, f"internal error: {exc}")
         return json_response({"message": "internal server error"}, status=500)
 
 
@@ -94,3 +119,26 @@ def make_app(settings: Settings, clients: wire.Clients) -> web.Application:
     routes.register(app.router)
     app.on_response_prepare.append(_common_headers)
     return app
+
+
+class Connection(RequestHandler):
+    """aiohttp's HTTP connection, with Docker's header limits and its JSON error shape for
+    requests that cannot be parsed (aiohttp answers those in plain text)."""
+
+    def __init__(self, manager: web.Server, loop: asyncio.AbstractEventLoop):
+        super().__init__(manager, loop=loop, access_log=None, max_line_size=MAX_HEADER_BYTES,
+                         max_field_size=MAX_HEADER_BYTES)
+
+    def handle_error(self, request, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if status >= 500 or not isinstance(exc, http_exceptions.HttpProcessingError):
+            return super().handle_error(request, status, exc, message)
+        if isinstance(exc, http_exceptions.LineTooLong):
+            error: errors.DockyardError = errors.HeadersTooLarge(
+                f"request header fields too large: the limit is {MAX_HEADER_BYTES} bytes a line")
+        else:
+            error = errors.BadParameter(f"malformed HTTP request: {exc.message or exc}")
+        log.debug("refused a request: %s", error.message)
+        response = error_response(error.kind, error.message)
+        response.force_close()
+        return response

@@ -16,7 +16,10 @@ STAT_SERVICES = ("supervisor", "builder", "registry")
 
 
 def json_response(data: object, status: int = 200) -> web.Response:
-    return web.Response(status=status, text=json.dumps(data, separators=(",", ":")) + "\n", content_type="application/json")
+    # "application/json" exactly, as dockerd sends it: the docker CLI reads an error's
+    # message only under that type (with "; charset=utf-8" it prints the raw JSON).
+    return web.Response(status=status, body=json.dumps(data, separators=(",", ":")).encode() + b"\n",
+                        content_type="application/json")
 
 
 async def ping(request: web.Request) -> web.Response:

@@ -19,6 +19,8 @@ from services.shim.cgroups import cgroup_path
 DEFAULT_UNIX_SOCKET = "/run/dockyard/docker.sock"
 DEFAULT_HOSTS = [f"unix://{DEFAULT_UNIX_SOCKET}", "tcp://127.0.0.1:2375"]
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+# Set in each service's environment: the pid of the supervisord it must not outlive.
+SUPERVISORD_PID_ENV = "DOCKYARD_SUPERVISORD_PID"
 
 
 class ConfigError(Exception):

@@ -48,6 +48,10 @@ class PayloadTooLarge(DockyardError):
     kind = "payload_too_large"
 
 
+class HeadersTooLarge(DockyardError):
+    kind = "headers_too_large"
+
+
 class ServerError(DockyardError):
     kind = "server_error"
 
@@ -70,6 +74,7 @@ _STATUS_BY_KIND: dict[str, int] = {
     NotFound.kind: 404,
     Conflict.kind: 409,
     PayloadTooLarge.kind: 413,
+    HeadersTooLarge.kind: 431,
     ServerError.kind: 500,
     NotImplementedYet.kind: 501,
     Unavailable.kind: 503,
@@ -79,7 +84,7 @@ _CLASS_BY_KIND: dict[str, type[DockyardError]] = {
     cls.kind: cls
     for cls in (
         BadParameter, Unauthorized, Forbidden, NotFound, Conflict, NotModified,
-        PayloadTooLarge, ServerError, NotImplementedYet, Unavailable,
+        PayloadTooLarge, HeadersTooLarge, ServerError, NotImplementedYet, Unavailable,
     )
 }
 

@@ -14,7 +14,7 @@ from typing import Awaitable, Callable
 import setproctitle
 
 from . import layout, wire
-from .config import Settings
+from .config import SUPERVISORD_PID_ENV, Settings
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
            "error": logging.ERROR, "fatal": logging.CRITICAL}
@@ -41,6 +41,32 @@ def process_stats(name: str, live_tasks: int) -> dict:
         "threads": threading.active_count(),
         "tasks": live_tasks,
     }
+
+
+def watch_parent(stop: Callable[[], None]) -> None:
+    """Call `stop` once the supervisord that started this service is gone (killed with -9,
+    say): a service must not live on unsupervised, answering in its place, and keep the
+    next dockyardd from starting. Containers do not depend on it: they live on in their
+    shims, and the next dockyardd adopts them."""
+    pid = int(os.environ.get(SUPERVISORD_PID_ENV) or 0)
+    if not pid:
+        return  # not started by dockyardd (a test, by hand)
+    try:
+        if os.getppid() != pid:
+            raise ProcessLookupError  # it went before this service looked
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        logging.getLogger("service").warning("supervisord (pid %d) is gone: stopping", pid)
+        asyncio.get_running_loop().call_soon(stop)
+        return
+    loop = asyncio.get_running_loop()
+
+    def gone() -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+        logging.getLogger("service").warning("supervisord (pid %d) is gone: stopping", pid)
+        stop()
+    loop.add_reader(fd, gone)
 
 
 Setup = Callable[[Settings, wire.ServiceServer, wire.Clients], Awaitable[None]]
@@ -73,6 +99,7 @@ async def _serve(name: str, settings: Settings, setup: Setup | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, serving.cancel)
+    watch_parent(serving.cancel)
     log.info("serving on %s", wire.endpoint(settings.exec_root, name))
     try:
         await serving

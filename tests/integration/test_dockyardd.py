@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import subprocess
@@ -9,7 +11,9 @@ import time
 
 import pytest
 
-from .daemon import DOCKYARDD, free_port, new_root, remove_root
+from ..polling import until
+from .containers import Attached, create, ensure_busybox, inspect, start, wait
+from .daemon import DOCKYARDD, UnixHTTPConnection, free_port, new_root, remove_root
 
 
 def refuse(*args: str, root: str) -> str:
@@ -88,3 +92,80 @@ def test_sigint_stops_too(fresh_daemon):
     fresh_daemon.start()
     fresh_daemon.proc.send_signal(signal.SIGINT)
     assert fresh_daemon.proc.wait(30) == 0
+
+
+def test_refuses_an_exec_root_its_sockets_would_not_fit_under(root):
+    long_root = os.path.join(root, "x" * 90)
+    msg = refuse("-H", f"unix://{root}/d.sock", "--exec-root", long_root, root=root)
+    assert "exec root" in msg and "too long" in msg and "at most" in msg
+
+
+def _service_pids(daemon) -> list[int]:
+    return [daemon.pid(s) for s in ("api", "supervisor", "builder", "registry")]
+
+
+def _sleeper(daemon) -> tuple[str, int]:
+    """A running container and its process's pid."""
+    ensure_busybox(daemon)
+    cid = create(daemon, Cmd=["sleep", "1000"])
+    start(daemon, cid)
+    return cid, inspect(daemon, cid)["State"]["Pid"]
+
+
+def test_kill_9_of_dockyardd_then_it_starts_again_and_adopts(fresh_daemon):
+    fresh_daemon.start()
+    cid, pid = _sleeper(fresh_daemon)
+    old = _service_pids(fresh_daemon)
+    fresh_daemon.proc.kill()  # SIGKILL of supervisord: its services must not live on
+    fresh_daemon.proc.wait(10)
+    until(lambda: not any(os.path.exists(f"/proc/{p}/cmdline") and open(f"/proc/{p}/cmdline").read()
+                          for p in old), 10, "the services of the killed dockyardd to stop")
+    fresh_daemon.start()
+    assert not set(old) & set(_service_pids(fresh_daemon))
+    state = inspect(fresh_daemon, cid)["State"]
+    assert state["Running"] and state["Pid"] == pid, state
+    assert fresh_daemon.request("POST", f"/containers/{cid}/kill").status == 204
+    assert wait(fresh_daemon, cid) == 137
+
+
+def test_kill_9_of_dockyardd_then_an_immediate_start_waits_for_the_old_services(fresh_daemon):
+    fresh_daemon.start()
+    old = _service_pids(fresh_daemon)
+    fresh_daemon.proc.kill()
+    fresh_daemon.proc.wait(10)
+    fresh_daemon.start()  # at once: the old api may still be answering for a moment
+    assert not set(old) & set(_service_pids(fresh_daemon))
+    for pid in old:
+        assert not os.path.exists(f"/proc/{pid}/cmdline") or not open(f"/proc/{pid}/cmdline").read(), pid
+
+
+def _open_stream(daemon, method: str, path: str) -> http.client.HTTPResponse:
+    """A request whose response head has come; its body is still to come."""
+    conn = UnixHTTPConnection(daemon.sock, timeout=30)
+    conn.request(method, path)
+    response = conn.getresponse()
+    assert response.status in (101, 200), response.status
+    return response
+
+
+def test_sigterm_with_open_streams_stops_within_5s_and_the_container_lives_on(fresh_daemon):
+    fresh_daemon.start()
+    cid, pid = _sleeper(fresh_daemon)
+    logs = _open_stream(fresh_daemon, "GET", f"/v1.45/containers/{cid}/logs?follow=1&stdout=1")
+    waiting = _open_stream(fresh_daemon, "POST", f"/v1.45/containers/{cid}/wait")
+    attached = Attached(fresh_daemon, cid, "stream=1&stdout=1&stderr=1", upgrade=True, prefix="/v1.45")
+    assert attached.status == 101
+    started = time.monotonic()
+    fresh_daemon.proc.send_signal(signal.SIGTERM)
+    assert fresh_daemon.proc.wait(10) == 0
+    assert time.monotonic() - started < 5
+    # Each client sees its stream end properly (no hang, no broken chunking), and the
+    # container runs on under its shim.
+    assert logs.read() == b""
+    assert "stopping" in json.loads(waiting.read())["Error"]["Message"]
+    assert attached.read_all(timeout=5) == b""
+    assert os.path.exists(f"/proc/{pid}")
+    fresh_daemon.start()
+    state = inspect(fresh_daemon, cid)["State"]
+    assert state["Running"] and state["Pid"] == pid, state
+    fresh_daemon.request("POST", f"/containers/{cid}/kill")

@@ -6,7 +6,7 @@ from services.common import errors
 
 EXPECTED = {
     "not_modified": 304, "bad_parameter": 400, "unauthorized": 401, "forbidden": 403,
-    "not_found": 404, "conflict": 409, "payload_too_large": 413, "server_error": 500,
+    "not_found": 404, "conflict": 409, "payload_too_large": 413, "headers_too_large": 431, "server_error": 500,
     "not_implemented": 501, "unavailable": 503,
 }
 
@@ -23,6 +23,7 @@ def test_unknown_kind_is_a_server_error():
 
 @pytest.mark.parametrize("cls", [errors.BadParameter, errors.NotFound, errors.Conflict,
                                  errors.NotModified, errors.Unavailable, errors.PayloadTooLarge,
+                                 errors.HeadersTooLarge,
                                  errors.Unauthorized, errors.Forbidden, errors.ServerError,
                                  errors.NotImplementedYet])
 def test_round_trip(cls):

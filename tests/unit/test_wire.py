@@ -67,11 +67,16 @@ def test_unpack_rejects_garbage():
 TEST_METHODS = [
     wire.Method("test.echo", "testsvc", params={"text": str}, reply={"text": str}),
     wire.Method("test.fail", "testsvc", params={"kind": str}),
-    wire.Method("test.slow", "testsvc", params={}, timeout=0.5),
+    wire.Method("test.slow", "testsvc", params={}, timeout=0.5, waits=True),
+    wire.Method("test.change", "testsvc", params={}, timeout=0.2),
     wire.Method("test.count", "testsvc", params={"n": int}, chunk={"i": int}),
     wire.Method("test.bytes", "testsvc", params={"n": int}, chunk=bytes),
     wire.Method("test.upload", "testsvc", params={}, reply={"size": int, "chunks": int}, upload=True),
 ]
+
+
+# What test.change has done (it sets it once it has run to its end).
+changed: list[bool] = []
 
 
 @pytest.fixture
@@ -100,6 +105,12 @@ def run_with_server(tmp_path, body, produced=None):
         @server.handle("test.slow")
         async def slow(call):
             await asyncio.sleep(30)
+            return {}
+
+        @server.handle("test.change")
+        async def change(call):
+            await asyncio.sleep(0.5)
+            changed.append(True)
             return {}
 
         @server.handle("test.count")
@@ -164,6 +175,18 @@ def test_timeout_is_unavailable(tmp_path, registry):
             await client.call("test.slow")
         await asyncio.sleep(0.1)
         assert server.live_tasks() == 0  # the caller's cancel reached the service
+
+
+def test_a_call_that_changes_state_runs_to_its_end_when_its_caller_gives_up(tmp_path, registry):
+    changed.clear()
+
+    async def body(client, server):
+        with pytest.raises(errors.Unavailable, match="did not answer test.change"):
+            await client.call("test.change")
+        assert server.live_tasks() == 1  # the caller's cancel did not stop it half-way
+        while server.live_tasks():
+            await asyncio.sleep(0.05)
+        assert changed == [True]
 
     run_with_server(tmp_path, body)
 
