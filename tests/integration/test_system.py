@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import platform
 import stat
@@ -9,7 +11,9 @@ import subprocess
 
 import docker
 
-from .daemon import SERVICES
+from ..polling import until
+from .containers import create, ensure_busybox, start
+from .daemon import SERVICES, UnixHTTPConnection
 
 
 def host_memory_limit() -> bool:
@@ -134,3 +138,44 @@ def test_docker_py_negotiates(daemon):
     assert client.info()["Images"] == len(client.images(all=True))
     high = docker.DockerClient(base_url=daemon.unix_url, version="auto")
     assert high.ping() is True
+
+
+def test_a_16_kib_registry_auth_header_is_taken(daemon):
+    # docker login with a long identity token sends one this size; aiohttp's default took 8 KiB.
+    auth = base64.urlsafe_b64encode(json.dumps({"username": "u", "password": "p" * 12000}).encode()).decode()
+    assert len(auth) > 16000
+    r = daemon.get("/v1.45/images/json", headers={"X-Registry-Auth": auth})
+    assert r.status == 200, r.body
+
+
+def test_an_over_long_header_is_refused_in_dockers_json_shape(daemon):
+    r = daemon.get("/v1.45/version", headers={"X-Too-Long": "x" * (70 << 10)})
+    assert r.status == 431
+    assert r.headers["Content-Type"] == "application/json"
+    assert "header" in r.json()["message"]
+    assert daemon.get("/_ping").status == 200
+
+
+def test_errors_are_json_as_dockerd_types_it(daemon):
+    r = daemon.get("/v1.45/containers/no-such/json")
+    assert r.status == 404 and r.headers["Content-Type"] == "application/json"
+
+
+def test_a_client_that_hangs_up_leaves_no_traceback_and_no_waiting_work(daemon):
+    ensure_busybox(daemon)
+    cid = create(daemon, Cmd=["sleep", "1000"])
+    start(daemon, cid)
+    logged = os.path.getsize(daemon.log_path)
+    busy = lambda: daemon.get("/info").json()["NGoroutines"]  # noqa: E731 - tasks of every service
+    idle = busy()
+    for _ in range(5):
+        conn = UnixHTTPConnection(daemon.sock, timeout=10)
+        conn.request("POST", f"/v1.45/containers/{cid}/wait")
+        assert conn.getresponse().status == 200  # the head: the wait is under way
+        conn.close()
+    # The waits end at the api and at the supervisor with their clients.
+    until(lambda: busy() <= idle, 20, "the waits of clients that hung up to end")
+    daemon.request("POST", f"/containers/{cid}/kill")
+    with open(daemon.log_path, "rb") as fh:
+        fh.seek(logged)
+        assert b"Traceback" not in fh.read()
