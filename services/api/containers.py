@@ -55,10 +55,11 @@ async def create(request: web.Request) -> web.Response:
     body = await params.json_body(request, required=True)
     if not isinstance(body, dict):
         raise errors.BadParameter("the container config must be a JSON object")
-    host = body.get("HostConfig") or {}
+    host = body.get("HostConfig")  # as sent: the supervisor checks its type (null is none)
     config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
     result = await _clients(request).call("container.create", {
-        "config": config, "host_config": host, "name": params.text(request, "name") or None})
+        "config": config, "host_config": host, "networking_config": body.get("NetworkingConfig"),
+        "name": params.text(request, "name") or None})
     return json_response(shapes.for_request(request).container_created(result), status=201)
 
 

@@ -33,7 +33,7 @@ def parse(raw: str | None, accepted: frozenset[str]) -> dict[str, list[str]]:
         return {}
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise errors.BadParameter("invalid filter") from None
     if data is None:
         return {}

@@ -66,10 +66,37 @@ async def json_body(request: web.Request, required: bool = False) -> Any:
     if media not in ("", "application/json") and not media.endswith("+json"):
         raise errors.BadParameter(
             f"unsupported Content-Type header ({ctype}): must be 'application/json'")
+    too_deep = errors.BadParameter(f"malformed JSON body: arrays and objects more than {MAX_JSON_DEPTH} "
+                                   "levels deep are nested too deeply")
     try:
-        return json.loads(raw, parse_int=_int64, parse_constant=_no_constant)
+        body = json.loads(raw, parse_int=_int64, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.BadParameter(f"malformed JSON body: {exc}") from None
+    except RecursionError:
+        raise too_deep from None
+    if not _shallow(body, MAX_JSON_DEPTH):
+        raise too_deep
+    return body
+
+
+# How deep a body's arrays and objects may nest. Docker's own bodies need a handful of
+# levels; a deeper one could not travel the wire or be stored and read back (msgpack and
+# Python's json recurse, so each would fail with a 500), and it is refused with a 400.
+MAX_JSON_DEPTH = 100
+
+
+def _shallow(value: Any, limit: int) -> bool:
+    """Whether `value` nests no more than `limit` arrays and objects (without recursing)."""
+    stack = [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
 
 
 def _int64(text: str) -> int:
@@ -91,7 +118,7 @@ def registry_auth(request: web.Request) -> dict | None:
         return None
     try:
         data = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         raise errors.BadParameter("X-Registry-Auth is not base64-encoded JSON") from None
     if not isinstance(data, dict):
         raise errors.BadParameter("X-Registry-Auth must hold a JSON object")

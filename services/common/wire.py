@@ -210,7 +210,8 @@ _declare(Method("image.load", "registry", params={"quiet": bool}, chunk=PROGRESS
 # shape of a modern inspect, plus a few internal keys); the api shapes it per version.
 CONTAINER = ANY
 _declare(Method("container.create", "supervisor",
-                params={"config": ANY, "host_config": ANY, "name": Opt(str)},
+                # networking_config: NetworkingConfig, type-checked at create (not yet stored)
+                params={"config": ANY, "host_config": ANY, "networking_config": Opt(ANY), "name": Opt(str)},
                 reply={"id": str, "warnings": [str]}))
 # The filters of Docker's container list (moby daemon/list.go), each a list of values.
 CONTAINER_FILTERS = {key: Opt([str]) for key in (

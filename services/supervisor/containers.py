@@ -31,7 +31,8 @@ from services.shim.cgroups import Cgroup, cgroup_path, prime_migration
 from services.shim import zygote
 from services.shim.launch import read_exit
 
-from . import bundle, changes, filters, names, states
+from . import bundle, changes, filters, names, spec, states
+from .spec import _integer, _str_list
 
 log = logging.getLogger("supervisor")
 
@@ -61,64 +62,6 @@ def _signal_number(value: str | None, default: int = signal.SIGKILL) -> int:
         if hasattr(signal.Signals, name):
             return int(signal.Signals[name])
     raise errors.BadParameter(f"Invalid signal: {value}")
-
-
-def _str_list(value, key: str) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise errors.BadParameter(f"{key} must be a string or a list of strings")
-    return value
-
-
-# The JSON types of the settings create reads, as Docker decodes them; null is always
-# taken (Go reads it as the zero value). Cmd and Entrypoint take a string or a list.
-_KINDS = {
-    "a string": lambda v: isinstance(v, str),
-    "true or false": lambda v: isinstance(v, bool),
-    "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "a list of strings": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-    "an object": lambda v: isinstance(v, dict),
-    "an object of strings": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
-    "a list": lambda v: isinstance(v, list),
-}
-CONFIG_TYPES = {
-    **dict.fromkeys(("Hostname", "Domainname", "User", "Image", "WorkingDir", "StopSignal", "VolumesFrom"),
-                    "a string"),
-    **dict.fromkeys(("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce",
-                     "NetworkDisabled"), "true or false"),
-    **dict.fromkeys(("Memory", "MemorySwap", "CpuShares", "StopTimeout"), "an integer"),
-    **dict.fromkeys(("Env", "PortSpecs", "Dns"), "a list of strings"),
-    **dict.fromkeys(("Volumes", "ExposedPorts"), "an object"),
-    "Labels": "an object of strings",
-}
-HOST_CONFIG_TYPES = {
-    **dict.fromkeys(("NetworkMode", "CgroupParent"), "a string"),
-    **dict.fromkeys(("AutoRemove", "Privileged", "ReadonlyRootfs", "Init"), "true or false"),
-    **dict.fromkeys(("Memory", "MemorySwap", "CpuShares", "PidsLimit", "ShmSize"), "an integer"),
-    **dict.fromkeys(("Binds", "VolumesFrom", "Dns", "CapAdd", "CapDrop", "SecurityOpt"), "a list of strings"),
-    **dict.fromkeys(("RestartPolicy", "PortBindings", "LogConfig"), "an object"),
-    "Tmpfs": "an object of strings",
-    "Mounts": "a list",
-}
-
-
-def _check_types(settings: dict, types: dict[str, str], prefix: str) -> None:
-    for key, kind in types.items():
-        value = settings.get(key)
-        if value is not None and not _KINDS[kind](value):
-            raise errors.BadParameter(f"{prefix}{key} must be {kind}")
-
-
-def _integer(value, key: str) -> int:
-    """A JSON integer setting (absent: 0); anything else is the client's mistake."""
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise errors.BadParameter(f"{key} must be an integer")
-    return value
 
 
 def _restart_policy(policy, auto_remove: bool) -> dict:
@@ -257,11 +200,8 @@ class Containers:
 
     async def create(self, call: wire.Call) -> dict:
         p = call.params
+        spec.check(p["config"] or {}, p["host_config"], p.get("networking_config"))
         config, host = p["config"] or {}, p["host_config"] or {}
-        if not isinstance(config, dict) or not isinstance(host, dict):
-            raise errors.BadParameter("the container config and host config must be JSON objects")
-        _check_types(config, CONFIG_TYPES, "")
-        _check_types(host, HOST_CONFIG_TYPES, "HostConfig.")
         image_name = config.get("Image")
         if not isinstance(image_name, str) or not image_name:
             raise errors.BadParameter("Config.Image is required")

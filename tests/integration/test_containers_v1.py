@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from . import create_fields
 from .containers import Attached, create, ensure_busybox, inspect, remove, run, start, wait
 
 
@@ -359,26 +360,46 @@ def test_masked_and_read_only_paths(daemon):
     remove(daemon, cid)
 
 
-CONFIG_KEYS = ["Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "Tty", "OpenStdin", "StdinOnce",
-               "Env", "Cmd", "Entrypoint", "Image", "Volumes", "WorkingDir", "Labels", "StopSignal", "ExposedPorts",
-               "PortSpecs", "Dns", "VolumesFrom", "Memory", "MemorySwap", "CpuShares", "NetworkDisabled"]
-HOST_KEYS = ["Binds", "Memory", "MemorySwap", "CpuShares", "VolumesFrom", "Dns", "NetworkMode", "AutoRemove",
-             "Privileged", "CapAdd", "CapDrop", "ReadonlyRootfs", "RestartPolicy", "SecurityOpt", "PidsLimit",
-             "CgroupParent", "PortBindings", "LogConfig", "Mounts", "Tmpfs"]
-WRONG = ["str", 5, -1, 1.5, True, [], ["x"], {}, {"a": 1}, [1, 2]]
+def _create_raw(daemon, body: bytes):
+    return daemon.request("POST", "/v1.45/containers/create", body=body,
+                          headers={"Content-Type": "application/json"})
 
 
 def test_create_answers_wrong_types_with_a_400_never_a_500(daemon):
-    made = []
-    for where, keys in (("", CONFIG_KEYS), ("HostConfig", HOST_KEYS)):
-        for key in keys:
-            for value in WRONG:
-                body = {"Image": "busybox", "Cmd": ["true"]}
-                (body.setdefault(where, {}) if where else body)[key] = value
-                r = daemon.request("POST", "/v1.45/containers/create", body=json.dumps(body).encode(),
-                                   headers={"Content-Type": "application/json"})
-                assert r.status in (201, 400, 404), (where, key, value, r.body)
-                if r.status == 201:
-                    made.append(r.json()["Id"])
-    for cid in made:
-        remove(daemon, cid)
+    """Every setting of the spec (create_fields, written from the YAML), with each value of
+    the wrong JSON type: a 400 naming the setting, never a 201 (dropped) or a 500."""
+    wrong = []
+    for path, kind in create_fields.FIELDS:
+        for value in create_fields.wrong_values(kind):
+            r = _create_raw(daemon, json.dumps(create_fields.body_with(path, value)).encode())
+            message = r.json().get("message", "") if r.status == 400 else r.body
+            if r.status != 400 or not all(name in message for name in create_fields.names(path)):
+                wrong.append((path, value, r.status, message))
+            if r.status == 201:
+                remove(daemon, r.json()["Id"])
+    assert not wrong, f"{len(wrong)} wrong answers, e.g. {wrong[:10]}"
+    # HostConfig itself: 400 for any value that is not an object (null is none).
+    for value in create_fields.wrong_values("object"):
+        r = _create_raw(daemon, json.dumps({"Image": "busybox", "Cmd": ["true"], "HostConfig": value}).encode())
+        assert r.status == 400 and "host" in r.json()["message"].lower(), (value, r.status, r.body)
+
+
+def test_create_refuses_json_nested_too_deeply(daemon):
+    # Far past what Python's json can parse (a RecursionError).
+    r = _create_raw(daemon, b"[" * 100_000)
+    assert r.status == 400 and "nested too deeply" in r.json()["message"], (r.status, r.body[:200])
+    # Parseable, but deeper than the wire and the record store could carry, wherever it is.
+    deep = "[" * 900 + "]" * 900
+    for body in (deep, f'{{"Image": "busybox", "Cmd": ["true"], "Unknown": {deep}}}',
+                 f'{{"Image": "busybox", "Cmd": ["true"], "Volumes": {{"/v": {{"a": {deep}}}}}}}',
+                 '{"Image": "busybox", "Cmd": ["true"], "Labels": ' + '{"a": ' * 600 + "{}" + "}" * 600 + "}"):
+        r = _create_raw(daemon, body.encode())
+        assert r.status == 400 and "nested too deeply" in r.json()["message"], (body[:60], r.status, r.body[:200])
+    # Nested within the limit: taken (an unknown key is ignored; a Volumes value may be any object).
+    nested = '{"a": ' * 90 + "{}" + "}" * 90
+    r = _create_raw(daemon, f'{{"Image": "busybox", "Cmd": ["true"], "Unknown": {nested}, '
+                            f'"Volumes": {{"/v": {nested}}}}}'.encode())
+    assert r.status == 201, r.body
+    cid = r.json()["Id"]
+    assert "/v" in inspect(daemon, cid)["Config"]["Volumes"]
+    remove(daemon, cid)

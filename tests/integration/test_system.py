@@ -8,6 +8,7 @@ import os
 import platform
 import stat
 import subprocess
+import urllib.parse
 
 import docker
 
@@ -179,3 +180,13 @@ def test_a_client_that_hangs_up_leaves_no_traceback_and_no_waiting_work(daemon):
     with open(daemon.log_path, "rb") as fh:
         fh.seek(logged)
         assert b"Traceback" not in fh.read()
+
+
+def test_deeply_nested_json_in_a_query_or_a_header_is_a_400(daemon):
+    deep = "[" * 15000  # far past Python's recursion limit, within the header limit
+    r = daemon.get("/v1.45/containers/json?filters=" + urllib.parse.quote(deep))
+    assert r.status == 400, r.body
+    auth = base64.urlsafe_b64encode(deep.encode()).decode()
+    r = daemon.request("POST", "/v1.45/images/create?fromImage=127.0.0.1:1/x&tag=1",
+                       headers={"X-Registry-Auth": auth[:60000]})
+    assert r.status == 400, r.body
