@@ -11,7 +11,7 @@ import time
 
 from services.common import errors, filters, release, safetar, timefmt, wire
 from services.common.config import Settings
-from services.common.store import Store, archive, image_config, reference, unpack_layer
+from services.common.store import Store, archive, image_config, reference, stoppable, unpack_layer
 
 from . import distribution, fetch, transfer
 from .distribution import Credentials, Registry
@@ -124,7 +124,7 @@ class ImageMethods:
             async for data in upload:
                 sha.update(data)
                 fh.write(data)
-        return await asyncio.to_thread(unpack_layer, stage, "sha256:" + sha.hexdigest())
+        return await stoppable(unpack_layer, stage, "sha256:" + sha.hexdigest())
 
     def _finish_import(self, stage: str, layer, p: dict, ref) -> str:
         """Commit an unpacked import layer as a new image (no await: nothing interleaves)."""
@@ -156,7 +156,7 @@ class ImageMethods:
         try:
             async for progress in self._download(p["url"], os.path.join(stage, "blob"), "Importing"):
                 yield progress
-            layer = await asyncio.to_thread(unpack_layer, stage)
+            layer = await stoppable(unpack_layer, stage)
             image_id = self._finish_import(stage, layer, p, ref)
         finally:
             self.store.discard(stage)
@@ -196,7 +196,7 @@ class ImageMethods:
                 yield progress
             lowers = [self.store.layer_path(row["chain_id"]) for row in self.store.chain(base)]
             await asyncio.to_thread(_insert_tar, stage, parts, lowers)
-            layer = await asyncio.to_thread(unpack_layer, stage)
+            layer = await stoppable(unpack_layer, stage)
             image_id = self._child_image(
                 base, layer, f"/bin/sh -c #(nop) INSERT file:{p['url']} in /{'/'.join(parts)}")
         finally:
@@ -354,7 +354,9 @@ class ImageMethods:
             with open(path, "wb") as fh:
                 async for data in call.upload:
                     fh.write(data)
-            loaded = await asyncio.to_thread(archive.read, path, stage_for)
+            loaded = await stoppable(archive.read, path, stage_for)
+            for image in loaded:   # every config checked before anything is stored
+                image_config.parse(image.config)
             messages = []
             for image in loaded:
                 refs = [reference.parse(t).with_default_tag() for t in image.repo_tags]

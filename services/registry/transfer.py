@@ -19,7 +19,8 @@ import os
 from typing import AsyncIterator
 
 from services.common import compression, errors, release
-from services.common.store import MAX_LAYER_BYTES, Store, chain_of, hex_of, short, unpack_layer
+from services.common.store import (MAX_LAYER_BYTES, Store, chain_of, hex_of, image_config, short, stoppable,
+                                   unpack_layer)
 from services.common.store.reference import Reference
 
 from . import fetch
@@ -126,10 +127,8 @@ async def pull(store: Store, reg: Registry, ref: Reference,
         config_bytes = await _read_capped(resp, reg.max_manifest, "the image config")
     if _digest_of(config_bytes) != config_desc["digest"]:
         raise errors.BadParameter("the image config failed verification: its digest does not match")
-    try:
-        diff_ids = json.loads(config_bytes)["rootfs"]["diff_ids"]
-    except (ValueError, KeyError, TypeError):
-        raise errors.BadParameter("the image config has no rootfs.diff_ids") from None
+    # Checked before any layer is fetched (create_image checks it again as it stores it).
+    diff_ids = image_config.parse(config_bytes)["rootfs"].get("diff_ids") or []
     layers = manifest["layers"]
     if len(layers) != len(diff_ids):
         raise errors.BadParameter("the manifest's layers do not match the config's diff ids")
@@ -151,7 +150,7 @@ async def pull(store: Store, reg: Registry, ref: Reference,
                 raise errors.BadParameter(f"layer {desc['digest']} has an unacceptable size")
             await _download(reg, ref, scope, desc["digest"], size, os.path.join(stage, "blob"), progress, label)
             progress.put_nowait({"status": "Download complete", "id": label})
-            layer = await asyncio.to_thread(unpack_layer, stage, desc["digest"], max_layer)
+            layer = await stoppable(unpack_layer, stage, desc["digest"], max_layer)
             if layer.diff_id != diff_ids[i]:
                 raise errors.BadParameter(f"layer {desc['digest']} unpacks to {layer.diff_id}, "
                                           f"not {diff_ids[i]} as the config says")
@@ -183,8 +182,12 @@ async def pull(store: Store, reg: Registry, ref: Reference,
             parent = chains[i]
         image_id = store.create_image(config_bytes, chains)
     except BaseException:
-        for task in locals().get("tasks", {}).values():
+        running = list(locals().get("tasks", {}).values())
+        for task in running:
             task.cancel()
+        # Each stops its thread before it ends (services.common.store.stoppable): only then
+        # is its staging removed, and nothing writes there afterwards.
+        await asyncio.gather(*running, return_exceptions=True)
         store.drop_unused()
         raise
     finally:

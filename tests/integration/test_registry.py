@@ -15,11 +15,12 @@ import urllib.request
 
 import pytest
 
+from ..polling import until
 from .containers import Attached, create, ensure_busybox, remove, start, wait
-from .daemon import free_port
+from .daemon import UnixHTTPConnection, free_port
 from .registries import running_registry
 from .images import TarBuilder, compress
-from .test_images_v1 import messages
+from .test_images_v1 import import_image, messages
 
 
 @pytest.fixture(scope="module")
@@ -500,3 +501,28 @@ def test_default_registry_serves_unqualified_names(fresh_daemon, daemon, registr
     assert status == 200 and out[-1]["status"] == "Status: Downloaded newer image for defaulted:1", out
     r = d.get("/images/search?term=defaulted")
     assert r.status == 200 and {"Name": "library/defaulted", "Description": ""} in r.json()
+
+
+def test_a_pull_the_client_cancels_while_a_layer_unpacks_leaves_no_staging(fresh_daemon, registry):
+    d = fresh_daemon.start()
+    # Quick to fetch, slow to unpack: many small files.
+    layer = TarBuilder()
+    for n in range(30000):
+        layer.file(f"many/{n // 1000}/{n}", b"x")
+    import_image(d, compress(layer.bytes(), "gzip"), f"{registry}/test/many", "1")
+    assert d.request("POST", f"/images/{registry}/test/many/push?tag=1").status == 200
+    assert d.request("DELETE", f"/images/{registry}/test/many:1").status in (200, 204)
+    staging = os.path.join(d.data_root, "tmp", "registry")
+    conn = UnixHTTPConnection(d.sock, timeout=30)
+    conn.request("POST", f"/v1.45/images/create?fromImage={registry}/test/many&tag=1")
+    response = conn.getresponse()
+    seen = b""
+    while b"Download complete" not in seen:  # its layer is being unpacked now
+        line = response.readline()
+        assert line, seen
+        seen += line
+    conn.close()  # the client gives up
+    until(lambda: os.listdir(staging) == [], 30, "the cancelled pull's staging to go")
+    # Nothing is written there afterwards by a thread that went on unpacking.
+    assert d.get("/info").status == 200 and os.listdir(staging) == []
+    assert d.get(f"/images/{registry}/test/many:1/json").status == 404

@@ -40,5 +40,20 @@ def since(when: str) -> float:
     return max(0.0, time.time() - unix_time(when)) if when else 0.0
 
 
+def image_field(config, key: str, kind: type | tuple, default=None):
+    """A field of an image config, or `default` where it is absent or of another JSON type
+    (a record stored before configs were checked may hold anything)."""
+    value = config.get(key) if isinstance(config, dict) else None
+    if kind is int and isinstance(value, bool):
+        return default
+    return value if isinstance(value, kind) else default
+
+
+def image_created(image: dict) -> int:
+    """An image record's creation time in unix seconds (0 when it is not a time)."""
+    created = image.get("created")
+    return unix_time(created) if isinstance(created, str) else 0
+
+
 def container_command(rec: dict) -> str:
     return " ".join([rec["Path"], *rec["Args"]])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.common.timefmt import unix as unix_time
 
-from .common import container_command, human_duration, since
+from .common import container_command, human_duration, image_created, image_field, since
 
 
 def version(rec: dict) -> dict:
@@ -54,7 +54,7 @@ def _split_ref(ref: str) -> tuple[str, str]:
 def image_list(images: list[dict], all_images: bool, api) -> list[dict]:
     rows = []
     for image in images:
-        created = unix_time(image["created"])
+        created = image_created(image)
         if image["refs"]:
             for ref in image["refs"]:
                 repo, tag = _split_ref(ref)
@@ -87,7 +87,7 @@ def image_viz(images: list[dict]) -> str:
 
 def container_config(c: dict | None) -> dict:
     """A container config in v1.0's keys."""
-    c = c or {}
+    c = c if isinstance(c, dict) else {}
     return {
         "Hostname": c.get("Hostname", ""),
         "User": c.get("User", ""),
@@ -115,18 +115,18 @@ def image_inspect(image: dict, api) -> dict:
         "id": image_id(image["id"]),
         "parent": image_id(image["parent"]),
         "created": image["created"],
-        "container": config.get("container", ""),
-        "container_config": container_config(config.get("container_config")),
-        "config": container_config(config.get("config")),
-        "architecture": config.get("architecture", ""),
-        "docker_version": config.get("docker_version", ""),
+        "container": image_field(config, "container", str, ""),
+        "container_config": container_config(image_field(config, "container_config", dict)),
+        "config": container_config(image_field(config, "config", dict)),
+        "architecture": image_field(config, "architecture", str, ""),
+        "docker_version": image_field(config, "docker_version", str, ""),
         "Size": image["size"],
     }
 
 
 def image_history(entries: list[dict]) -> list[dict]:
     return [{"Id": e["id"] if e["id"] == "<missing>" else short_id(e["id"]),
-             "Created": unix_time(e["created"]), "CreatedBy": e["created_by"]} for e in entries]
+             "Created": image_created(e), "CreatedBy": e["created_by"]} for e in entries]
 
 
 # ------------------------------------------------------------ containers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.common.timefmt import unix as unix_time
 
-from .common import container_command, human_duration, since
+from .common import container_command, human_duration, image_created, image_field, since
 
 
 
@@ -123,10 +123,10 @@ def image_list(images: list[dict], all_images: bool, api) -> list[dict]:
             "ParentId": image["parent"],
             "RepoTags": image["refs"],
             "RepoDigests": image["digests"],
-            "Created": unix_time(image["created"]),
+            "Created": image_created(image),
             "Size": image["size"],
             "SharedSize": -1,
-            "Labels": image["labels"],
+            "Labels": image_field(image, "labels", dict, {}),
             "Containers": -1,
         }
         if not api.at_least("1.44"):
@@ -142,30 +142,31 @@ def image_inspect(image: dict, api) -> dict:
         "RepoTags": image["refs"],
         "RepoDigests": image["digests"],
         "Parent": image["parent"],
-        "Comment": config.get("comment", ""),
-        "Created": config.get("created", image["created"]),
-        "DockerVersion": config.get("docker_version", ""),
-        "Author": config.get("author", ""),
-        "Config": config.get("config"),
-        "Architecture": config.get("architecture", ""),
-        "Os": config.get("os", "linux"),
+        "Comment": image_field(config, "comment", str, ""),
+        "Created": image_field(config, "created", str, image["created"]),
+        "DockerVersion": image_field(config, "docker_version", str, ""),
+        "Author": image_field(config, "author", str, ""),
+        "Config": image_field(config, "config", dict),
+        "Architecture": image_field(config, "architecture", str, ""),
+        "Os": image_field(config, "os", str, "linux"),
         "Size": image["size"],
         "GraphDriver": {"Name": "overlay2", "Data": None},
-        "RootFS": {"Type": "layers", "Layers": (config.get("rootfs") or {}).get("diff_ids") or []},
+        "RootFS": {"Type": "layers",
+                   "Layers": image_field(image_field(config, "rootfs", dict), "diff_ids", list, [])},
         "Metadata": {"LastTagTime": image.get("last_tag_time") or "0001-01-01T00:00:00Z"},
     }
-    if config.get("variant"):
+    if image_field(config, "variant", str):
         out["Variant"] = config["variant"]
     if not api.at_least("1.45"):
-        out["Container"] = config.get("container", "")
-        out["ContainerConfig"] = config.get("container_config")
+        out["Container"] = image_field(config, "container", str, "")
+        out["ContainerConfig"] = image_field(config, "container_config", dict)
     if not api.at_least("1.44"):
         out["VirtualSize"] = image["size"]
     return out
 
 
 def image_history(entries: list[dict]) -> list[dict]:
-    return [{"Id": e["id"], "Created": unix_time(e["created"]), "CreatedBy": e["created_by"],
+    return [{"Id": e["id"], "Created": image_created(e), "CreatedBy": e["created_by"],
              "Tags": e["tags"] or None, "Size": e["size"], "Comment": e["comment"]} for e in entries]
 
 

@@ -11,18 +11,21 @@ while the store's connection stays on the caller's thread.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import json
 import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from services.common import compression, db, errors, layout, safetar, timefmt
 
-from . import reference
+from . import image_config, reference
 from .reference import Reference
 
 # The most a layer may expand to; a gzip bomb stops here.
@@ -66,13 +69,54 @@ def stage_blob(stage: str, chunks) -> str:
     return "sha256:" + sha.hexdigest()
 
 
-def unpack_layer(stage: str, blob_digest: str | None = None, limit: int = MAX_LAYER_BYTES) -> UnpackedLayer:
-    """Extract `stage`/blob (a tar, maybe compressed) into `stage`/tree. Blocking; no database."""
+class Stopped(Exception):
+    """Blocking work was told to stop (its caller was cancelled)."""
+
+
+class _Stoppable:
+    """A file whose next read raises Stopped once `stop` is set: the extraction of a layer
+    in a thread, which nothing can cancel, ends at its next read."""
+
+    def __init__(self, inner: BinaryIO, stop: threading.Event):
+        self._inner, self._stop = inner, stop
+
+    def read(self, n: int = -1) -> bytes:
+        if self._stop.is_set():
+            raise Stopped("stopped")
+        return self._inner.read(n)
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+async def stoppable(func, *args, **kwargs):
+    """`func(*args, stop=<threading.Event>, **kwargs)` in a thread. If the caller is
+    cancelled, `stop` is set and this returns only once the thread has stopped, so the
+    caller may remove what the thread was writing at once (a cancelled pull or import
+    left its staging to be written on, and behind, until the service restarted)."""
+    stop = threading.Event()
+    work = asyncio.get_running_loop().run_in_executor(None, functools.partial(func, *args, stop=stop, **kwargs))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        stop.set()
+        await asyncio.gather(work, return_exceptions=True)
+        raise
+
+
+def unpack_layer(stage: str, blob_digest: str | None = None, limit: int = MAX_LAYER_BYTES,
+                 stop: threading.Event | None = None) -> UnpackedLayer:
+    """Extract `stage`/blob (a tar, maybe compressed) into `stage`/tree. Blocking; no
+    database; raises Stopped at its next read once `stop` is set."""
     blob = os.path.join(stage, "blob")
+
+    def watched(stream: BinaryIO) -> BinaryIO:
+        return _Stoppable(stream, stop) if stop is not None else stream
     if blob_digest is None:
         sha = hashlib.sha256()
         with open(blob, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
+            src = watched(fh)
+            for chunk in iter(lambda: src.read(1 << 20), b""):
                 sha.update(chunk)
         blob_digest = "sha256:" + sha.hexdigest()
     tree = os.path.join(stage, "tree")
@@ -84,10 +128,10 @@ def unpack_layer(stage: str, blob_digest: str | None = None, limit: int = MAX_LA
             if length > limit:
                 raise errors.BadParameter(f"the archive expands to more than {limit} bytes")
             fh.seek(0)
-            size = safetar.extract_layer(fh, tree)
+            size = safetar.extract_layer(watched(fh), tree)
             return UnpackedLayer(stage, blob_digest, blob_digest, size, length, kind)
         reader = compression.HashingReader(compression.open_decompressed(fh, kind), limit)
-        size = safetar.extract_layer(reader, tree)
+        size = safetar.extract_layer(watched(reader), tree)
         reader.drain()
     return UnpackedLayer(stage, blob_digest, reader.digest, size, reader.count, kind)
 
@@ -157,10 +201,18 @@ class Store:
         raise errors.NotFound(f"No such image: {name}")
 
     def config(self, image_id: str) -> dict:
+        """The config a container or a child image is made from: its run config (`config`)
+        checked, Cmd and Entrypoint as lists (a record stored before configs were checked
+        may be wrong: BadParameter naming the field), wrong-typed fields elsewhere absent."""
         row = self.conn.execute("SELECT config FROM images WHERE id=?", (image_id,)).fetchone()
         if row is None:
             raise errors.NotFound(f"No such image: {image_id}")
-        return json.loads(row[0])
+        try:
+            config = json.loads(row[0])
+        except (ValueError, RecursionError):
+            config = None
+        run = image_config.run_config(config, short(image_id))
+        return {**image_config.sanitized(config), "config": run}
 
     def config_bytes(self, image_id: str) -> bytes:
         return bytes(self.conn.execute("SELECT config FROM images WHERE id=?", (image_id,)).fetchone()[0])
@@ -193,7 +245,7 @@ class Store:
         return {
             "id": row["id"],
             "parent": row["parent"] or "",
-            "created": row["created"],
+            "created": row["created"] if isinstance(row["created"], str) else timefmt.ZERO,
             "size": row["size"],
             "refs": tagged,
             "digests": digests,
@@ -202,10 +254,15 @@ class Store:
         }
 
     def _parsed(self, image_id: str, raw: bytes) -> dict:
-        # An image's config never changes (its id is its digest): parse it once.
+        # An image's config never changes (its id is its digest): parse it once. Read as
+        # checked, whatever an older version stored: a wrong-typed field counts as absent.
         config = self._configs.get(image_id)
         if config is None:
-            config = self._configs[image_id] = json.loads(raw)
+            try:
+                config = image_config.sanitized(json.loads(raw))
+            except (ValueError, RecursionError):
+                config = {}
+            self._configs[image_id] = config
         return config
 
     def list(self, all_images: bool) -> list[dict]:
@@ -233,8 +290,10 @@ class Store:
             "WHERE il.image_id=? ORDER BY il.position", (image_id,)).fetchall()
 
     def history(self, image_id: str) -> list[dict]:
-        config = self.config(image_id)
-        entries = config.get("history") or []
+        row = self.conn.execute("SELECT config FROM images WHERE id=?", (image_id,)).fetchone()
+        if row is None:
+            raise errors.NotFound(f"No such image: {image_id}")
+        entries = self._parsed(image_id, row["config"]).get("history") or []
         # Which local image each history prefix belongs to: this one and its parents.
         owner: dict[int, str] = {}
         walk = image_id
@@ -242,7 +301,7 @@ class Store:
             row = self.conn.execute("SELECT parent, config FROM images WHERE id=?", (walk,)).fetchone()
             if row is None:
                 break
-            owner.setdefault(len(json.loads(row["config"]).get("history") or []), walk)
+            owner.setdefault(len(self._parsed(walk, row["config"]).get("history") or []), walk)
             walk = row["parent"]
         sizes = [layer["size"] for layer in self.chain(image_id)]
         out, layer_index = [], 0
@@ -295,8 +354,10 @@ class Store:
         return chain_id
 
     def create_image(self, config_bytes: bytes, chain_ids: list[str], parent: str | None = None) -> str:
-        """Record an image whose layers are all committed; its id is the config's digest."""
-        config = json.loads(config_bytes)
+        """Record an image whose layers are all committed; its id is the config's digest.
+        Every way in (load, import, pull, commit, insert) ends here: a config of the wrong
+        JSON types is refused (BadParameter) before anything of it is written."""
+        config = image_config.parse(config_bytes)
         diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
         layers = [self.conn.execute("SELECT diff_id, size FROM layers WHERE chain_id=?", (c,)).fetchone()
                   for c in chain_ids]

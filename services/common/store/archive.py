@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from services.common import compression, errors, safetar
 
-from . import UnpackedLayer, hex_of, open_layer_tar, unpack_layer
+from . import UnpackedLayer, hex_of, image_config, open_layer_tar, unpack_layer
 
 MAX_JSON = 16 << 20
 
@@ -83,8 +83,9 @@ class LoadedImage:
     layers: list[UnpackedLayer]
 
 
-def read(archive: str, stage_for) -> list[LoadedImage]:
-    """Read every image of the archive at `archive`; `stage_for()` gives a new staging dir."""
+def read(archive: str, stage_for, stop=None) -> list[LoadedImage]:
+    """Read every image of the archive at `archive`; `stage_for()` gives a new staging dir.
+    Blocking; stops at its next read once `stop` (a threading.Event) is set."""
     plain = archive
     with open(archive, "rb") as fh:
         kind = compression.detect_file(fh)
@@ -117,10 +118,7 @@ def read(archive: str, stage_for) -> list[LoadedImage]:
                     or not isinstance(entry.get("Layers"), list):
                 raise ArchiveError("manifest.json: each image needs Config and Layers")
             config = _read(tf, index, entry["Config"], MAX_JSON)
-            try:
-                diff_ids = json.loads(config)["rootfs"]["diff_ids"]
-            except (ValueError, KeyError, TypeError):
-                raise ArchiveError(f"{entry['Config']}: not an image config with rootfs.diff_ids") from None
+            diff_ids = image_config.parse(config)["rootfs"].get("diff_ids") or []
             if len(diff_ids) != len(entry["Layers"]):
                 raise ArchiveError(f"{entry['Config']}: {len(diff_ids)} diff ids but "
                                    f"{len(entry['Layers'])} layers")
@@ -135,7 +133,7 @@ def read(archive: str, stage_for) -> list[LoadedImage]:
                 member = _member(tf, index, name)
                 with open(os.path.join(stage, "blob"), "wb") as blob:
                     shutil.copyfileobj(tf.extractfile(member), blob, 1 << 20)
-                layer = unpack_layer(stage)
+                layer = unpack_layer(stage, stop=stop)
                 if layer.diff_id != diff_id:
                     raise ArchiveError(f"layer {name} has digest {layer.diff_id}, but the image "
                                        f"config says {diff_id}")
