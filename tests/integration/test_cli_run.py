@@ -15,11 +15,15 @@ def busybox(daemon):
 def test_run_of_a_command_that_exits_at_once_returns_50_times_in_a_row(daemon):
     # The CLI waits with condition=next-exit, and the container may be gone before the
     # wait has started: the exit must still be the one it hears of.
+    before = set(docker(daemon, "ps", "-aq").stdout.split())
     for n in range(50):
         out = docker(daemon, "run", "busybox", "true", timeout=30)
         assert out.returncode == 0, (n, out.stderr)
     out = docker(daemon, "run", "busybox", "sh", "-c", "echo; exit 4", timeout=30)
     assert out.returncode == 4 and out.stdout == b"\n", out
+    made = set(docker(daemon, "ps", "-aq").stdout.split()) - before
+    assert len(made) == 51
+    assert docker(daemon, "rm", *made).returncode == 0
 
 
 def _refused_run(daemon, *args: str):
