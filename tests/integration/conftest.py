@@ -1,7 +1,9 @@
 import os
 
+import docker
 import pytest
 
+from .containers import ensure_busybox
 from .daemon import Daemon, discard, free_port, new_root
 
 if os.geteuid() != 0:
@@ -21,3 +23,12 @@ def fresh_daemon():
     d = Daemon(new_root(), free_port())
     yield d
     discard(d)
+
+
+@pytest.fixture(scope="module")
+def client(daemon):
+    """docker-py on the session's daemon, with busybox imported."""
+    ensure_busybox(daemon)
+    c = docker.DockerClient(base_url=daemon.unix_url, version="1.45")
+    yield c
+    c.close()

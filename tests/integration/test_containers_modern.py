@@ -10,16 +10,6 @@ import time
 import docker
 import pytest
 
-from .containers import ensure_busybox
-
-
-@pytest.fixture(scope="module")
-def client(daemon):
-    ensure_busybox(daemon)
-    c = docker.DockerClient(base_url=daemon.unix_url, version="1.45")
-    yield c
-    c.close()
-
 
 def test_run_returns_output(client):
     assert client.containers.run("busybox", "echo hi", remove=True) == b"hi\n"

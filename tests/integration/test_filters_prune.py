@@ -15,14 +15,6 @@ import pytest
 from .containers import ensure_busybox
 
 
-@pytest.fixture(scope="module")
-def client(daemon):
-    ensure_busybox(daemon)
-    c = docker.DockerClient(base_url=daemon.unix_url, version="1.45")
-    yield c
-    c.close()
-
-
 @pytest.fixture
 def cli(daemon, tmp_path):
     env = dict(os.environ, DOCKER_CONFIG=str(tmp_path))

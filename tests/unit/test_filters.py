@@ -3,17 +3,14 @@ container list's and prunes' matching (pure; no daemon)."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from services.api import filters as api_filters
-from services.api.app import make_app
 from services.common import errors, wire
 from services.common import filters as common
-from services.common.config import Settings
 from services.supervisor import filters as ctr_filters
+
+from .test_api_app import with_client
 
 ZERO = "0001-01-01T00:00:00Z"
 
@@ -362,16 +359,6 @@ def test_tree_size_counts_files_once(tmp_path):
 
 # ------------------------------------------------ the api, before any service
 
-def on_app(tmp_path, body):
-    async def main():
-        clients = wire.Clients(str(tmp_path))
-        app = make_app(Settings(exec_root=str(tmp_path)), clients)
-        async with TestClient(TestServer(app)) as client:
-            await body(client)
-        clients.close()
-    asyncio.run(main())
-
-
 def test_bad_filters_are_400s_at_the_api(tmp_path):
     async def body(client):
         for method, path, query, message in [
@@ -388,7 +375,7 @@ def test_bad_filters_are_400s_at_the_api(tmp_path):
             r = await client.request(method, path, params={"filters": query})
             assert r.status == 400, (path, query)
             assert (await r.json())["message"] == message
-    on_app(tmp_path, body)
+    with_client(tmp_path, body)
 
 
 def test_prune_needs_api_1_25_under_a_prefix(tmp_path):
@@ -398,4 +385,4 @@ def test_prune_needs_api_1_25_under_a_prefix(tmp_path):
                 r = await client.post(f"{prefix}/{kind}/prune")
                 assert r.status == 400
                 assert (await r.json())["message"] == f"POST /{kind}/prune requires minimum API version 1.25"
-    on_app(tmp_path, body)
+    with_client(tmp_path, body)
