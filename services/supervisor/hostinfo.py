@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import platform
 
-CGROUP_ROOT = "/sys/fs/cgroup"
+from services.kernel import cgroups
+
+CGROUP_ROOT = cgroups.ROOT
 
 
 def cgroup_version() -> str:
     """"2" when the unified hierarchy is mounted at the root, else "1"."""
-    return "2" if os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers")) else "1"
+    return "2" if cgroups.is_v2() else "1"
 
 
 def cgroup_features() -> dict:

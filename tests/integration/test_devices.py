@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from services.shim import devices
+from services.kernel import devices
 from tests.polling import until
 
 from .containers import create, ensure_busybox, remove, start, wait

@@ -2,9 +2,9 @@
 
 import pytest
 
-from services.common.config import ConfigError, Settings, parse_host
+from services.common.config import ConfigError, Settings, cgroup_path, parse_host
+from services.common.sockets import SERVICES
 from services.dockyardd import supervisord_conf
-from services.shim.cgroups import cgroup_path
 
 
 def test_defaults():
@@ -93,8 +93,8 @@ def test_cgroup_parent_must_stay_below_the_root(parent):
 
 def test_supervisord_conf_keeps_shims_alive():
     conf = supervisord_conf(Settings(exec_root="/run/x"), "/run/x/daemon.json")
-    for program in ("api", "supervisor", "builder", "registry"):
+    for program in SERVICES:
         assert f"[program:{program}]" in conf
         assert f"-m services.{program} --config /run/x/daemon.json" in conf
-    assert conf.count("stopasgroup=false") == 4 and conf.count("killasgroup=false") == 4
+    assert conf.count("stopasgroup=false") == len(SERVICES) == conf.count("killasgroup=false")
     assert "file=/run/x/supervisord.sock" in conf and "nodaemon=true" in conf

@@ -7,8 +7,8 @@ import struct
 import pytest
 
 from services.common import errors
-from services.shim import devices
-from services.shim.devices import ANY, Rule
+from services.kernel import devices
+from services.kernel.devices import ANY, Rule
 from services.supervisor import bundle
 
 DEFAULT = list(devices.DEFAULT_RULES)

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from services.shim import seccomp
+from services.kernel import seccomp
 
 X86_64, I386 = seccomp.AUDIT_ARCH["SCMP_ARCH_X86_64"], seccomp.AUDIT_ARCH["SCMP_ARCH_X86"]
 ALLOW = "allow"

@@ -19,6 +19,8 @@ import re
 import struct
 from dataclasses import dataclass
 
+from .syscalls import SYS, Syscalls
+
 ANY = -1
 MAX_NUMBER = 0x7FFFFFFF   # what one eBPF immediate holds (the kernel's are 12 and 20 bits)
 ACCESS_BITS = {"m": 1, "r": 2, "w": 4}   # BPF_DEVCG_ACC_*, the same bits as v1's ACC_*
@@ -219,29 +221,13 @@ def apply_v1(directory: str, rules: list[Rule]) -> None:
             fh.write(line)
 
 
-SYS_BPF = {"x86_64": 321, "aarch64": 280}
 BPF_PROG_LOAD, BPF_PROG_ATTACH = 5, 8
 BPF_PROG_TYPE_CGROUP_DEVICE = 15
 BPF_CGROUP_DEVICE = 6
 BPF_F_ALLOW_MULTI = 2
-_libc = None
 
 
-def _bpf(cmd: int, attr: bytes, what: str) -> int:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.syscall.restype = ctypes.c_long
-    buf = ctypes.create_string_buffer(attr, len(attr))
-    result = _libc.syscall(ctypes.c_long(SYS_BPF[os.uname().machine]), ctypes.c_long(cmd), buf,
-                           ctypes.c_long(len(attr)))
-    if result < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-    return result
-
-
-def load(code: bytes) -> int:
+def load(code: bytes, kernel: Syscalls = SYS) -> int:
     """BPF_PROG_LOAD the device program `code`; its fd."""
     insns = ctypes.create_string_buffer(code, len(code))
     license = ctypes.create_string_buffer(b"Apache")
@@ -252,30 +238,30 @@ def load(code: bytes) -> int:
                        ctypes.addressof(insns), ctypes.addressof(license), 1, len(log),
                        ctypes.addressof(log), 0, 0, b"dockyard_dev")
     try:
-        return _bpf(BPF_PROG_LOAD, attr.ljust(128, b"\0"), "loading the device program")
+        return kernel.bpf(BPF_PROG_LOAD, attr.ljust(128, b"\0"), "loading the device program")
     except OSError as exc:
         verifier = log.value.decode(errors="replace").strip()
         raise OSError(exc.errno, f"{exc.strerror}{': ' + verifier if verifier else ''}") from None
 
 
-def attach(directory: str, prog_fd: int) -> None:
+def attach(directory: str, prog_fd: int, kernel: Syscalls = SYS) -> None:
     """BPF_PROG_ATTACH the program to the cgroup v2 `directory`, beside any others there."""
     cgroup_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         # target_fd, attach_bpf_fd, attach_type, attach_flags, replace_bpf_fd
         attr = struct.pack("=IIIII", cgroup_fd, prog_fd, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, 0)
-        _bpf(BPF_PROG_ATTACH, attr.ljust(64, b"\0"), "attaching the device program")
+        kernel.bpf(BPF_PROG_ATTACH, attr.ljust(64, b"\0"), "attaching the device program")
     finally:
         os.close(cgroup_fd)
 
 
-def apply_v2(directory: str, rules: list[Rule]) -> None:
+def apply_v2(directory: str, rules: list[Rule], kernel: Syscalls = SYS) -> None:
     """Attach the program of `rules` to the cgroup v2 `directory` (none for no rules: a
     cgroup with no program allows every device, as a v1 cgroup with no rule does)."""
     if not rules:
         return
-    fd = load(program(rules))
+    fd = load(program(rules), kernel)
     try:
-        attach(directory, fd)
+        attach(directory, fd, kernel)
     finally:
         os.close(fd)   # the cgroup holds the program now

@@ -1,0 +1,34 @@
+"""What the built-in runtime's steps share: its start error, the stdio it is given, its report."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+class StartError(Exception):
+    """The container's process could not be started; the message says why, and the exit
+    code is a shell's for it (127: no such command, 126: it cannot be run)."""
+
+    def __init__(self, message: str, exit_code: int = 127):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class Stdio:
+    stdin: int     # fds the init dup2s onto 0, 1, 2 (not used with a terminal)
+    stdout: int
+    stderr: int
+    tty: bool
+    # With a terminal: a unix socket the init sends the pty's master over. The pty is made
+    # inside the container's own devpts, so the container sees a terminal of its own.
+    console: int = -1
+
+
+def report(fd: int, message: str) -> None:
+    """Write why the start failed to the shim's error pipe (best effort: it may be gone)."""
+    try:
+        os.write(fd, message.encode(errors="replace")[:65000])
+    except OSError:
+        pass

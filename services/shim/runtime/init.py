@@ -1,0 +1,87 @@
+"""The container's init, from its fork to its exec: stdio, root, terminal, identity, limits.
+
+It runs as pid 1 of the container's new pid namespace, in the namespaces the
+intermediate made, and never returns: it execs the bundle's process or reports why not
+on the error pipe (close-on-exec, so a successful exec closes it) and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from services.kernel import capabilities
+from services.kernel.syscalls import SYS, Syscalls
+
+from . import rootfs, terminal, user
+from .base import StartError, Stdio, report
+
+
+def restrict(process: dict, program: bytes | None, kernel: Syscalls = SYS) -> None:
+    """Narrow what the process may do, while it still may: its capabilities (the bounding
+    set), no_new_privs, and its seccomp filter (which needs CAP_SYS_ADMIN to load
+    without no_new_privs, so before the process drops to its user)."""
+    caps = (process.get("capabilities") or {}).get("bounding")
+    if caps is not None:
+        capabilities.limit(capabilities.numbers(caps), kernel)
+    if process.get("noNewPrivileges"):
+        kernel.set_no_new_privs()
+    if program is not None:
+        kernel.install_seccomp(program)
+
+
+def run(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes | None,
+        err_w: int, kernel: Syscalls = SYS) -> None:
+    try:
+        process = config["process"]
+        os.setsid()
+        if not stdio.tty:
+            os.dup2(stdio.stdin, 0)
+            os.dup2(stdio.stdout, 1)
+            os.dup2(stdio.stderr, 2)
+        kernel.link_up("lo")
+        rootfs.enter(os.path.join(bundle, config["root"]["path"]), config, overlay, kernel)
+        if stdio.tty:
+            terminal.take(stdio.console, kernel)
+        kernel.sethostname(config.get("hostname") or "localhost")
+        # Nothing of the shim's may reach the container beyond 0-2 (the error pipe closes on
+        # exec), and nothing may be reached through /proc/self/fd before that: a working
+        # directory of /proc/self/fd/N would otherwise be a directory of the host.
+        os.closerange(3, err_w)
+        os.closerange(err_w + 1, 65536)
+        env = list(process.get("env") or [])
+        uid, gid, groups, home = user.resolve(process, config.get("annotations") or {})
+        if not any(e.startswith("HOME=") for e in env):
+            env.append(f"HOME={home}")
+        cwd = process.get("cwd") or "/"
+        user.make_cwd(cwd)
+        restrict(process, program, kernel)
+        os.setgroups(groups)
+        os.setgid(gid)
+        os.setuid(uid)
+        user.enter_cwd(cwd)
+        # config.json carries PATH always (the supervisor's bundle puts Docker's default in).
+        environ = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+        args = process["args"]
+        if not args:
+            raise StartError("no command given to run")
+        # Ignored signals survive exec, and a shell cannot trap one it was started ignoring:
+        # the container starts with every signal at its default, none blocked.
+        for number in range(1, signal.NSIG):
+            if number not in (signal.SIGKILL, signal.SIGSTOP):
+                try:
+                    signal.signal(number, signal.SIG_DFL)
+                except (OSError, ValueError):
+                    pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        try:
+            os.execvpe(args[0], args, environ)
+        except FileNotFoundError:
+            report(err_w, f'exec: "{args[0]}": executable file not found in $PATH')
+            os._exit(127)
+        except PermissionError:
+            report(err_w, f'exec: "{args[0]}": permission denied')
+            os._exit(126)
+    except BaseException as exc:
+        report(err_w, str(exc) or type(exc).__name__)
+        os._exit(exc.exit_code if isinstance(exc, StartError) else 127)

@@ -1,0 +1,75 @@
+"""Starting a bundle's process: the intermediate that joins the cgroup and unshares the
+namespaces, and the fork of the container's init."""
+
+from __future__ import annotations
+
+import os
+
+from services.kernel import seccomp
+from services.kernel.cgroups import Cgroup
+from services.kernel.syscalls import NAMESPACE_FLAGS, SYS, Syscalls
+
+from . import init
+from .base import StartError, Stdio, report
+
+
+def namespace_flags(config: dict) -> int:
+    """The clone flags of the bundle's linux.namespaces."""
+    flags = 0
+    for ns in config["linux"]["namespaces"]:
+        flags |= NAMESPACE_FLAGS[ns["type"]]
+    return flags
+
+
+def enter_namespaces(config: dict, kernel: Syscalls = SYS) -> None:
+    """Put this process in new namespaces of the kinds the bundle lists (its next child
+    is the first process of a new pid namespace)."""
+    kernel.unshare(namespace_flags(config))
+
+
+def start(bundle: str, config: dict, cgroup: Cgroup, stdio: Stdio, overlay: dict,
+          kernel: Syscalls = SYS) -> int:
+    """Start the bundle's process; return its pid. The caller must be a child subreaper."""
+    profile = config["linux"].get("seccomp")
+    try:
+        program = seccomp.compile_profile(profile) if profile else None
+    except seccomp.ProfileError as exc:
+        raise StartError(str(exc)) from None
+    err_r, err_w = os.pipe()  # both close-on-exec: a successful exec closes the write end
+    pid_r, pid_w = os.pipe()
+    intermediate = os.fork()
+    if intermediate == 0:
+        try:
+            os.close(err_r)
+            os.close(pid_r)
+            cgroup.add(os.getpid())
+            enter_namespaces(config, kernel)
+            pid = os.fork()
+            if pid == 0:
+                init.run(bundle, config, stdio, overlay, program, err_w, kernel)  # never returns
+            # Only the init holds the error pipe now: its exec ends it, not this exit.
+            os.close(err_w)
+            os.write(pid_w, str(pid).encode())
+            os._exit(0)
+        except BaseException as exc:  # report and leave: nothing here may return to the shim
+            report(err_w, f"{exc}")
+            os._exit(1)
+    os.close(err_w)
+    os.close(pid_w)
+    # The intermediate is reaped with the shim's other children, not waited for here.
+    raw = os.read(pid_r, 64)
+    os.close(pid_r)
+    error = b""
+    while chunk := os.read(err_r, 65536):
+        error += chunk
+    os.close(err_r)
+    if error or not raw:
+        code = 127
+        if raw:
+            try:
+                code = os.waitstatus_to_exitcode(os.waitpid(int(raw), 0)[1])
+            except ChildProcessError:
+                pass
+        raise StartError(error.decode(errors="replace") or "the container's process did not start",
+                         code if code in (126, 127) else 127)
+    return int(raw)
