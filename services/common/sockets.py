@@ -1,4 +1,4 @@
-"""Where every unix socket of the daemon lives, and the names of shims' sockets.
+"""Where every unix socket of the daemon lives, and the names of the services and shims that bind them.
 
 A unix socket's path may have 107 bytes at most, and the exec root is the user's to
 choose: names are kept short (a shim's is its container's short id), and dockyardd
@@ -11,6 +11,12 @@ import os
 
 # sun_path holds 108 bytes, its NUL included.
 SOCKET_PATH_MAX = 107
+
+# The services: each a supervisord program of that name (started in this order), and but
+# for the api (which serves HTTP only) the server of the wire socket of that name. Shims
+# and the shim zygote are not among them: the supervisor starts those.
+SERVICES = ("supervisor", "api", "builder", "registry")
+WIRE_SERVICES = tuple(name for name in SERVICES if name != "api")
 
 
 def shim_name(container_id: str) -> str:

@@ -1,0 +1,238 @@
+"""The wire's transport, live: a real service and client on a socket; errors, streams, uploads, credit, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from services.common import errors, wire
+
+TEST_METHODS = [
+    wire.Method("test.echo", "testsvc", params={"text": str}, reply={"text": str}),
+    wire.Method("test.fail", "testsvc", params={"kind": str}),
+    wire.Method("test.slow", "testsvc", params={}, timeout=0.5, waits=True),
+    wire.Method("test.change", "testsvc", params={}, timeout=0.2),
+    wire.Method("test.count", "testsvc", params={"n": int}, chunk={"i": int}),
+    wire.Method("test.bytes", "testsvc", params={"n": int}, chunk=bytes),
+    wire.Method("test.upload", "testsvc", params={}, reply={"size": int, "chunks": int}, upload=True),
+]
+
+
+# What test.change has done (it sets it once it has run to its end).
+changed: list[bool] = []
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    for m in TEST_METHODS:
+        monkeypatch.setitem(wire.METHODS, m.name, m)
+
+
+def run_with_server(tmp_path, body, produced=None):
+    """Start a test service and run `body(client, server)` against it."""
+
+    async def main():
+        server = wire.ServiceServer(str(tmp_path), "testsvc")
+
+        @server.handle("test.echo")
+        async def echo(call):
+            return {"text": call.params["text"]}
+
+        @server.handle("test.fail")
+        async def fail(call):
+            kind = call.params["kind"]
+            if kind == "crash":
+                raise RuntimeError("boom")
+            raise {"not_found": errors.NotFound, "conflict": errors.Conflict}[kind]("no such thing: x")
+
+        @server.handle("test.slow")
+        async def slow(call):
+            await asyncio.sleep(30)
+            return {}
+
+        @server.handle("test.change")
+        async def change(call):
+            await asyncio.sleep(0.5)
+            changed.append(True)
+            return {}
+
+        @server.handle("test.count")
+        async def count(call):
+            for i in range(call.params["n"]):
+                if produced is not None:
+                    produced.append(i)
+                yield {"i": i}
+
+        @server.handle("test.bytes")
+        async def raw(call):
+            for i in range(call.params["n"]):
+                yield bytes([i % 256]) * 1000
+
+        @server.handle("test.upload")
+        async def upload(call):
+            size = chunks = 0
+            async for data in call.upload:
+                size += len(data)
+                chunks += 1
+            return {"size": size, "chunks": chunks}
+
+        serving = asyncio.ensure_future(server.serve())
+        clients = wire.Clients(str(tmp_path))
+        client = clients["testsvc"]
+        try:
+            assert await client.wait_connected(5)
+            return await body(client, server)
+        finally:
+            clients.close()
+            serving.cancel()
+            server.close()
+
+    return asyncio.run(main())
+
+
+def test_unary_call_and_socket_mode(tmp_path, registry):
+    async def body(client, server):
+        assert await client.call("test.echo", {"text": "héllo"}) == {"text": "héllo"}
+        assert os.stat(tmp_path / "sock").st_mode & 0o777 == 0o700
+
+    run_with_server(tmp_path, body)
+
+
+def test_errors_cross_with_their_kind(tmp_path, registry):
+    async def body(client, server):
+        with pytest.raises(errors.NotFound, match="no such thing"):
+            await client.call("test.fail", {"kind": "not_found"})
+        with pytest.raises(errors.Conflict):
+            await client.call("test.fail", {"kind": "conflict"})
+        with pytest.raises(errors.ServerError, match="boom"):
+            await client.call("test.fail", {"kind": "crash"})
+        with pytest.raises(errors.BadParameter):
+            await client.call("test.echo", {"text": 5})
+
+    run_with_server(tmp_path, body)
+
+
+def test_timeout_is_unavailable(tmp_path, registry):
+    async def body(client, server):
+        with pytest.raises(errors.Unavailable, match="did not answer test.slow"):
+            await client.call("test.slow")
+        await asyncio.sleep(0.1)
+        assert server.live_tasks() == 0  # the caller's cancel reached the service
+
+    run_with_server(tmp_path, body)
+
+
+def test_a_call_that_changes_state_runs_to_its_end_when_its_caller_gives_up(tmp_path, registry):
+    changed.clear()
+
+    async def body(client, server):
+        with pytest.raises(errors.Unavailable, match="did not answer test.change"):
+            await client.call("test.change")
+        assert server.live_tasks() == 1  # the caller's cancel did not stop it half-way
+        while server.live_tasks():
+            await asyncio.sleep(0.05)
+        assert changed == [True]
+
+    run_with_server(tmp_path, body)
+
+
+def test_stream_respects_credit(tmp_path, registry):
+    produced: list[int] = []
+
+    async def body(client, server):
+        stream = await client.stream("test.count", {"n": 100})
+        await asyncio.sleep(0.3)
+        # Nothing read yet: the service stopped at the window it was granted.
+        assert len(produced) <= wire.STREAM_WINDOW + 1
+        seen = [chunk["i"] async for chunk in stream]
+        assert seen == list(range(100))
+
+    run_with_server(tmp_path, body, produced)
+
+
+def test_stream_of_raw_bytes_and_cancel(tmp_path, registry):
+    async def body(client, server):
+        stream = await client.stream("test.bytes", {"n": 40})
+        got = b"".join([chunk async for chunk in stream])
+        assert got == b"".join(bytes([i]) * 1000 for i in range(40))
+        stream = await client.stream("test.bytes", {"n": 10_000})
+        await stream.__anext__()
+        await stream.aclose()
+        await asyncio.sleep(0.1)
+        assert server.live_tasks() == 0
+
+    run_with_server(tmp_path, body)
+
+
+def test_upload_with_credit(tmp_path, registry):
+    async def body(client, server):
+        async def chunks():
+            for _ in range(200):
+                yield b"x" * 4096
+        assert await client.call("test.upload", upload=chunks()) == {"size": 200 * 4096, "chunks": 200}
+
+        async def nothing():
+            return
+            yield
+        # An upload that ends at once: its eof may reach the service before the call starts.
+        for _ in range(20):
+            assert await client.call("test.upload", upload=nothing(), timeout=3) == {"size": 0, "chunks": 0}
+
+    run_with_server(tmp_path, body)
+
+
+def test_service_down_fails_fast(tmp_path, registry):
+    async def main():
+        clients = wire.Clients(str(tmp_path))
+        try:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            with pytest.raises(errors.Unavailable, match="not running"):
+                await clients["testsvc"].call("test.echo", {"text": "x"})
+            assert loop.time() - start < 3
+        finally:
+            clients.close()
+
+    asyncio.run(main())
+
+
+def test_service_gone_mid_call_fails_in_flight_request(tmp_path, registry):
+    async def body(client, server):
+        pending = asyncio.ensure_future(client.call("test.slow", timeout=30))
+        await asyncio.sleep(0.2)
+        server.close()  # the service goes away with the request in flight
+        with pytest.raises(errors.Unavailable, match="went away"):
+            await asyncio.wait_for(pending, 5)
+
+    run_with_server(tmp_path, body)
+
+
+def test_calls_of_a_caller_that_died_are_cancelled(tmp_path, registry, monkeypatch):
+    monkeypatch.setattr(wire.framing, "ALIVE_IVL", 0.1)
+    monkeypatch.setattr(wire.framing, "CALLER_TIMEOUT", 0.5)
+
+    async def body(client, server):
+        async def endless():
+            while True:
+                yield b"x" * 100
+                await asyncio.sleep(0.05)
+        pending = asyncio.ensure_future(client.call("test.upload", upload=endless(), timeout=30))
+        await asyncio.sleep(0.5)
+        assert server.live_tasks() == 1
+        # Still alive: its call goes on as long as it keeps saying so.
+        await asyncio.sleep(1.0)
+        assert server.live_tasks() == 1
+        # The caller falls silent (as a killed process would): no data, no cancel, no alive.
+        client._tasks[2].cancel()
+        for pump in client._pumps.values():
+            pump.cancel()
+        for _ in range(30):
+            await asyncio.sleep(0.1)
+            if server.live_tasks() == 0:
+                break
+        assert server.live_tasks() == 0
+        pending.cancel()
+
+    run_with_server(tmp_path, body)
