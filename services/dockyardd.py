@@ -18,7 +18,7 @@ import services
 from services.common import layout, sockets
 from services.common.config import SUPERVISORD_PID_ENV, ConfigError, Settings, parse_host
 
-PROGRAMS = ("supervisor", "api", "builder", "registry")
+PROGRAMS = sockets.SERVICES  # supervisord's programs, started in this order
 # How long the services of a killed dockyardd may take to stop before a new one refuses.
 ORPHAN_GRACE = 10.0
 
@@ -35,7 +35,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--tlscacert", help="CA certificate that client certificates must be signed by")
     p.add_argument("--tlscert", help="the server's TLS certificate")
     p.add_argument("--tlskey", help="the server's TLS key")
-    p.add_argument("--runtime", help="the container runtime (builtin)")
+    p.add_argument("--runtime", help="the default container runtime: builtin or runc")
     p.add_argument("--cgroup-parent", help="the cgroup containers are placed under")
     p.add_argument("-G", "--group", help="group that may use the unix socket")
     p.add_argument("-l", "--log-level", help="debug, info, warn, error or fatal")

@@ -1,22 +1,17 @@
 """Container endpoints: list, prune, create, inspect, changes, export, start, stop, restart, kill,
-attach, wait, remove, logs, resize, and POST /commit."""
+wait, remove, and POST /commit (a container's stdio streams are services.api.attach's)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import struct
-from typing import AsyncIterator
 
 from aiohttp import web
 
-from services.common import errors, timefmt, wire
+from services.common import errors, wire
 
-from . import filters, hijack, keys, params, shapes, streams
+from . import filters, keys, params, shapes, streams
 from .system import json_response
-
-# How long an attach keeps trying to reach the shim of a running container.
-SHIM_ATTACH_WAIT = 15.0
 
 
 def _clients(request: web.Request) -> wire.Clients:
@@ -139,16 +134,6 @@ async def remove(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def resize(request: web.Request) -> web.Response:
-    rec = await _clients(request).call("container.inspect", {"id": _id(request)})
-    if not rec["State"]["Running"]:
-        raise errors.Conflict(f"Container {rec['Id'][:12]} is not running")
-    size = {"height": params.integer(request, "h", 0, minimum=0), "width": params.integer(request, "w", 0, minimum=0)}
-    with _clients(request).connection(wire.shim_name(rec["Id"])) as shim:
-        await shim.call("shim.resize", {"pid": rec["State"]["Pid"], **size})
-    return web.Response(status=200)
-
-
 async def commit(request: web.Request) -> web.Response:
     container = params.text(request, "container")
     if not container:
@@ -162,135 +147,3 @@ async def commit(request: web.Request) -> web.Response:
                                                                            params.text(request, "m")) or None,
         "author": params.text(request, "author") or None, "config": body})
     return json_response(shapes.for_request(request).committed(result["id"]), status=201)
-
-
-# --------------------------------------------------------------- stdio streams
-
-def _frame(fd: int, data: bytes, multiplexed: bool) -> bytes:
-    """Docker's stream framing: raw, or an 8-byte header (stream, 0, 0, 0, size) per frame."""
-    if not multiplexed:
-        return data
-    return struct.pack(">BxxxI", fd, len(data)) + data
-
-
-def _since(request: web.Request, name: str) -> float:
-    raw = params.text(request, name)
-    if not raw:
-        return 0.0
-    try:
-        return float(raw)
-    except ValueError:
-        try:
-            return timefmt.parse(raw).timestamp()
-        except ValueError:
-            raise errors.BadParameter(f"invalid value for {name}: {raw!r}") from None
-
-
-async def logs(request: web.Request) -> web.StreamResponse:
-    rec = await _clients(request).call("container.inspect", {"id": _id(request)})
-    stdout, stderr = params.flag(request, "stdout"), params.flag(request, "stderr")
-    if not (stdout or stderr):
-        raise errors.BadParameter("you must choose at least one stream (stdout or stderr)")
-    tail_text = params.text(request, "tail") or "all"
-    tail = -1 if tail_text == "all" else params.integer(request, "tail", -1, minimum=0)
-    timestamps = params.flag(request, "timestamps")
-    stream = await _clients(request).stream("container.logs", {
-        "id": rec["Id"], "stdout": stdout, "stderr": stderr, "follow": params.flag(request, "follow"),
-        "since": _since(request, "since"), "until": _since(request, "until"), "tail": tail,
-        "timestamps": timestamps})
-    multiplexed = not rec["Config"].get("Tty")
-    response = web.StreamResponse(status=200, headers={"Content-Type": (
-        "application/vnd.docker.multiplexed-stream" if multiplexed else "application/vnd.docker.raw-stream")})
-    await response.prepare(request)
-    try:
-        async for meta, data in stream:
-            if timestamps:
-                data = meta["time"].encode() + b" " + data
-            await response.write(_frame(meta["fd"], data, multiplexed))
-    except errors.DockyardError:
-        pass  # the log ends here; the client sees the stream close
-    finally:
-        await stream.aclose()
-    return response
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield
-
-
-async def attach(request: web.Request) -> web.StreamResponse:
-    rec = await _clients(request).call("container.inspect", {"id": _id(request)})
-    legacy = request[keys.API].legacy
-    tty = bool(rec["Config"].get("Tty"))
-    multiplexed = not legacy and not tty
-    want = {k: params.flag(request, k) for k in ("logs", "stream", "stdin", "stdout", "stderr")}
-    reader = hijack.take_over(request)
-    upgraded = reader is not None
-    headers = {"Content-Type": "application/vnd.docker.multiplexed-stream" if multiplexed
-               else "application/vnd.docker.raw-stream"}
-    # 101 to a client that asked to upgrade (as the docker CLI does), else 200, as Docker.
-    upgrade = upgraded and not legacy and hijack.asked_to_upgrade(request)
-    if upgrade:
-        headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
-    response = hijack.RawResponse(status=101 if upgrade else 200, headers=headers)
-    await response.prepare(request)
-    stdin = reader.chunks() if (reader is not None and want["stdin"]) else _empty()
-    clients = _clients(request)
-    pid = rec["State"]["Pid"] if rec["State"]["Running"] else 0
-    sent = False
-    try:
-        if rec["State"]["Status"] == "created" and want["stream"]:
-            # The docker CLI attaches before it starts the container: wait for the start, then
-            # take its output from the beginning (its log holds nothing older). The shim keeps
-            # its log open, so this works even if the container is gone again (--rm) by now.
-            pid = (await clients.call("container.started", {"id": rec["Id"]}))["pid"]
-            want["logs"] = True
-        if pid:
-            args = {"pid": pid, **{k: want[k] for k in ("stdin", "stdout", "stderr", "logs", "stream")}}
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + SHIM_ATTACH_WAIT
-            while True:
-                try:
-                    with clients.connection(wire.shim_name(rec["Id"])) as shim:
-                        stream = await shim.stream("shim.attach", args, upload=stdin)
-                        try:
-                            async for meta, data in stream:
-                                sent = True
-                                await response.write(_frame(meta["fd"] or 1, data, multiplexed))
-                        finally:
-                            await stream.aclose()
-                    return response
-                except errors.Conflict:
-                    if loop.time() > deadline:
-                        raise
-                    await asyncio.sleep(0.01)  # an earlier start's shim: connect again
-                except errors.Unavailable:
-                    # A shim binds its socket after it reports the start: on a busy host (many
-                    # starting at once) it may not be there yet. Not so if the container is over.
-                    if sent or loop.time() > deadline or not (await clients.call(
-                            "container.inspect", {"id": rec["Id"]}))["State"]["Running"]:
-                        raise
-    except errors.DockyardError:
-        if sent:
-            return response  # the shim went away mid-stream: the client sees the end
-    try:
-        await _attach_logs(clients, rec, want, response, multiplexed)
-    except errors.DockyardError:
-        pass  # too late for a status: the stream just ends
-    return response
-
-
-async def _attach_logs(clients, rec: dict, want: dict, response, multiplexed: bool) -> None:
-    if not (want["logs"] or want["stream"]):
-        return
-    # Not running, or its shim cannot be reached: what it writes goes to its log, and the
-    # log is followed while it runs.
-    stream = await clients.stream("container.logs", {
-        "id": rec["Id"], "stdout": want["stdout"], "stderr": want["stderr"], "follow": want["stream"],
-        "since": 0.0, "until": 0.0, "tail": -1 if want["logs"] else 0, "timestamps": False})
-    try:
-        async for meta, data in stream:
-            await response.write(_frame(meta["fd"], data, multiplexed))
-    finally:
-        await stream.aclose()

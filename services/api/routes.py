@@ -6,7 +6,7 @@ from aiohttp import web
 
 from services.common import errors
 
-from . import containers, images, keys, system
+from . import attach, containers, images, keys, system
 
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
 
@@ -52,14 +52,14 @@ ROUTES = [
     ("GET", "/containers/{id}/json", containers.inspect),
     ("GET", "/containers/{id}/changes", containers.changes),
     ("GET", "/containers/{id}/export", containers.export),
-    ("GET", "/containers/{id}/logs", containers.logs),
+    ("GET", "/containers/{id}/logs", attach.logs),
     ("POST", "/containers/{id}/start", containers.start),
     ("POST", "/containers/{id}/stop", containers.stop),
     ("POST", "/containers/{id}/restart", containers.restart),
     ("POST", "/containers/{id}/kill", containers.kill),
-    ("POST", "/containers/{id}/attach", containers.attach),
+    ("POST", "/containers/{id}/attach", attach.attach),
     ("POST", "/containers/{id}/wait", containers.wait),
-    ("POST", "/containers/{id}/resize", containers.resize),
+    ("POST", "/containers/{id}/resize", attach.resize),
     ("DELETE", "/containers/{id}", containers.remove),
     ("POST", "/commit", containers.commit),
 ]

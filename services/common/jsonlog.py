@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Iterable, Iterator
+from typing import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 
 from . import timefmt
 
@@ -104,3 +104,33 @@ def coalesce(entries: Iterable[tuple[int, bytes, str]], fds: set[int], tty: bool
         size += len(chunk)
     if parts:
         yield fd, b"".join(parts)
+
+
+async def read(fd: int, wanted: set[int], *, start: int | None = 0, tail: int = -1, since: float = 0,
+               until: float = 0, timestamps: bool = False, tty: bool = False,
+               grew: Callable[[], Awaitable[bool]] | None = None) -> AsyncIterator[tuple[dict, bytes]]:
+    """({"fd", "time"}, bytes) chunks of the open log `fd`: from offset `start` (None: its
+    current end) or its last `tail` lines, up to its end, and with `grew`, on as it grows:
+    `grew()` waits until it has grown (True) or will not any more (False). The one reader
+    behind logs, followed or not, and attach. Without `timestamps`, consecutive entries of
+    a stream come as one chunk ("time" empty); with a terminal, as stream 0."""
+    end = os.fstat(fd).st_size
+    offset = end if start is None else start
+    if tail >= 0:
+        offset = tail_offset(fd, end, tail)
+    upto = None if grew is not None else end
+    while True:
+        data, offset = read_lines(fd, offset, upto)
+        if data:
+            entries = parse(data, since, until)
+            if timestamps:
+                for entry_fd, chunk, when in entries:
+                    if entry_fd in wanted:
+                        yield {"fd": entry_fd, "time": when}, chunk
+            else:
+                for entry_fd, chunk in coalesce(entries, wanted, tty):
+                    yield {"fd": entry_fd, "time": ""}, chunk
+            continue
+        # Everything written up to here is read: what comes next wakes `grew`.
+        if grew is None or not await grew():
+            return

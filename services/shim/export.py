@@ -14,8 +14,7 @@ import sys
 import tempfile
 
 from services.common import safetar
-
-from . import syscalls
+from services.kernel.syscalls import CLONE_NEWNS, MNT_DETACH, MS_PRIVATE, MS_RDONLY, MS_REC, SYS
 
 
 def main() -> None:
@@ -23,18 +22,18 @@ def main() -> None:
     p.add_argument("--upper", required=True)
     p.add_argument("--lower", required=True, help="layer dirs, top first, joined by ':'")
     args = p.parse_args()
-    syscalls.unshare(syscalls.CLONE_NEWNS)
-    syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+    SYS.unshare(CLONE_NEWNS)
+    SYS.mount(None, "/", None, MS_REC | MS_PRIVATE)
     target = tempfile.mkdtemp(prefix="dockyard-export-")
     try:
         # Without an upperdir the overlay is read-only: the upper dir is only another layer.
-        syscalls.mount("overlay", target, "overlay", syscalls.MS_RDONLY,
-                       f"lowerdir={args.upper}:{args.lower}")
+        SYS.mount("overlay", target, "overlay", MS_RDONLY,
+                  f"lowerdir={args.upper}:{args.lower}")
         safetar.write_tree(target, sys.stdout.buffer)
         sys.stdout.buffer.flush()
     finally:
         try:
-            syscalls.umount2(target, syscalls.MNT_DETACH)
+            SYS.umount2(target, MNT_DETACH)
         except OSError:
             pass
         os.rmdir(target)

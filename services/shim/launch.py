@@ -2,34 +2,37 @@
 
 `python -m services.shim --config DAEMON_JSON --id ID` runs this. The first process
 forks the shim proper into a new session and exits; the shim makes the container's
-stdio and cgroup, starts its process with the built-in runtime, writes one JSON line
-to its inherited stdout ({"pid", "started_at", "shim_pid"} or {"error", "exit_code"}).
-Only then does it load the event loop and the wire (services.shim.shim), so a
+stdio and cgroup, starts its process with the built-in runtime, writes its start report
+to its inherited stdout (one JSON line: wire.STARTED, or wire.START_FAILED). Only then
+does it load the event loop and the wire's transport (services.shim.shim), so a
 container's start does not wait for them. The same channel later carries a second
-line, the exit record, and closes: whoever started the container learns of its exit
-without connecting to the shim (`shim.wait` is for those who did not start it).
+line, the exit record (wire.EXIT), and closes: whoever started the container learns of
+its exit without connecting to the shim (`shim.wait` is for those who did not start it).
+The schema (services.common.wire.schema) declares both lines and the annotations read here.
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import logging
 import os
 import signal
 import socket
-import struct
+import subprocess
 import sys
-import termios
 
 import setproctitle
 
-from services.common import timefmt
+from services.common import errors, timefmt
 from services.common.config import Settings
+from services.common.wire import schema
+from services.kernel import devices
+from services.kernel.cgroups import Cgroup
+from services.kernel.syscalls import SYS
 
-from . import devices, runtime, syscalls
-from .cgroups import Cgroup
+from . import runtime
+from .runtime import runc
 
 log = logging.getLogger("shim")
 
@@ -44,8 +47,8 @@ def exit_path(settings: Settings, container_id: str) -> str:
 
 def write_exit(path: str, record: dict) -> None:
     tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(record, fh)
+    with open(tmp, "wb") as fh:
+        fh.write(schema.encode_exit(record))
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -58,9 +61,9 @@ def write_exit(path: str, record: dict) -> None:
 
 def read_exit(path: str) -> dict | None:
     try:
-        with open(path) as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
+        with open(path, "rb") as fh:
+            return schema.decode_exit(fh.read())
+    except (OSError, errors.BadParameter):
         return None
 
 
@@ -73,9 +76,10 @@ class Container:
         self.config = config
         notes = config.get("annotations") or {}
         self.tty = bool(config["process"].get("terminal"))
-        self.open_stdin = notes.get("org.dockyard.open-stdin") == "true"
-        self.stdin_once = notes.get("org.dockyard.stdin-once") == "true"
-        self.log_path = notes["org.dockyard.log-path"]
+        self.open_stdin = notes.get(schema.ANNOTATION_OPEN_STDIN) == schema.ANNOTATION_TRUE
+        self.stdin_once = notes.get(schema.ANNOTATION_STDIN_ONCE) == schema.ANNOTATION_TRUE
+        self.log_path = notes[schema.ANNOTATION_LOG_PATH]
+        self.runc = notes.get(schema.ANNOTATION_RUNTIME) == "runc"
         self.cgroup = Cgroup(config["linux"]["cgroupsPath"])
         self.pid = 0
         self.started_at = ""
@@ -87,12 +91,13 @@ class Container:
     def start(self) -> None:
         """Make the stdio, the cgroup and the process (blocking, before the loop runs)."""
         notes = self.config.get("annotations") or {}
-        res = (self.config["linux"].get("resources") or {})
-        memory = (res.get("memory") or {})
-        self.cgroup.create(memory=int(memory.get("limit") or 0), memory_swap=int(memory.get("swap") or 0),
-                           cpu_shares=int((res.get("cpu") or {}).get("shares") or 0),
-                           pids=int((res.get("pids") or {}).get("limit") or 0),
-                           devices=self._device_rules(res))
+        if not self.runc:  # runc makes the cgroup itself, from the same linux.resources
+            res = (self.config["linux"].get("resources") or {})
+            memory = (res.get("memory") or {})
+            self.cgroup.create(memory=int(memory.get("limit") or 0), memory_swap=int(memory.get("swap") or 0),
+                               cpu_shares=int((res.get("cpu") or {}).get("shares") or 0),
+                               pids=int((res.get("pids") or {}).get("limit") or 0),
+                               devices=self._device_rules(res))
         self.log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         # Attach reads the log through this, so a --rm container's removal cannot take it away.
         self.log_read_fd = os.open(self.log_path, os.O_RDONLY | os.O_CLOEXEC)
@@ -113,16 +118,18 @@ class Container:
             child_side += [in_r, out_w, err_w]
             self.outputs[out_r] = 1
             self.outputs[err_r] = 2
-        overlay = {"lower": notes["org.dockyard.lowerdir"], "upper": notes["org.dockyard.upperdir"],
-                   "work": notes["org.dockyard.workdir"]}
+        overlay = {"lower": notes[schema.ANNOTATION_LOWERDIR], "upper": notes[schema.ANNOTATION_UPPERDIR],
+                   "work": notes[schema.ANNOTATION_WORKDIR]}
         bundle = os.path.dirname(self.log_path)
         try:
-            self.pid = runtime.start(bundle, self.config, self.cgroup, stdio, overlay)
+            if self.runc:
+                self.pid = runc.start(bundle, self.config, stdio, self.id, self.settings.exec_root, overlay)
+            else:
+                self.pid = runtime.start(bundle, self.config, self.cgroup, stdio, overlay)
             if console is not None:
                 console.settimeout(5)
                 _, fds, _, _ = socket.recv_fds(console, 16, 1)
-                master = fds[0]
-                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+                master = fds[0]  # its size set already (runtime.terminal.DEFAULT_SIZE)
                 self.outputs[master] = 0  # a terminal has one stream
                 if self.open_stdin:
                     self.stdin_w = os.dup(master)
@@ -136,6 +143,18 @@ class Container:
             os.set_blocking(fd, False)
         if self.stdin_w is not None:
             os.set_blocking(self.stdin_w, False)
+
+    def clean_up(self) -> None:
+        """Once its process is gone: its cgroup, and what runc keeps of it."""
+        try:
+            self.cgroup.destroy()
+        except OSError as exc:
+            log.warning("removing the cgroup: %s", exc)
+        if self.runc:
+            try:
+                runc.delete(self.settings.exec_root, self.id)
+            except (OSError, subprocess.SubprocessError) as exc:
+                log.warning("runc delete: %s", exc)
 
     @staticmethod
     def _device_rules(resources: dict) -> list | None:
@@ -154,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--id", required=True)
     args = parser.parse_args(argv)
     settings = Settings.from_runtime_file(args.config)
-    run(settings, args.id, os.fdopen(os.dup(1), "w"))
+    run(settings, args.id, os.fdopen(os.dup(1), "wb"))
 
 
 def run(settings: Settings, container_id: str, report) -> None:
@@ -168,7 +187,7 @@ def run(settings: Settings, container_id: str, report) -> None:
 
 def become(settings: Settings, container_id: str, report) -> None:
     """Become the shim of `container_id`, in a session of its own; report its start to
-    `report`. Never returns."""
+    `report` (a binary file: the start channel). Never returns."""
     os.setsid()
     setproctitle.setproctitle(f"dockyard-shim {container_id}")
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
@@ -184,32 +203,25 @@ def become(settings: Settings, container_id: str, report) -> None:
     os.close(diag)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True,
                         format=f"%(asctime)s dockyard-shim[%(process)d] {container_id[:12]} %(levelname)s: %(message)s")
-    syscalls.set_child_subreaper()
+    SYS.set_child_subreaper()
     with open(os.path.join(cdir, "config.json")) as fh:
         config = json.load(fh)
     shim = Container(settings, container_id, config)
     try:
         shim.start()
     except runtime.StartError as exc:
-        report.write(json.dumps({"error": str(exc), "exit_code": exc.exit_code}) + "\n")
+        report.write(schema.encode_report({"error": str(exc), "exit_code": exc.exit_code}))
         report.close()
-        _remove_cgroup(shim)
+        shim.clean_up()
         os._exit(0)
     except Exception as exc:
         log.exception("start failed")
-        report.write(json.dumps({"error": f"starting the container failed: {exc}", "exit_code": 128}) + "\n")
+        report.write(schema.encode_report({"error": f"starting the container failed: {exc}", "exit_code": 128}))
         report.close()
-        _remove_cgroup(shim)
+        shim.clean_up()
         os._exit(0)
-    report.write(json.dumps({"pid": shim.pid, "started_at": shim.started_at, "shim_pid": os.getpid()}) + "\n")
+    report.write(schema.encode_report({"pid": shim.pid, "started_at": shim.started_at, "shim_pid": os.getpid()}))
     report.flush()
     from .shim import Shim  # the event loop and the wire, now that the container runs
     Shim(shim, report).serve()
     os._exit(0)
-
-
-def _remove_cgroup(shim: "Container") -> None:
-    try:
-        shim.cgroup.destroy()
-    except OSError as exc:
-        log.warning("removing the cgroup: %s", exc)

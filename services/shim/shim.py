@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import fcntl
-import json
 import logging
 import os
 import signal
-import struct
-import termios
 import time
-from typing import TextIO
+from typing import BinaryIO
 
 from services.common import errors, jsonlog, timefmt, wire
+from services.kernel.syscalls import SYS
 
 from .launch import Container, exit_path, write_exit
 
@@ -37,7 +34,7 @@ ATTACH_STALL_SECONDS = 60.0
 class Shim(Container):
     """The running shim: the container launched, now served over the wire until it exits."""
 
-    def __init__(self, launched: Container, report: TextIO | None = None):
+    def __init__(self, launched: Container, report: BinaryIO | None = None):
         self.__dict__.update(launched.__dict__)
         self.report = report  # the starter's channel: the exit record goes there too
         self.exit: dict | None = None
@@ -61,9 +58,10 @@ class Shim(Container):
         self.settled = asyncio.Event()
         self.log_grew = asyncio.Event()
         server = wire.ServiceServer(self.settings.exec_root, wire.shim_name(self.id), kind="shim")
-        for name in ("state", "wait", "kill", "resize", "attach"):
+        for name in ("state", "wait", "kill", "resize", "attach", "logs"):
             server.handle(f"shim.{name}")(getattr(self, name))
         serving = asyncio.ensure_future(server.serve())
+        self._tell_serving()
         for fd in self.outputs:
             loop.add_reader(fd, self._readable, fd)
         loop.add_signal_handler(signal.SIGCHLD, self._reap)
@@ -128,13 +126,9 @@ class Shim(Container):
                 self._finish(code, "")
 
     def _finish(self, code: int, error: str) -> None:
-        record = {"exit_code": code, "finished_at": timefmt.now(),
-                  "oom_killed": self.cgroup.oom_killed(), "error": error}
+        record = wire.exit_record(code, timefmt.now(), self.cgroup.oom_killed(), error)
         self.exit = record
-        try:
-            self.cgroup.destroy()
-        except OSError as exc:
-            log.warning("removing the cgroup: %s", exc)
+        self.clean_up()
         try:
             write_exit(exit_path(self.settings, self.id), record)
         except OSError as exc:
@@ -148,10 +142,19 @@ class Shim(Container):
         if not self.outputs:
             self.output_done.set()
 
+    def _tell_serving(self) -> None:
+        """Its socket is bound: whoever waits to attach to the container may come now."""
+        if self.report is not None:
+            try:
+                self.report.write(wire.encode_serving())
+                self.report.flush()
+            except OSError:
+                self.report = None  # the starter is gone (a restarted supervisor asks with shim.wait)
+
     def _tell_starter(self) -> None:
         if self.report is not None:
             try:
-                self.report.write(json.dumps(self.exit) + "\n")
+                self.report.write(wire.encode_exit(self.exit))
                 self.report.close()
             except OSError:
                 pass  # the starter is gone (a restarted supervisor asks with shim.wait)
@@ -185,35 +188,50 @@ class Shim(Container):
         self._mine(call)
         if self.tty and self.outputs:
             fd = next(iter(self.outputs))
-            fcntl.ioctl(fd, termios.TIOCSWINSZ,
-                        struct.pack("HHHH", call.params["height"], call.params["width"], 0, 0))
+            SYS.set_window_size(fd, call.params["height"], call.params["width"])
         return {}
+
+    async def _grew(self) -> bool:
+        """Until the log grows (True), or the output has ended and it will not (False)."""
+        if self.output_done.is_set():
+            return False
+        self.log_grew.clear()
+        await self.log_grew.wait()
+        return True
+
+    async def _follow(self, fds: set[int], **query):
+        """Chunks of the log, as jsonlog.read gives them; a reader keeps the shim lingering
+        after its container's exit while it still reads."""
+        self.attached += 1
+        try:
+            async for meta, chunk in jsonlog.read(self.log_read_fd, fds, **query):
+                yield meta, chunk
+                self.attach_progress = time.monotonic()
+        finally:
+            self.attached -= 1
 
     async def attach(self, call: wire.Call):
         """The container's output from its log: what is there already if `logs`, then what
-        comes while `stream`, until the output ends."""
+        comes while `stream`, until the output ends; and its stdin, from the upload."""
         self._mine(call)
         p = call.params
         fds = {fd for fd, on in ((1, p["stdout"]), (2, p["stderr"])) if on}
-        offset = 0 if p["logs"] else os.fstat(self.log_read_fd).st_size
         feeder = asyncio.ensure_future(self._feed_stdin(call.upload, p["stdin"]))
-        self.attached += 1
         try:
-            while True:
-                data, offset = jsonlog.read_lines(self.log_read_fd, offset)
-                if data:
-                    for fd, chunk in jsonlog.coalesce(jsonlog.parse(data), fds, self.tty):
-                        yield ({"fd": fd}, chunk)
-                        self.attach_progress = time.monotonic()
-                    continue
-                # Nothing is written between reading to the end and here: no byte is missed.
-                if not p["stream"] or self.output_done.is_set():
-                    break
-                self.log_grew.clear()
-                await self.log_grew.wait()
+            async for meta, chunk in self._follow(fds, start=0 if p["logs"] else None, tty=self.tty,
+                                                  grew=self._grew if p["stream"] else None):
+                yield {"fd": meta["fd"]}, chunk
         finally:
-            self.attached -= 1
             feeder.cancel()
+
+    async def logs(self, call: wire.Call):
+        """The container's log, followed until its output ends (docker logs -f)."""
+        self._mine(call)
+        p = call.params
+        fds = {fd for fd, on in ((1, p["stdout"]), (2, p["stderr"])) if on}
+        async for item in self._follow(fds, tail=p["tail"], since=p["since"], until=p["until"],
+                                       timestamps=p["timestamps"], grew=self._grew):
+            yield item
 
     async def _feed_stdin(self, upload, wanted: bool) -> None:
         loop = asyncio.get_running_loop()

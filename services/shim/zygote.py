@@ -5,7 +5,8 @@ Python modules. The supervisor keeps one zygote instead (its child, killed with 
 it loads everything once, opens no event loop and no ZeroMQ context (so it has no
 threads and forking is safe), and for each request on its unix socket forks a child
 that becomes the shim in a session of its own, as `services.shim.launch.main` would,
-reporting its start on the request's connection.
+reporting its start on the request's connection. A request is one JSON line
+(wire.ZYGOTE_REQUEST); the answer is the start channel (wire.encode_report).
 
     python -m services.shim.zygote --config DAEMON_JSON
 """
@@ -13,7 +14,6 @@ reporting its start on the request's connection.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import signal
 import socket
@@ -21,10 +21,13 @@ import sys
 
 import setproctitle
 
-from services.common import sockets
+from services.common import errors, sockets
 from services.common.config import Settings
+from services.common.wire import schema
 
-from . import launch, syscalls
+from services.kernel.syscalls import SYS
+
+from . import launch
 
 def socket_path(exec_root: str) -> str:
     return sockets.socket_path(exec_root, "zygote")
@@ -34,7 +37,7 @@ def serve(runtime_file: str) -> None:
     settings = Settings.from_runtime_file(runtime_file)
     importlib.import_module("services.shim.shim")  # loaded here, once, for every shim to come
     setproctitle.setproctitle("dockyard-shim-zygote")
-    syscalls.set_parent_death_signal(signal.SIGKILL)  # it goes with the supervisor
+    SYS.set_parent_death_signal(signal.SIGKILL)  # it goes with the supervisor
     # Its children are the shims (a fork each, not two): the kernel reaps them when they
     # end, and they outlive the zygote (they get a new parent when it goes).
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
@@ -45,19 +48,18 @@ def serve(runtime_file: str) -> None:
     server.bind(path)
     os.chmod(path, 0o600)
     server.listen(64)
-    print("ready", flush=True)
+    print(schema.ZYGOTE_READY, flush=True)
     while True:
         conn, _ = server.accept()
         try:
-            request = json.loads(conn.makefile("rb").readline() or b"{}")
-            container_id = request["id"]
-        except (ValueError, KeyError, TypeError):
+            container_id = schema.decode_zygote_request(conn.makefile("rb").readline())
+        except (OSError, errors.BadParameter):
             conn.close()
             continue
         if os.fork() == 0:
             server.close()
             try:
-                launch.become(settings, container_id, os.fdopen(conn.detach(), "w"))
+                launch.become(settings, container_id, os.fdopen(conn.detach(), "wb"))
             finally:
                 os._exit(0)
         conn.close()

@@ -1,54 +1,37 @@
-"""The supervisor service: containers, volumes and networks, and the shims that run them."""
+"""The supervisor service: containers (and, to come, volumes and networks), and the shims
+that run them. This module only composes its rooms."""
 
 from __future__ import annotations
 
-import os
-import socket
-from datetime import datetime, timezone
-
 from services.common import service, wire
 from services.common.config import Settings
+from services.common.store import Store
 
-from services.shim import seccomp
-
-from . import hostinfo
-from .containers import Containers
+from .adopt import adopt
+from .commit import Snapshots
+from .create import Creator
+from .info import Info
+from .lifecycle import Lifecycle
+from .listing import Listing
+from .logs import Logs
+from .mounts import Mounts
+from .records import Records
+from .shims import Shims
 
 
 async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Clients) -> None:
-    containers = Containers(settings, server, clients)
-    conn = containers.conn
-    await containers.adopt()
-    await containers.start_zygote()
-
-    @server.handle("system.info")
-    async def info(call: wire.Call) -> dict:
-        states = dict(conn.execute("SELECT state, COUNT(*) FROM containers GROUP BY state").fetchall())
-        total = sum(states.values())
-        running = states.get("running", 0) + states.get("restarting", 0)
-        paused = states.get("paused", 0)
-        daemon_id = conn.execute("SELECT value FROM daemon WHERE key='id'").fetchone()[0]
-        pretty, version = hostinfo.os_release()
-        return {
-            "id": daemon_id,
-            "name": socket.gethostname(),
-            "containers": total,
-            "containers_running": running,
-            "containers_paused": paused,
-            "containers_stopped": total - running - paused,
-            "images": conn.execute("SELECT COUNT(*) FROM images").fetchone()[0],
-            **hostinfo.cgroup_features(),
-            "cgroup_version": hostinfo.cgroup_version(),
-            "kernel_version": hostinfo.kernel_version(),
-            "operating_system": pretty,
-            "os_version": version,
-            "architecture": hostinfo.architecture(),
-            "ncpu": os.cpu_count() or 1,
-            "mem_total": hostinfo.mem_total(),
-            "data_root": settings.data_root,
-            "system_time": datetime.now(timezone.utc).isoformat(),
-            "security_options": ["name=seccomp,profile=builtin"] if seccomp.supported() else [],
-        }
+    store = Store(settings.data_root, "supervisor")  # read only: the registry service writes it
+    records = Records(store.conn)
+    shims = Shims(settings, clients)
+    mounts = Mounts(store.conn, settings.data_root, records)
+    lifecycle = Lifecycle(settings, records, shims, mounts, store)
+    rooms = [Creator(settings, records, mounts, store), lifecycle, Listing(settings, records, store, lifecycle),
+             Logs(records), Snapshots(settings, records, store, clients), Info(settings, store.conn)]
+    for room in rooms:
+        for name, handler in room.handlers().items():
+            server.handle(name)(handler)
+    await adopt(settings, records, shims, lifecycle)
+    await shims.start_zygote()
 
 
 def main() -> None:

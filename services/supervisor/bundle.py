@@ -13,9 +13,10 @@ import os
 import stat
 from dataclasses import dataclass
 
-from services.common import errors
-from services.shim import devices as device_rules
-from services.shim import seccomp
+from services.common import errors, wire
+from services.kernel import devices as device_rules
+from services.kernel import seccomp
+from services.kernel.capabilities import CAPABILITIES, held
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NAMESPACES = ("pid", "mount", "ipc", "uts", "network")
@@ -78,19 +79,30 @@ def write_files(d: dict, hostname: str, dns: list[str]) -> None:
         fh.write("".join(f"nameserver {server}\n" for server in dns) if dns else host_resolv_conf())
 
 
-def _capabilities(host: dict) -> dict:
-    from services.shim.syscalls import CAPABILITIES
-    def name(c: str) -> str:
-        c = c.upper()
-        return c if c.startswith("CAP_") else "CAP_" + c
-    caps = sorted(CAPABILITIES) if host.get("Privileged") else list(DEFAULT_CAPABILITIES)
-    add = [name(c) for c in host.get("CapAdd") or []]
-    drop = {name(c) for c in host.get("CapDrop") or []}
-    if "CAP_ALL" in add:
-        caps = sorted(CAPABILITIES)
-    caps = [c for c in dict.fromkeys(caps + [c for c in add if c in CAPABILITIES]) if c not in drop]
-    if "CAP_ALL" in drop:
-        caps = []
+def capabilities(host: dict) -> dict:
+    """The process's capability sets, as Docker tweaks its defaults: privileged has all
+    (all this host grants: capabilities.held); CapAdd ALL is all but those dropped; CapDrop
+    ALL leaves only those added; else the defaults without those dropped, with those added.
+    An unknown name is a BadParameter."""
+    def names(key: str) -> list[str]:
+        out = []
+        for c in host.get(key) or []:
+            c = c.upper() if c.upper().startswith("CAP_") else "CAP_" + c.upper()
+            if c != "CAP_ALL" and c not in CAPABILITIES:
+                raise errors.BadParameter(f"unknown capability: \"{c}\"")
+            out.append(c)
+        return out
+    add, drop = names("CapAdd"), names("CapDrop")
+    everything = sorted(held())
+    if host.get("Privileged"):
+        caps = everything
+    elif "CAP_ALL" in add:
+        caps = [c for c in everything if c not in drop]
+    elif "CAP_ALL" in drop:
+        caps = [c for c in add if c != "CAP_ALL"]
+    else:
+        caps = [c for c in DEFAULT_CAPABILITIES if c not in drop] + add
+    caps = list(dict.fromkeys(caps))
     return {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []}
 
 
@@ -291,7 +303,7 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
         resources["pids"] = {"limit": host["PidsLimit"]}
     nodes, rules = devices(host)
     resources["devices"] = [device_rules.to_oci(rule) for rule in rules]
-    caps, sec = _capabilities(host), security(host.get("SecurityOpt"))
+    caps, sec = capabilities(host), security(host.get("SecurityOpt"))
     profile = _seccomp_profile(host, caps, sec)
     unmasked = bool(host.get("Privileged")) or sec.unmasked_paths
     return {
@@ -311,19 +323,22 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
         "linux": {
             "namespaces": [{"type": ns} for ns in NAMESPACES],
             "devices": nodes,
-            "cgroupsPath": rec["Dockyard"]["cgroup"],
+            # Absolute: below the hierarchies' roots, as runc reads it (a relative path is
+            # below the cgroup runc itself runs in).
+            "cgroupsPath": "/" + rec["Dockyard"]["cgroup"],
             "resources": resources,
             "maskedPaths": [] if unmasked else MASKED_PATHS,
             "readonlyPaths": [] if unmasked else READONLY_PATHS,
             **({"seccomp": profile} if profile is not None else {}),
         },
         "annotations": {
-            "org.dockyard.lowerdir": ":".join(reversed(lowers)) if lowers else d["empty"],
-            "org.dockyard.upperdir": d["upper"],
-            "org.dockyard.workdir": d["work"],
-            "org.dockyard.log-path": d["log"],
-            "org.dockyard.open-stdin": "true" if config.get("OpenStdin") else "false",
-            "org.dockyard.stdin-once": "true" if config.get("StdinOnce") else "false",
-            "org.dockyard.user": user,
+            wire.ANNOTATION_LOWERDIR: ":".join(reversed(lowers)) if lowers else d["empty"],
+            wire.ANNOTATION_UPPERDIR: d["upper"],
+            wire.ANNOTATION_WORKDIR: d["work"],
+            wire.ANNOTATION_LOG_PATH: d["log"],
+            wire.ANNOTATION_OPEN_STDIN: wire.ANNOTATION_TRUE if config.get("OpenStdin") else wire.ANNOTATION_FALSE,
+            wire.ANNOTATION_STDIN_ONCE: wire.ANNOTATION_TRUE if config.get("StdinOnce") else wire.ANNOTATION_FALSE,
+            wire.ANNOTATION_USER: user,
+            wire.ANNOTATION_RUNTIME: host.get("Runtime") or "builtin",
         },
     }

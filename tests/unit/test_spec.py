@@ -254,12 +254,12 @@ def test_unknown_keys_are_ignored_everywhere():
 
 
 def test_strslice_settings_are_read_as_lists():
-    assert spec._str_list("true", "Cmd") == ["true"]
-    assert spec._str_list(["a", "b"], "Cmd") == ["a", "b"]
-    assert spec._str_list(None, "Cmd") is None
+    assert spec.str_list("true", "Cmd") == ["true"]
+    assert spec.str_list(["a", "b"], "Cmd") == ["a", "b"]
+    assert spec.str_list(None, "Cmd") is None
     with pytest.raises(errors.BadParameter):
-        spec._str_list(["a", 1], "Cmd")
-    assert spec._integer(None, "Memory") == 0 and spec._integer(7, "Memory") == 7
+        spec.str_list(["a", 1], "Cmd")
+    assert spec.integer(None, "Memory") == 0 and spec.integer(7, "Memory") == 7
     for wrong in (True, 1.5, "7"):
         with pytest.raises(errors.BadParameter):
-            spec._integer(wrong, "Memory")
+            spec.integer(wrong, "Memory")

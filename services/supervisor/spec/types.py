@@ -191,7 +191,7 @@ def _check(value, kind, name: str) -> None:
 # ------------------------------------------------------- reading checked values
 
 
-def _str_list(value, key: str) -> list[str] | None:
+def str_list(value, key: str) -> list[str] | None:
     """A strslice.StrSlice setting (a string or a list of strings) as a list; None if absent."""
     if value is None:
         return None
@@ -202,7 +202,7 @@ def _str_list(value, key: str) -> list[str] | None:
     return value
 
 
-def _integer(value, key: str) -> int:
+def integer(value, key: str) -> int:
     """A JSON integer setting (absent: 0); anything else is the client's mistake."""
     if value is None:
         return 0

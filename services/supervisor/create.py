@@ -1,0 +1,72 @@
+"""container.create: a new container's record and its files, made whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+from services.common import errors, layout, wire
+from services.common.config import Settings
+from services.common.store import Store
+
+from . import bundle, names, spec
+from .mounts import Mounts
+from .records import Records
+
+
+class Creator:
+    def __init__(self, settings: Settings, records: Records, mounts: Mounts, store: Store):
+        self.settings = settings
+        self.records = records
+        self.mounts = mounts
+        self.store = store
+        self.staging = layout.staging_dir(settings.data_root, "supervisor")
+
+    def handlers(self) -> dict:
+        return {"container.create": self.create}
+
+    def _name(self, given: str | None) -> str:
+        if not given:
+            return names.generate(lambda n: self.records.name_owner(n) is not None)
+        name = names.check(given)
+        other = self.records.name_owner(name)
+        if other:
+            raise errors.Conflict(f'Conflict. The container name "{name}" is already in use by container '
+                                  f'"{other}". You have to remove (or rename) that container to be able '
+                                  "to reuse that name.")
+        return name
+
+    async def create(self, call: wire.Call) -> dict:
+        p = call.params
+        spec.check(p["config"] or {}, p["host_config"], p.get("networking_config"))
+        config, host = p["config"] or {}, p["host_config"] or {}
+        image_name = config.get("Image")
+        if not image_name:
+            raise errors.BadParameter("Config.Image is required")
+        image_id = self.store.resolve(image_name)
+        name = self._name(p.get("name"))
+        cid = self.records.new_id()
+        d = bundle.paths(self.settings.data_root, cid)
+        mounts, anonymous = self.mounts.for_create(config, host)
+        made = spec.Made(id=cid, name=name, image_id=image_id, image=self.store.config(image_id).get("config") or {},
+                         paths=d, mounts=mounts, anonymous_volumes=anonymous,
+                         cgroup_parent=self.settings.cgroup_parent, default_runtime=self.settings.runtime)
+        try:
+            rec = spec.record(made, config, host)
+        except BaseException:
+            self.mounts.remove_anonymous({"Dockyard": {"anonymous_volumes": anonymous}})
+            raise
+        # Made in staging, renamed into place, then recorded: a crash leaves nothing half-made.
+        # Its OCI bundle's config.json is written at each start, from the record as it is then.
+        stage = tempfile.mkdtemp(dir=self.staging)
+        try:
+            staged = {k: v.replace(d["dir"], stage) for k, v in d.items()}
+            bundle.make_dirs(staged)
+            bundle.write_files(staged, rec["Config"]["Hostname"], rec["HostConfig"]["Dns"])
+            os.rename(stage, d["dir"])
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        self.records.insert(rec)
+        return {"id": cid, "warnings": []}

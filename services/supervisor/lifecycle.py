@@ -1,0 +1,278 @@
+"""A container's lifecycle: start, stop, kill, restart, wait, remove, and recording its exits.
+
+Each change holds the container's lock, loads its record once, moves its State through
+states.apply and saves it once. Waiters (wait, stop, started) are futures told at the
+moment a start, an exit or a removal is recorded, never a poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import os
+import shutil
+import signal
+import tempfile
+
+from services.common import errors, layout, wire
+from services.common.config import Settings
+from services.common.store import Store
+from services.kernel.cgroups import Cgroup, prime_migration
+
+from . import bundle, spec, states
+from .mounts import Mounts
+from .records import Records
+from .restarts import Restarts, logged
+from .shims import Channel, Shims, proc_start
+
+log = logging.getLogger("supervisor")
+
+DEFAULT_STOP_TIMEOUT = 10
+KILL_GRACE = 10
+
+
+def _tell(table: dict[str, asyncio.Future], cid: str, value) -> None:
+    future = table.pop(cid, None)
+    if future is not None and not future.done():
+        future.set_result(copy.deepcopy(value))
+
+
+class Lifecycle:
+    def __init__(self, settings: Settings, records: Records, shims: Shims, mounts: Mounts, store: Store):
+        self.settings = settings
+        self.records = records
+        self.shims = shims
+        self.mounts = mounts
+        self.store = store
+        self.staging = layout.staging_dir(settings.data_root, "supervisor")
+        self.restarts = Restarts(records, self.start_locked)
+        self.next_exits: dict[str, asyncio.Future] = {}   # -> State at its next recorded exit
+        self.removals: dict[str, asyncio.Future] = {}     # -> its final State, at its removal
+        self.starts: dict[str, asyncio.Future] = {}       # -> (pid, serving) at its next start
+        self.serving: dict[str, asyncio.Future] = {}      # running -> its shim serves
+        self.watchers: dict[str, asyncio.Task] = {}
+
+    def handlers(self) -> dict:
+        return {f"container.{name}": getattr(self, name)
+                for name in ("start", "stop", "restart", "kill", "wait", "started", "remove")}
+
+    def _future(self, table: dict[str, asyncio.Future], cid: str) -> asyncio.Future:
+        """The future of `table` for `cid`: made by the first who waits for it."""
+        if cid not in table:
+            table[cid] = asyncio.get_running_loop().create_future()
+        return table[cid]
+
+    # ------------------------------------------------------------------ start
+
+    async def start(self, call: wire.Call) -> dict:
+        cid = self.records.resolve(call.params["id"])
+        async with self.records.lock(cid):
+            rec = self.records.load(cid)
+            states.check("start", rec["State"]["Status"], cid)
+            self.restarts.started_by_client(rec)
+            await self.start_locked(rec)
+        return {}
+
+    async def start_locked(self, rec: dict) -> None:
+        """Start the container of `rec` (its lock held); save the record once, started or not."""
+        cid = rec["Id"]
+        states.check("started", rec["State"]["Status"], cid)
+        asyncio.get_running_loop().run_in_executor(None, prime_migration)  # not awaited: see there
+        d = bundle.paths(self.settings.data_root, cid)
+        lowers = [self.store.layer_path(row["chain_id"]) for row in self.store.chain(rec["Image"])]
+        with open(d["config"], "w") as fh:
+            json.dump(bundle.oci_config(rec, d, lowers), fh, indent=1)
+        if os.path.exists(d["exit"]):
+            os.unlink(d["exit"])
+        report, channel = await self.shims.spawn(cid)
+        if channel is None:
+            self.records.save(states.apply(rec, "start_failed", error=report["error"],
+                                           exit_code=report["exit_code"]))
+            error = errors.BadParameter(f"failed to create task for container: {report['error']}")
+            starting = self.starts.pop(cid, None)
+            if starting is not None and not starting.done():
+                starting.set_exception(error)
+            if rec["HostConfig"].get("AutoRemove"):
+                # As dockerd: a --rm container that cannot start is removed (the docker CLI
+                # waits for that removal before it reports the error).
+                await self.remove_locked(rec, volumes=True)
+            raise error
+        states.apply(rec, "started", pid=report["pid"], started_at=report["started_at"])
+        rec["Dockyard"].update({"shim_pid": report["shim_pid"], "shim_start": proc_start(report["shim_pid"]),
+                                "pid_start": proc_start(report["pid"])})
+        self.records.save(rec)
+        self.serving[cid] = channel.serving
+        self.watchers[cid] = logged(asyncio.ensure_future(self._watch(rec, channel)), cid)
+        _tell(self.starts, cid, report["pid"])
+
+    async def started(self, call: wire.Call) -> dict:
+        """The pid of the container's process once it runs (at once if it does already), and
+        once its shim serves: an attach made before the start goes to the shim next."""
+        rec = self.records.find(call.params["id"])
+        cid = rec["Id"]
+        pid = rec["State"]["Pid"] if rec["State"]["Running"] else await asyncio.shield(self._future(self.starts, cid))
+        serving = self.serving.get(cid)
+        if serving is not None:
+            await asyncio.shield(serving)
+        return {"pid": pid}
+
+    # ------------------------------------------------------------------ exits
+
+    def adopt(self, rec: dict) -> None:
+        """Watch a container this supervisor did not start (it runs under a live shim)."""
+        self.watchers[rec["Id"]] = logged(asyncio.ensure_future(self._watch(rec, None)), rec["Id"])
+
+    async def _watch(self, rec: dict, channel: Channel | None) -> None:
+        """Wait for the container's exit and record it; then its removal or its restart."""
+        cid = rec["Id"]
+        result = await self.shims.exit_of(rec, channel)
+        self.watchers.pop(cid, None)
+        self.serving.pop(cid, None)
+        if not self.records.exists(cid):
+            return
+        rec = self.records.load(cid)
+        states.apply(rec, "exited", **result)
+        rec["Dockyard"]["exits"] = rec["Dockyard"].get("exits", 0) + 1
+        await self.records.save_until_it_works(rec, "the exit of")
+        _tell(self.next_exits, cid, rec["State"])
+        if rec["HostConfig"].get("AutoRemove"):
+            async with self.records.lock(cid):
+                if self.records.exists(cid):
+                    await self.remove_locked(self.records.load(cid), volumes=True)
+        else:
+            self.restarts.after_exit(rec)
+
+    async def _until_exited(self, cid: str, timeout: float | None) -> bool:
+        """Whether the container is not running (now, or by the end of `timeout`)."""
+        if not self.records.exists(cid) or not self.records.load(cid)["State"]["Running"]:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._future(self.next_exits, cid)), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def wait(self, call: wire.Call) -> dict:
+        rec = self.records.find(call.params["id"])
+        cid, state = rec["Id"], rec["State"]
+        condition = call.params.get("condition") or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise errors.BadParameter(f"invalid condition {condition!r}")
+        if condition == "removed":
+            state = await asyncio.shield(self._future(self.removals, cid))
+        elif condition == "next-exit":
+            # The next exit after those the caller saw (the api counts them before it answers
+            # the client, which may then start the container at once).
+            seen = call.params.get("exits")
+            seen = rec["Dockyard"].get("exits", 0) if seen is None else seen
+            while rec["Dockyard"].get("exits", 0) <= seen:
+                state = await asyncio.shield(self._future(self.next_exits, cid))
+                if not self.records.exists(cid):
+                    break
+                rec = self.records.load(cid)
+                state = rec["State"]
+        elif state["Running"]:
+            state = await asyncio.shield(self._future(self.next_exits, cid))
+        return {"exit_code": state["ExitCode"], "error": state["Error"]}
+
+    # ------------------------------------------------------- stop, kill, restart
+
+    async def stop(self, call: wire.Call) -> dict:
+        cid = self.records.resolve(call.params["id"])
+        async with self.records.lock(cid):
+            rec = self.records.load(cid)
+            states.check("stop", rec["State"]["Status"], cid)
+            self.restarts.stopped_by_client(rec)
+            self.records.save(rec)
+            if rec["State"]["Running"]:
+                await self._stop(rec, call.params.get("timeout"))
+        return {}
+
+    async def _stop(self, rec: dict, timeout: int | None) -> None:
+        """Its stop signal, then SIGKILL after `timeout` seconds (none: the default; < 0: never)."""
+        cid = rec["Id"]
+        timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
+        await self.shims.signal(rec, spec.signal_number(rec["Config"].get("StopSignal"), signal.SIGTERM))
+        if timeout < 0:
+            await self._until_exited(cid, None)
+            return
+        if not await self._until_exited(cid, timeout):
+            await self.shims.signal(rec, signal.SIGKILL)
+            if not await self._until_exited(cid, KILL_GRACE):
+                raise errors.ServerError(f"container {cid[:12]} did not stop after SIGKILL")
+
+    async def restart(self, call: wire.Call) -> dict:
+        cid = self.records.resolve(call.params["id"])
+        async with self.records.lock(cid):
+            self.restarts.cancel(cid)
+            rec = self.records.load(cid)
+            if rec["State"]["Running"]:
+                await self._stop(rec, call.params.get("timeout"))
+                rec = self.records.load(cid)
+            states.check("restart", rec["State"]["Status"], cid)
+            self.restarts.started_by_client(rec)
+            await self.start_locked(rec)
+        return {}
+
+    async def kill(self, call: wire.Call) -> dict:
+        rec = self.records.find(call.params["id"])
+        cid = rec["Id"]
+        number = spec.signal_number(call.params.get("signal"))
+        states.check("kill", rec["State"]["Status"], cid)
+        stopping = number in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT,
+                              spec.signal_number(rec["Config"].get("StopSignal"), signal.SIGTERM))
+        if not stopping:
+            if not rec["State"]["Running"]:
+                raise errors.Conflict(f"Container {cid[:12]} is restarting, wait until the container is running")
+        else:
+            self.restarts.stopped_by_client(rec)
+            self.records.save(rec)
+            if not rec["State"]["Running"]:
+                return {}  # it was waiting to restart: now it will not
+        await self.shims.signal(rec, number)
+        if number == signal.SIGKILL:
+            await self._until_exited(cid, KILL_GRACE)
+        return {}
+
+    # ----------------------------------------------------------------- remove
+
+    async def remove(self, call: wire.Call) -> dict:
+        cid = self.records.resolve(call.params["id"])
+        async with self.records.lock(cid):
+            rec = self.records.load(cid)
+            if rec["State"]["Running"]:
+                if not call.params["force"]:
+                    states.check("remove", states.RUNNING, cid)
+                await self.shims.signal(rec, signal.SIGKILL)
+                await self._until_exited(cid, KILL_GRACE)
+            if self.records.exists(cid):
+                await self.remove_locked(self.records.load(cid), call.params["volumes"])
+        return {}
+
+    async def remove_locked(self, rec: dict, volumes: bool) -> None:
+        """Remove the container of `rec` (its lock held): its files, cgroup and record."""
+        cid = rec["Id"]
+        self.restarts.cancel(cid)
+        self.records.save(states.apply(rec, "removing"))
+        d = bundle.paths(self.settings.data_root, cid)
+        doomed = tempfile.mkdtemp(dir=self.staging)
+        if os.path.exists(d["dir"]):
+            os.rename(d["dir"], os.path.join(doomed, "c"))
+        try:
+            await asyncio.to_thread(Cgroup(rec["Dockyard"]["cgroup"]).destroy)
+        except OSError as exc:
+            log.warning("removing the cgroup of %s: %s", cid[:12], exc)
+        # A lingering shim still serves late attaches (docker run --rm attaches to a
+        # container that may be gone already); its socket goes when it does.
+        self.shims.unlink_socket_after(rec)
+        self.records.delete(cid)
+        if volumes:
+            self.mounts.remove_anonymous(rec)
+        await asyncio.to_thread(shutil.rmtree, doomed, True)
+        _tell(self.removals, cid, rec["State"])
+        _tell(self.next_exits, cid, rec["State"])
+        starting = self.starts.pop(cid, None)
+        if starting is not None and not starting.done():
+            starting.set_exception(errors.NotFound(f"No such container: {cid}"))
