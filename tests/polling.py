@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 
-def until(check, timeout: float = 20, what: str = "", interval: float = 0.05):
+def until(check, timeout: float = 20, what: str = "", interval: float = 0.05,
+          detail: Callable[[], str] | None = None):
     """The first truthy value `check()` returns; an OSError or AssertionError counts as not
-    yet. Fails the test, naming `what`, if none comes within `timeout` seconds."""
+    yet. Fails the test, naming `what` (and the last such error, and what `detail()` says:
+    a log, a listing), if none comes within `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last = None
     while True:
@@ -17,6 +20,11 @@ def until(check, timeout: float = 20, what: str = "", interval: float = 0.05):
                 return value
         except (OSError, AssertionError) as exc:
             last = exc
-        assert time.monotonic() < deadline, f"timed out after {timeout:g}s waiting for {what or check}" + (
-            f" (last: {last!r})" if last else "")
+        if time.monotonic() >= deadline:
+            message = f"timed out after {timeout:g}s waiting for {what or check}"
+            if last:
+                message += f" (last: {last!r})"
+            if detail is not None:
+                message += f"\n{detail()}"
+            raise AssertionError(message)
         time.sleep(interval)

@@ -15,7 +15,7 @@ fi
 # The daemon itself, exactly as the README installs it.
 bash deploy/install.sh
 
-packages=(python3 python3-venv openssl curl busybox-static docker-registry)
+packages=(python3 python3-venv openssl curl busybox-static docker-registry iproute2)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,13 +13,16 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
+
+from ..polling import until
+from . import leaks
+
+from services.common.sockets import SERVICES, WIRE_SERVICES  # noqa: F401 (the tests take them from here)
 
 BIN = os.path.dirname(sys.executable)
 DOCKYARDD = os.environ.get("DOCKYARDD", os.path.join(BIN, "dockyardd"))
 SUPERVISORCTL = os.path.join(BIN, "supervisorctl")
-SERVICES = ("api", "supervisor", "builder", "registry")
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
@@ -114,17 +117,11 @@ class Daemon:
         return self
 
     def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if self.proc and self.proc.poll() is not None:
                 raise RuntimeError(f"dockyardd exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if self.get("/_ping", timeout=2).status == 200 and self.get("/info", timeout=5).status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"dockyardd did not become ready in {timeout}s:\n{self.log()}")
+            return self.get("/_ping", timeout=2).status == 200 and self.get("/info", timeout=5).status == 200
+        until(ready, timeout, "dockyardd to answer /_ping and /info", interval=0.1, detail=self.log)
 
     def stop(self, timeout: float = 30) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
@@ -185,16 +182,14 @@ class Daemon:
         return int(self.supervisorctl("pid", service).strip())
 
     def wait_new_pid(self, service: str, old: int, timeout: float = 30) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def new_pid() -> int | None:
             try:
                 pid = self.pid(service)
-                if pid not in (0, old):
-                    return pid
             except (RuntimeError, ValueError):
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{service} was not restarted within {timeout}s:\n{self.log()}")
+                return None
+            return pid if pid not in (0, old) else None
+        return until(new_pid, timeout, f"{service} to be restarted (pid {old} replaced)", interval=0.2,
+                     detail=self.log)
 
 
 def _copy(src, dst) -> None:
@@ -215,25 +210,32 @@ def remove_root(root: str) -> None:
 
 def discard(daemon: Daemon) -> None:
     """Stop a test's daemon and take away what it leaves by design: containers outlive
-    their daemon, so kill their processes (their shims then exit) and remove their cgroups."""
+    their daemon, so kill their processes (their shims then exit) and remove their cgroups.
+    Then fail, loudly, if a shim of its root lives on or its root stays mounted."""
     try:
-        daemon.stop()
+        try:
+            daemon.stop()
+        finally:
+            for base in daemon.cgroup_dirs():
+                until(lambda b=base: _emptied(b), 10, f"the cgroups under {base} to be emptied and removed")
+        leaks.check_discarded(daemon)
     finally:
-        for base in daemon.cgroup_dirs():
-            for _ in range(100):
-                children = [e.path for e in os.scandir(base) if e.is_dir()]
-                for child in children:
-                    for pid in open(os.path.join(child, "cgroup.procs")).read().split():
-                        try:
-                            os.kill(int(pid), signal.SIGKILL)
-                        except ProcessLookupError:
-                            pass
-                    try:
-                        os.rmdir(child)
-                    except OSError:
-                        pass
-                if not children:
-                    os.rmdir(base)  # the parent: dockyardd makes it and leaves it, as dockerd
-                    break
-                time.sleep(0.05)
         remove_root(daemon.root)
+
+
+def _emptied(base: str) -> bool:
+    """Kill the processes of every cgroup below `base` and remove them, deepest first, then
+    `base` itself (dockyardd makes it and leaves it, as dockerd); True once it is gone."""
+    for path, _, _ in os.walk(base, topdown=False):
+        with open(os.path.join(path, "cgroup.procs")) as fh:
+            pids = fh.read().split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass  # busy until its processes are gone, or its children
+    return not os.path.exists(base)

@@ -7,10 +7,10 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 
+from ..polling import until
 from .daemon import free_port
 
 
@@ -29,18 +29,18 @@ def running_registry(auth: str = "", root: str | None = None):
                             stderr=subprocess.DEVNULL)
     host = f"127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://{host}/v2/", timeout=1)
-                break
-            except urllib.error.HTTPError:
-                break  # it answers (401 where it wants auth): it is up
-            except OSError:
-                assert time.monotonic() < deadline, "the registry did not start"
-                time.sleep(0.1)
+        until(lambda: _answers(f"http://{host}/v2/"), 20, f"the registry on {host} to start", interval=0.1)
         yield host
     finally:
         proc.terminate()
         proc.wait(10)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _answers(url: str) -> bool:
+    """Whether something answers HTTP at `url` (an OSError, for until: not yet)."""
+    try:
+        urllib.request.urlopen(url, timeout=1).close()
+    except urllib.error.HTTPError:
+        pass  # it answers (401 where it wants auth): it is up
+    return True

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -36,30 +35,41 @@ def shim_pid(cid: str) -> int:
     return pids[0]
 
 
-def test_kill_9_of_api_then_supervisor_loses_nothing(daemon):
-    cid = create(daemon, Cmd=COUNTER)
-    start(daemon, cid)
-    before = inspect(daemon, cid)["State"]
-    time.sleep(0.5)
-    for service in ("api", "supervisor"):
-        old = daemon.pid(service)
-        os.kill(old, signal.SIGKILL)
-        daemon.wait_new_pid(service, old)
-        until(lambda: answers(daemon), what=f"{service} to answer again")
-        time.sleep(0.5)
-        state = inspect(daemon, cid)["State"]
-        # The same process, still running: nothing restarted it.
-        assert state["Running"] and state["Pid"] == before["Pid"] and state["StartedAt"] == before["StartedAt"]
-        assert os.path.exists(f"/proc/{before['Pid']}")
-    r = daemon.request("POST", f"/v1.45/containers/{cid}/stop?t=1")
-    assert r.status == 204
-    assert wait(daemon, cid) in (137, 143)
-    out = daemon.get(f"/v1.45/containers/{cid}/logs?stdout=1").body
-    numbers = []
+def logged(daemon, cid: str) -> list[str]:
+    """The numbers the counter has logged so far."""
+    r = daemon.get(f"/v1.45/containers/{cid}/logs?stdout=1")
+    assert r.status == 200, r.body
+    out, numbers = r.body, []
     while out:  # multiplexed frames: 8-byte header, then the payload
         size = int.from_bytes(out[4:8], "big")
         numbers += out[8:8 + size].decode().split()
         out = out[8 + size:]
+    return numbers
+
+
+def test_kill_9_of_api_then_supervisor_loses_nothing(daemon):
+    cid = create(daemon, Cmd=COUNTER)
+    start(daemon, cid)
+    before = inspect(daemon, cid)["State"]
+    until(lambda: logged(daemon, cid), what="the counter's first line in its log")
+    for service in ("api", "supervisor"):
+        count = len(logged(daemon, cid))
+        old = daemon.pid(service)
+        os.kill(old, signal.SIGKILL)
+        daemon.wait_new_pid(service, old)
+        until(lambda: answers(daemon), what=f"{service} to answer again")
+        # The supervisor adopts its containers before it answers: what it says now stands.
+        state = inspect(daemon, cid)["State"]
+        # The same process, still running: nothing restarted it.
+        assert state["Running"] and state["Pid"] == before["Pid"] and state["StartedAt"] == before["StartedAt"]
+        assert os.path.exists(f"/proc/{before['Pid']}")
+        # And it went on logging meanwhile, served by the new service.
+        until(lambda: len(logged(daemon, cid)) > count, what=f"the log to grow past {count} lines after {service}")
+    until(lambda: len(logged(daemon, cid)) > 100, what="100 lines in the log")
+    r = daemon.request("POST", f"/v1.45/containers/{cid}/stop?t=1")
+    assert r.status == 204
+    assert wait(daemon, cid) in (137, 143)
+    numbers = logged(daemon, cid)
     assert numbers == [str(i) for i in range(len(numbers))], "a gap in the log"
     assert len(numbers) > 100
     remove(daemon, cid)
@@ -68,9 +78,10 @@ def test_kill_9_of_api_then_supervisor_loses_nothing(daemon):
 def test_exit_while_the_supervisor_is_down_is_recorded(daemon):
     cid = create(daemon, Cmd=["sh", "-c", "sleep 2; exit 42"])
     start(daemon, cid)
+    pid = inspect(daemon, cid)["State"]["Pid"]
     daemon.supervisorctl("stop", "supervisor")
     try:
-        time.sleep(3.5)
+        until(lambda: not os.path.exists(f"/proc/{pid}"), 10, "the container to exit while the supervisor is down")
     finally:
         daemon.supervisorctl("start", "supervisor")
     until(lambda: answers(daemon), what="the supervisor")
@@ -84,10 +95,11 @@ def test_exit_of_an_auto_remove_container_while_api_and_supervisor_are_killed(da
     """It is removed once they are back, its exit recorded first for whoever waits."""
     cid = create(daemon, "/v1.45", Cmd=["sh", "-c", "sleep 2; exit 7"], HostConfig={"AutoRemove": True})
     start(daemon, cid, "/v1.45")
-    full = inspect(daemon, cid)["Id"]
+    full, pid = inspect(daemon, cid)["Id"], inspect(daemon, cid)["State"]["Pid"]
     for service in ("api", "supervisor"):
         os.kill(daemon.pid(service), signal.SIGKILL)
-    time.sleep(3.5)  # it exits meanwhile; supervisord brings both back
+    # It exits meanwhile; supervisord brings both back.
+    until(lambda: not os.path.exists(f"/proc/{pid}"), 10, "the container to exit")
     until(lambda: answers(daemon), what="the api and the supervisor")
     until(lambda: daemon.get(f"/v1.45/containers/{cid}/json").status == 404, what="its removal")
     assert not os.path.exists(os.path.join(daemon.data_root, "containers", full))
@@ -130,9 +142,11 @@ def test_restart_policy_fires_once_for_an_exit_while_api_and_supervisor_are_kill
     cid = create(daemon, "/v1.45", Cmd=["sh", "-c", "echo ran; sleep 2; exit 1"],
                  HostConfig={"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 5}})
     start(daemon, cid, "/v1.45")
+    pid = inspect(daemon, cid)["State"]["Pid"]
     for service in ("api", "supervisor"):
         os.kill(daemon.pid(service), signal.SIGKILL)
-    time.sleep(2.5)  # it exits meanwhile; supervisord brings both back
+    # It exits meanwhile; supervisord brings both back.
+    until(lambda: not os.path.exists(f"/proc/{pid}"), 10, "the container to exit")
     until(lambda: answers(daemon), what="the api and the supervisor")
     until(lambda: inspect(daemon, cid)["RestartCount"] == 1 and inspect(daemon, cid)["State"]["Running"],
           what="the restart")
@@ -159,16 +173,16 @@ def test_restart_policies_across_a_dockyardd_restart(fresh_daemon):
     # A restart of the supervisor service alone is not a daemon's start: nothing changes.
     d.supervisorctl("restart", "supervisor")
     until(lambda: answers(d), what="the supervisor")
-    time.sleep(1)
+    # It settles its containers (a restart due is "restarting" at once) before it answers.
     assert inspect(d, always_stopped)["State"]["Status"] == "exited"
     assert d.stop() == 0
     d.start()
-    time.sleep(1)
+    # "always" comes back with the daemon even after a client stopped it, as in Docker;
+    # once it has, the daemon's start has settled the others too.
+    until(lambda: inspect(d, always_stopped)["State"]["Running"], what="the always container's start")
     assert inspect(d, stopped)["State"]["Status"] == "exited"  # a client stopped it: it stays so
     assert inspect(d, running)["State"]["Pid"] == pid  # the same process, not a restart
     assert inspect(d, running)["RestartCount"] == 0
     assert inspect(d, created)["State"]["Status"] == "created"
-    # "always" comes back with the daemon even after a client stopped it, as in Docker.
-    until(lambda: inspect(d, always_stopped)["State"]["Running"], what="the always container's start")
     for cid in (stopped, running, created, always_stopped):
         remove(d, cid)

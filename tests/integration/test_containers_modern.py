@@ -10,6 +10,8 @@ import time
 import docker
 import pytest
 
+from ..polling import until
+
 
 def test_run_returns_output(client):
     assert client.containers.run("busybox", "echo hi", remove=True) == b"hi\n"
@@ -60,9 +62,13 @@ def test_attach_socket_multiplexed(client):
     ctr.start()
     sock = ctr.attach_socket(params={"stdin": 1, "stream": 1, "stdout": 1, "stderr": 1})
     sock._sock.sendall(b"ping\n")
-    deadline, data = time.monotonic() + 10, b""
-    while len(data) < 13 and time.monotonic() < deadline:
-        data += sock._sock.recv(100)
+    sock._sock.settimeout(1)  # a read that times out is tried again, within until's deadline
+    data = bytearray()
+
+    def echoed() -> bool:
+        data.extend(sock._sock.recv(100))
+        return len(data) >= 13
+    until(echoed, 10, "the echo of ping")
     assert data == b"\x01\x00\x00\x00\x00\x00\x00\x05ping\n"
     ctr.kill()
     ctr.remove()
@@ -122,10 +128,7 @@ def test_docker_cli_run_ps_logs_rm(daemon, client, tmp_path):
     out = cli("run", "-d", "--name", "clirun", "busybox", "sh", "-c", "echo from-cli; sleep 100")
     assert out.returncode == 0, out.stderr
     assert b"clirun" in cli("ps").stdout
-    deadline = time.monotonic() + 10
-    while b"from-cli" not in cli("logs", "clirun").stdout:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    until(lambda: b"from-cli" in cli("logs", "clirun").stdout, 10, "docker logs to show the output", interval=0.1)
     assert cli("rm", "-f", "clirun").returncode == 0
     assert b"clirun" not in cli("ps", "-a").stdout
 
@@ -220,35 +223,33 @@ def test_pids_limit_holds(daemon, client):
                         if line.split(":")[1] == ("" if v2 else "pids"))
         base = "/sys/fs/cgroup" + ("" if v2 else "/pids")
         assert open(f"{base}{path}/pids.max").read().strip() == "12"
-        time.sleep(1)
+        until(lambda: b"can't fork" in ctr.logs(), what="the spawner to be refused a fork")
         assert 1 < len(open(f"{base}{path}/cgroup.procs").read().split()) <= 12
-        assert b"can't fork" in ctr.logs()
     finally:
         ctr.remove(force=True)
-
-
-def _until(check, timeout: float = 20):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_on_failure_restarts_up_to_its_count(client):
     ctr = client.containers.run("busybox", ["sh", "-c", "echo run; exit 3"], detach=True,
                                 restart_policy={"Name": "on-failure", "MaximumRetryCount": 3})
     started = time.monotonic()
-    _until(lambda: ctr.reload() or (ctr.attrs["RestartCount"] == 3 and ctr.status == "exited"))
+    until(lambda: ctr.reload() or (ctr.attrs["RestartCount"] == 3 and ctr.status == "exited"),
+          what="three restarts, then exited")
     # Delays of 0.1, 0.2 and 0.4 s between the runs: a doubling backoff, not a busy loop.
     assert time.monotonic() - started >= 0.7
-    time.sleep(1)
+    # No fourth run: it would be due 0.8 s after the third exit. Time must pass for that.
+    mark = time.time() + 1
+    until(lambda: time.time() > mark, 5, "the time a fourth run would have been due")
     ctr.reload()
     assert ctr.attrs["RestartCount"] == 3 and ctr.attrs["State"]["ExitCode"] == 3
     assert ctr.logs() == b"run\n" * 4
     ctr.remove()
     # Success ends it.
     ok = client.containers.run("busybox", "true", detach=True, restart_policy={"Name": "on-failure"})
-    time.sleep(1)
+    until(lambda: ok.reload() or ok.status == "exited", what="the successful run to exit")
+    # A restart would be due 0.1 s after the exit. Time must pass for that.
+    mark = time.time() + 1
+    until(lambda: time.time() > mark, 5, "the time a restart would have been due")
     ok.reload()
     assert ok.status == "exited" and ok.attrs["RestartCount"] == 0
     ok.remove()
@@ -257,16 +258,19 @@ def test_on_failure_restarts_up_to_its_count(client):
 def test_always_restarts_until_a_client_stops_it(client):
     ctr = client.containers.run("busybox", ["sh", "-c", "sleep 0.2"], detach=True,
                                 restart_policy={"Name": "always"})
-    _until(lambda: ctr.reload() or ctr.attrs["RestartCount"] >= 2)
+    until(lambda: ctr.reload() or ctr.attrs["RestartCount"] >= 2, what="two restarts")
     ctr.stop(timeout=1)
     ctr.reload()
     assert ctr.status == "exited"
     count = ctr.attrs["RestartCount"]
-    time.sleep(1.5)
+    # No restart after a client's stop: one would be due within the doubled backoff (0.8 s
+    # after a few 0.2 s runs). Time must pass for that.
+    mark = time.time() + 1.5
+    until(lambda: time.time() > mark, 5, "the time a restart would have been due")
     ctr.reload()
     assert ctr.status == "exited" and ctr.attrs["RestartCount"] == count
     ctr.start()  # a client's start allows restarts again
-    _until(lambda: ctr.reload() or ctr.attrs["RestartCount"] > count)
+    until(lambda: ctr.reload() or ctr.attrs["RestartCount"] > count, what="a restart after the client's start")
     ctr.remove(force=True)
 
 

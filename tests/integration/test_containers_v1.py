@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import time
+from pathlib import Path
 
 import pytest
 
+from ..polling import until
 from . import create_fields
 from .containers import Attached, create, ensure_busybox, inspect, remove, run, start, wait
 
@@ -221,7 +224,7 @@ def test_remove_rules_and_volumes(daemon):
     assert r.status == 409 and "running" in r.json()["message"]
     source = inspect(daemon, cid, prefix="")["Volumes"]["/data"]
     assert source.startswith(daemon.data_root + "/volumes/")
-    time.sleep(0.5)
+    until(lambda: Path(source, "x").read_text() == "kept\n", what="the container's write to its volume")
     other = create(daemon, Cmd=["cat", "/data/x"], VolumesFrom=cid)
     start(daemon, other)
     assert wait(daemon, other) == 0
@@ -230,7 +233,6 @@ def test_remove_rules_and_volumes(daemon):
     assert wait(daemon, cid) == 137
     assert daemon.request("DELETE", f"/containers/{other}").status == 204
     assert daemon.request("DELETE", f"/containers/{cid}?v=1").status == 204
-    import os
     assert not os.path.exists(source)
     assert daemon.get(f"/containers/{cid}/json").status == 404
     assert daemon.request("DELETE", f"/containers/{cid}").status == 404
@@ -299,7 +301,6 @@ def test_cgroup_limits_are_set(daemon):
     cid = create(daemon, Cmd=["sleep", "100"], Memory=64 << 20, MemorySwap=96 << 20, CpuShares=512)
     start(daemon, cid)
     full = inspect(daemon, cid)["Id"]
-    import os
     root, parent = "/sys/fs/cgroup", daemon.cgroup_parent
     if os.path.exists(f"{root}/cgroup.controllers"):
         base = f"{root}/{parent}/{full}"
@@ -335,9 +336,13 @@ def test_default_capabilities_as_docker(daemon):
     caps = _caps(out)
     assert caps["CapEff"] == 0 and caps["CapBnd"] == 0xA80425FB
     remove(daemon, cid)
-    # Without CAP_SYS_ADMIN, mount is refused inside the container.
-    cid, code, out = run(daemon, ["mount", "-t", "tmpfs", "x", "/tmp"])
-    assert code != 0 and b"denied" in out.lower() or b"not permitted" in out.lower(), out
+    # Without CAP_SYS_ADMIN, mount is refused inside the container: it fails, says why,
+    # and /tmp is no tmpfs after it.
+    cid, code, out = run(daemon, ["sh", "-c", "mount -t tmpfs x /tmp; code=$?; grep ' /tmp ' /proc/mounts; "
+                                              "exit $code"])
+    assert code != 0, out
+    assert b"denied" in out.lower() or b"not permitted" in out.lower(), out
+    assert b" /tmp tmpfs " not in out, out
     remove(daemon, cid)
 
 

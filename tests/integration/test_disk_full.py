@@ -8,10 +8,10 @@ import io
 import os
 import subprocess
 import tarfile
-import time
 
 import pytest
 
+from ..polling import until
 from .containers import create, ensure_busybox, inspect, start, wait
 from .daemon import Daemon, discard, free_port, new_root
 
@@ -58,10 +58,8 @@ def test_full_disk_errors_clearly_and_recovers(small_daemon):
     cid = create(d, "/v1.45", Image="busybox", Cmd=["sh", "-c", "head -c 40000000 /dev/zero; echo done >&2"])
     start(d, cid, "/v1.45")
     pid = inspect(d, cid)["State"]["Pid"]
-    deadline = time.monotonic() + 60
-    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not os.path.exists(f"/proc/{pid}"), "the container was blocked by its full log"
+    until(lambda: not os.path.exists(f"/proc/{pid}"), 60, "the container's end (was it blocked by its full log?)",
+          interval=0.1)
     assert _free(d) < 1 << 20
     assert d.get("/_ping").status == 200  # the daemon is up
 

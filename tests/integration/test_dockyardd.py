@@ -13,7 +13,7 @@ import pytest
 
 from ..polling import until
 from .containers import Attached, create, ensure_busybox, inspect, start, wait
-from .daemon import DOCKYARDD, UnixHTTPConnection, free_port, new_root, remove_root
+from .daemon import DOCKYARDD, SERVICES, UnixHTTPConnection, free_port, new_root, remove_root
 
 
 def refuse(*args: str, root: str) -> str:
@@ -76,7 +76,7 @@ def test_config_file_is_used(fresh_daemon):
 
 def test_sigterm_stops_every_service(fresh_daemon):
     fresh_daemon.start()
-    pids = [fresh_daemon.pid(s) for s in ("api", "supervisor", "builder", "registry")]
+    pids = [fresh_daemon.pid(s) for s in SERVICES]
     started = time.monotonic()
     assert fresh_daemon.stop(timeout=30) == 0
     assert time.monotonic() - started < 15
@@ -101,7 +101,7 @@ def test_refuses_an_exec_root_its_sockets_would_not_fit_under(root):
 
 
 def _service_pids(daemon) -> list[int]:
-    return [daemon.pid(s) for s in ("api", "supervisor", "builder", "registry")]
+    return [daemon.pid(s) for s in SERVICES]
 
 
 def _sleeper(daemon) -> tuple[str, int]:

@@ -6,8 +6,8 @@ import glob
 import os
 import signal
 import socket
-import time
 
+from ..polling import until
 from .images import TarBuilder
 from .test_images_v1 import import_image
 
@@ -35,10 +35,8 @@ def test_kill_9_mid_import_leaves_nothing_and_retry_succeeds(daemon):
     half = len(body) // 2
     sock.sendall(body[:half])
     # Wait until the service is writing the body into its staging area, then kill it.
-    deadline = time.monotonic() + 30
-    while not any(os.path.getsize(p) > 1 << 20 for p in glob.glob(f"{staging}/*/blob")):
-        assert time.monotonic() < deadline, "the import never reached the staging area"
-        time.sleep(0.05)
+    until(lambda: any(os.path.getsize(p) > 1 << 20 for p in glob.glob(f"{staging}/*/blob")), 30,
+          "the import to reach the staging area")
     os.kill(registry, signal.SIGKILL)
     try:
         sock.sendall(body[half:])
@@ -61,10 +59,8 @@ def test_kill_9_mid_import_leaves_nothing_and_retry_succeeds(daemon):
     assert b"registry" in answer
 
     daemon.wait_new_pid("registry", registry)
-    deadline = time.monotonic() + 20
-    while daemon.get("/v1.45/images/json").status != 200:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    until(lambda: daemon.get("/v1.45/images/json").status == 200, 20, "the new registry service to answer",
+          interval=0.1)
     assert snapshot(daemon) == before
     assert os.listdir(staging) == []
     assert daemon.get("/images/half:way/json").status == 404

@@ -266,10 +266,8 @@ def test_kill_9_mid_pull_leaves_nothing_and_the_pull_then_succeeds(fresh_daemon,
     sock.connect(d.sock)
     sock.sendall(f"POST /images/create?fromImage={registry}/test/big&tag=1 HTTP/1.1\r\nHost: x\r\n"
                  "Connection: close\r\n\r\n".encode())
-    deadline = time.monotonic() + 30
-    while not any(os.path.getsize(p) > 1 << 20 for p in glob.glob(f"{staging}/*/blob")):
-        assert time.monotonic() < deadline, "the pull never reached the staging area"
-        time.sleep(0.02)
+    until(lambda: any(os.path.getsize(p) > 1 << 20 for p in glob.glob(f"{staging}/*/blob")), 30,
+          "the pull to reach the staging area", interval=0.02)
     os.kill(old, signal.SIGKILL)
     answer = b""
     while True:
@@ -280,10 +278,7 @@ def test_kill_9_mid_pull_leaves_nothing_and_the_pull_then_succeeds(fresh_daemon,
     sock.close()
     assert b"registry" in answer and b"error" in answer, answer[-300:]
     d.wait_new_pid("registry", old)
-    deadline = time.monotonic() + 20
-    while d.get("/v1.45/images/json").status != 200:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    until(lambda: d.get("/v1.45/images/json").status == 200, 20, "the new registry service to answer", interval=0.1)
     after = (sorted(os.listdir(os.path.join(d.data_root, "layers"))),
              sorted(os.listdir(os.path.join(d.data_root, "blobs", "sha256"))))
     assert after == before and os.listdir(staging) == []

@@ -6,11 +6,14 @@ import concurrent.futures
 import http.client
 import os
 import signal
+import subprocess
 import time
 
 import pytest
 
-from .daemon import SERVICES
+from ..polling import until
+from .daemon import SERVICES, WIRE_SERVICES
+from .leaks import fd_links
 
 
 def test_all_services_running(daemon):
@@ -28,19 +31,28 @@ def test_supervisorctl_restart_api(daemon):
     assert daemon.get("/info").status == 200
 
 
+def _unread(pid: int) -> bool:
+    """Whether a connection or bytes wait on a socket of `pid`, unread (`ss` of iproute2
+    says: Recv-Q, for a listening socket the connections not yet accepted)."""
+    inodes = {link[len("socket:["):-1] for link in fd_links(pid) if link.startswith("socket:[")}
+    out = subprocess.run(["ss", "-xanH"], capture_output=True, text=True, check=True).stdout
+    # u_str STATE RECV-Q SEND-Q LOCAL-PATH-OR-* INODE PEER PEER-INODE
+    return any(int(f[2]) > 0 and f[5] in inodes for f in map(str.split, out.splitlines()) if len(f) >= 6)
+
+
 def _in_flight(daemon, pid: int, call):
     """Freeze `pid`, start `call` so that it is waiting on it, then kill -9 it."""
     os.kill(pid, signal.SIGSTOP)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         future = pool.submit(call)
-        time.sleep(0.3)
+        until(lambda: _unread(pid), 10, f"the call to reach the frozen process {pid}", interval=0.02)
         os.kill(pid, signal.SIGKILL)
         start = time.monotonic()
         outcome = future.result(timeout=15)
         return outcome, time.monotonic() - start
 
 
-@pytest.mark.parametrize("service", ["supervisor", "builder", "registry"])
+@pytest.mark.parametrize("service", WIRE_SERVICES)
 def test_kill_9_of_a_service_fails_in_flight_request_and_recovers(daemon, service):
     assert daemon.get("/info").status == 200  # the api is connected to every service
     old = daemon.pid(service)
@@ -49,10 +61,8 @@ def test_kill_9_of_a_service_fails_in_flight_request_and_recovers(daemon, servic
     assert service in reply.json()["message"]
     assert waited < 5
     daemon.wait_new_pid(service, old)
-    deadline = time.monotonic() + 20
-    while daemon.get("/info").status != 200:
-        assert time.monotonic() < deadline, daemon.log()
-        time.sleep(0.2)
+    until(lambda: daemon.get("/info").status == 200, 20, f"/info to answer with a new {service}", interval=0.2,
+          detail=daemon.log)
 
 
 def test_kill_9_of_the_api_drops_in_flight_connection_and_recovers(daemon):

@@ -14,7 +14,7 @@ import docker
 
 from ..polling import until
 from .containers import create, ensure_busybox, start
-from .daemon import SERVICES, UnixHTTPConnection
+from .daemon import SERVICES, WIRE_SERVICES, UnixHTTPConnection
 
 
 def host_memory_limit() -> bool:
@@ -107,7 +107,7 @@ def test_service_sockets_are_files_not_abstract_or_tcp(daemon):
     with open("/proc/net/unix") as fh:
         paths = [line.split()[-1] for line in fh if len(line.split()) > 7]
     assert not [p for p in paths if p.startswith("@") and "dockyard" in p]
-    for service in ("supervisor", "builder", "registry"):
+    for service in WIRE_SERVICES:
         assert stat.S_ISSOCK(os.stat(os.path.join(daemon.exec_root, "sock", f"{service}.sock")).st_mode)
 
 
