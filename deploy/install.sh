@@ -15,7 +15,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # System packages, installed only when missing so a second run does not touch apt.
-packages=(python3 python3-venv ca-certificates)
+# runc: the second runtime a container may choose (HostConfig.Runtime, the daemon's runtime).
+packages=(python3 python3-venv ca-certificates runc)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

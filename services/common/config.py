@@ -10,17 +10,36 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shutil
 import socket
 from dataclasses import asdict, dataclass, field, fields
 from urllib.parse import urlsplit
 
-from services.shim.cgroups import cgroup_path
-
 DEFAULT_UNIX_SOCKET = "/run/dockyard/docker.sock"
 DEFAULT_HOSTS = [f"unix://{DEFAULT_UNIX_SOCKET}", "tcp://127.0.0.1:2375"]
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+# The runtimes a container may run under (the daemon's `runtime`, HostConfig.Runtime): the
+# built-in one, and Debian's runc on the same OCI bundle.
+RUNTIMES = ("builtin", "runc")
+
+
+def runtime_path(name: str) -> str:
+    """What runs a container under the runtime `name` (as /info's Runtimes shows it)."""
+    if name == "runc":
+        return shutil.which("runc") or "/usr/sbin/runc"
+    return "dockyard-shim"
 # Set in each service's environment: the pid of the supervisord it must not outlive.
 SUPERVISORD_PID_ENV = "DOCKYARD_SUPERVISORD_PID"
+
+
+def cgroup_path(parent: str, name: str) -> str:
+    """`parent/name` below the cgroup root, as Docker's --cgroup-parent places containers.
+
+    The parent may be written "/docker" or "docker"; it may not climb out of the root."""
+    parts = [p for p in parent.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts or any(not p.isprintable() for p in parts):
+        raise ValueError(f"cgroup parent {parent!r} must name a cgroup below the root, without '..'")
+    return "/".join([*parts, name])
 
 
 class ConfigError(Exception):
@@ -114,6 +133,8 @@ class Settings:
             raise ConfigError("no host to listen on: give at least one -H")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log-level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
         for name in ("data_root", "exec_root"):
             if not os.path.isabs(getattr(self, name)):
                 raise ConfigError(f"{name.replace('_', '-')} must be an absolute path")

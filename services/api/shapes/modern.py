@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.common.config import RUNTIMES, runtime_path
 from services.common.timefmt import unix as unix_time
 
 from .common import container_command, human_duration, image_created, image_field, since
@@ -91,8 +92,8 @@ def info(rec: dict) -> dict:
         "Labels": [],
         "ExperimentalBuild": False,
         "ServerVersion": rec["version"],
-        "Runtimes": {"dockyard": {"path": "dockyard-shim"}},
-        "DefaultRuntime": "dockyard",
+        "Runtimes": {name: {"path": runtime_path(name)} for name in RUNTIMES},
+        "DefaultRuntime": rec["default_runtime"],
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
                   "ControlAvailable": False, "Error": "", "RemoteManagers": None},
         "LiveRestoreEnabled": True,

@@ -1,0 +1,147 @@
+"""Running a bundle under runc: the same bundle, stdio, log and exit status as the built-in
+runtime, with Debian's runc making the container.
+
+The shim prepares what runc expects of a bundle and the OCI spec leaves to whoever makes
+it: the overlay rootfs mounted at root.path (in a mount namespace of the shim's own, so
+the host never sees it) and Docker's User resolved to numbers in the container's files.
+Then `runc create` with the shim's pipes as the container's stdio (or a console socket
+for a terminal), and `runc start`. runc leaves, and the container's process becomes the
+shim's child (the shim is a child subreaper): the shim reaps it, as with the built-in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+from typing import Iterator
+
+from services.common import sockets
+from services.common.config import runtime_path
+from services.kernel.syscalls import MS_REC, MS_SLAVE, SYS, CLONE_NEWNS
+
+from . import terminal, user
+from .base import StartError, Stdio
+
+RUNC = runtime_path("runc")
+TIMEOUT = 60
+
+
+def state_root(exec_root: str) -> str:
+    return os.path.join(exec_root, "runc")
+
+
+def _runc(exec_root: str, *args: str) -> list[str]:
+    return [RUNC, "--root", state_root(exec_root), *args]
+
+
+def start(bundle: str, config: dict, stdio: Stdio, container_id: str, exec_root: str, overlay: dict) -> int:
+    """Start the bundle's process under runc; return its pid. The caller is a child
+    subreaper, single-threaded (its mount namespace is made here)."""
+    rootfs = os.path.join(bundle, config["root"]["path"])
+    SYS.unshare(CLONE_NEWNS)
+    SYS.mount(None, "/", None, MS_REC | MS_SLAVE)  # the host's changes still reach the shim
+    SYS.mount("overlay", rootfs, "overlay", 0,
+              f"lowerdir={overlay['lower']},upperdir={overlay['upper']},workdir={overlay['work']}")
+    spec = _resolved(config, rootfs)
+    with open(os.path.join(bundle, "config.json.tmp"), "w") as fh:
+        json.dump(spec, fh, indent=1)
+    os.replace(os.path.join(bundle, "config.json.tmp"), os.path.join(bundle, "config.json"))
+    delete(exec_root, container_id)  # what a shim killed before could leave
+    log = os.path.join(bundle, "runc.log")
+    pid_file = os.path.join(bundle, "runc.pid")
+    args = ["--log", log, "--log-format", "json", "create", "--bundle", bundle, "--pid-file", pid_file]
+    with _console(stdio, exec_root, container_id) as console:
+        if console is not None:
+            args += ["--console-socket", console[0]]
+            io = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        else:
+            io = {"stdin": stdio.stdin, "stdout": stdio.stdout, "stderr": stdio.stderr}
+        created = subprocess.run(_runc(exec_root, *args, container_id), timeout=TIMEOUT, **io)
+        if created.returncode != 0:
+            raise _failure(log)
+        if console is not None:
+            _pass_master(console[1], stdio.console)
+    started = subprocess.run(_runc(exec_root, "--log", log, "--log-format", "json", "start", container_id),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             timeout=TIMEOUT)
+    if started.returncode != 0:
+        delete(exec_root, container_id)
+        raise _failure(log)
+    with open(pid_file) as fh:
+        return int(fh.read().strip())
+
+
+def delete(exec_root: str, container_id: str) -> None:
+    """Forget the container at runc (its state; its cgroup, if any is left)."""
+    if os.path.isdir(os.path.join(state_root(exec_root), container_id)):
+        subprocess.run(_runc(exec_root, "delete", "--force", container_id), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=TIMEOUT)
+
+
+def _resolved(config: dict, rootfs: str) -> dict:
+    """The spec with Docker's User as runc wants it: numbers, read in the container's files,
+    and HOME in the environment."""
+    spec = json.loads(json.dumps(config))
+    process = spec["process"]
+    uid, gid, groups, home = user.resolve(process, spec.get("annotations") or {}, root=rootfs)
+    process["user"] = {"uid": uid, "gid": gid, "additionalGids": groups}  # as the built-in's setgroups
+    if not any(e.startswith("HOME=") for e in process.get("env") or []):
+        process["env"] = [*(process.get("env") or []), f"HOME={home}"]
+    return spec
+
+
+@contextlib.contextmanager
+def _console(stdio: Stdio, exec_root: str, container_id: str) -> Iterator[tuple[str, socket.socket] | None]:
+    """A listening socket that runc sends a terminal's master to, if the container has one
+    (named by the short id, as a shim's: it fits wherever a shim's does)."""
+    if not stdio.tty:
+        yield None
+        return
+    path = sockets.socket_path(exec_root, "tty-" + container_id[:12])
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        try:
+            listener.listen(1)
+            listener.settimeout(TIMEOUT)
+            yield path, listener
+        finally:
+            os.unlink(path)
+
+
+def _pass_master(listener: socket.socket, console: int) -> None:
+    """Take the terminal's master from runc and hand it on as the built-in runtime does."""
+    conn, _ = listener.accept()
+    with conn:
+        conn.settimeout(TIMEOUT)
+        _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+    if not fds:
+        raise StartError("runc sent no terminal")
+    SYS.set_window_size(fds[0], *terminal.DEFAULT_SIZE)  # before `runc start` runs the process
+    with socket.socket(fileno=os.dup(console)) as out:
+        socket.send_fds(out, [b"m"], fds)
+    for fd in fds:
+        os.close(fd)
+
+
+def _failure(log: str) -> StartError:
+    """runc's last error, with a shell's exit code for it (as the docker CLI reads it)."""
+    message = "runc failed"
+    try:
+        with open(log) as fh:
+            for line in fh:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("level") in ("error", "fatal") and entry.get("msg"):
+                    message = entry["msg"]
+    except OSError:
+        pass
+    code = 127 if ("executable file not found" in message or "no such file or directory" in message) else \
+        126 if "permission denied" in message else 127
+    return StartError(message, code)
