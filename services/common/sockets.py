@@ -24,7 +24,13 @@ def shim_name(container_id: str) -> str:
     return f"shim-{container_id[:12]}"
 
 
+def console_name(container_id: str) -> str:
+    """The socket runc hands a container's terminal to its shim on, while it starts."""
+    return f"tty-{container_id[:12]}"
+
+
 LONGEST_NAME = shim_name("0" * 64)
+ZYGOTE = "zygote"   # the shim zygote's socket
 
 
 def socket_path(exec_root: str, name: str) -> str:

@@ -18,10 +18,10 @@ import signal
 import time
 from typing import BinaryIO
 
-from services.common import errors, jsonlog, timefmt, wire
+from services.common import container_files, errors, jsonlog, timefmt, wire
 from services.kernel.syscalls import SYS
 
-from .launch import Container, exit_path, write_exit
+from .container import Container
 
 log = logging.getLogger("shim")
 
@@ -130,7 +130,7 @@ class Shim(Container):
         self.exit = record
         self.clean_up()
         try:
-            write_exit(exit_path(self.settings, self.id), record)
+            container_files.write_exit(container_files.paths(self.settings.data_root, self.id)["exit"], record)
         except OSError as exc:
             # Its directory is gone (the container was removed under it): callers still
             # get the record over the socket.

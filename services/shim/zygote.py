@@ -30,7 +30,7 @@ from services.kernel.syscalls import SYS
 from . import launch
 
 def socket_path(exec_root: str) -> str:
-    return sockets.socket_path(exec_root, "zygote")
+    return sockets.socket_path(exec_root, sockets.ZYGOTE)
 
 
 def serve(runtime_file: str) -> None:

@@ -31,27 +31,6 @@ DEFAULT_CAPABILITIES = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWN
                         "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
 
 
-def container_dir(data_root: str, container_id: str) -> str:
-    return os.path.join(data_root, "containers", container_id)
-
-
-def paths(data_root: str, container_id: str) -> dict:
-    d = container_dir(data_root, container_id)
-    return {
-        "dir": d,
-        "rootfs": os.path.join(d, "rootfs"),
-        "upper": os.path.join(d, "upper"),
-        "work": os.path.join(d, "work"),
-        "empty": os.path.join(d, "empty"),
-        "log": os.path.join(d, f"{container_id}-json.log"),
-        "config": os.path.join(d, "config.json"),
-        "hostname": os.path.join(d, "hostname"),
-        "hosts": os.path.join(d, "hosts"),
-        "resolv": os.path.join(d, "resolv.conf"),
-        "exit": os.path.join(d, "exit.json"),
-    }
-
-
 def make_dirs(d: dict) -> None:
     for key in ("rootfs", "upper", "work", "empty"):
         os.makedirs(d[key], mode=0o755, exist_ok=True)

@@ -9,11 +9,11 @@ import shutil
 import sys
 import tempfile
 
-from services.common import errors, layout, safetar, wire
+from services.common import container_files, errors, layout, safetar, wire
 from services.common.config import Settings
 from services.common.store import Store
 
-from . import bundle, changes, states
+from . import changes, states
 from .records import Records
 
 
@@ -32,7 +32,7 @@ class Snapshots:
     def _layers(self, rec: dict) -> tuple[dict, list[str]]:
         """The container's paths and its image's layer dirs, top first."""
         lowers = [self.store.layer_path(row["chain_id"]) for row in self.store.chain(rec["Image"])]
-        return bundle.paths(self.settings.data_root, rec["Id"]), list(reversed(lowers))
+        return container_files.paths(self.settings.data_root, rec["Id"]), list(reversed(lowers))
 
     async def changes(self, call: wire.Call) -> dict:
         d, lowers = self._layers(self.records.find(call.params["id"]))
@@ -68,7 +68,7 @@ class Snapshots:
         for key in ("Memory", "MemorySwap", "CpuShares", "Dns", "VolumesFrom", "PortSpecs"):
             config.pop(key, None)
         config.update({k: v for k, v in changes_config.items() if v is not None})
-        upper = bundle.paths(self.settings.data_root, rec["Id"])["upper"]
+        upper = container_files.paths(self.settings.data_root, rec["Id"])["upper"]
         stage = tempfile.mkdtemp(dir=self.staging)
         try:
             tar_path = os.path.join(stage, "layer.tar")

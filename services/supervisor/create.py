@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 
-from services.common import errors, layout, wire
+from services.common import container_files, errors, layout, wire
 from services.common.config import Settings
 from services.common.store import Store
 
@@ -47,7 +47,7 @@ class Creator:
         image_id = self.store.resolve(image_name)
         name = self._name(p.get("name"))
         cid = self.records.new_id()
-        d = bundle.paths(self.settings.data_root, cid)
+        d = container_files.paths(self.settings.data_root, cid)
         mounts, anonymous = self.mounts.for_create(config, host)
         made = spec.Made(id=cid, name=name, image_id=image_id, image=self.store.config(image_id).get("config") or {},
                          paths=d, mounts=mounts, anonymous_volumes=anonymous,

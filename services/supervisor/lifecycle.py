@@ -16,7 +16,7 @@ import shutil
 import signal
 import tempfile
 
-from services.common import errors, layout, wire
+from services.common import container_files, errors, layout, wire
 from services.common.config import Settings
 from services.common.store import Store
 from services.kernel.cgroups import Cgroup, prime_migration
@@ -80,7 +80,7 @@ class Lifecycle:
         cid = rec["Id"]
         states.check("started", rec["State"]["Status"], cid)
         asyncio.get_running_loop().run_in_executor(None, prime_migration)  # not awaited: see there
-        d = bundle.paths(self.settings.data_root, cid)
+        d = container_files.paths(self.settings.data_root, cid)
         lowers = [self.store.layer_path(row["chain_id"]) for row in self.store.chain(rec["Image"])]
         with open(d["config"], "w") as fh:
             json.dump(bundle.oci_config(rec, d, lowers), fh, indent=1)
@@ -256,7 +256,7 @@ class Lifecycle:
         cid = rec["Id"]
         self.restarts.cancel(cid)
         self.records.save(states.apply(rec, "removing"))
-        d = bundle.paths(self.settings.data_root, cid)
+        d = container_files.paths(self.settings.data_root, cid)
         doomed = tempfile.mkdtemp(dir=self.staging)
         if os.path.exists(d["dir"]):
             os.rename(d["dir"], os.path.join(doomed, "c"))

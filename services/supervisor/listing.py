@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from services.common import errors, wire
+from services.common import container_files, errors, wire
 from services.common.config import Settings
 from services.common.store import Store
 
-from . import bundle, filters
+from . import filters
 from .lifecycle import Lifecycle
 from .records import Records
 
@@ -58,7 +58,7 @@ class Listing:
                 rec = self.records.load(cid)
                 if not filters.prunable(rec, p.get("until"), p["label"], p["label_not"]):
                     continue
-                size = await asyncio.to_thread(filters.tree_size, bundle.paths(self.settings.data_root, cid)["upper"])
+                size = await asyncio.to_thread(filters.tree_size, container_files.paths(self.settings.data_root, cid)["upper"])
                 try:
                     await self.lifecycle.remove_locked(rec, volumes=False)
                 except (errors.DockyardError, OSError) as exc:

@@ -18,13 +18,10 @@ import socket
 import subprocess
 import sys
 
-from services.common import errors, locator, sockets, timefmt, wire
+from services.common import container_files, errors, locator, sockets, timefmt, wire
 from services.common.config import Settings
 from services.kernel.cgroups import Cgroup
-from services.shim import zygote
-from services.shim.launch import read_exit
 
-from . import bundle
 
 log = logging.getLogger("supervisor")
 
@@ -93,7 +90,8 @@ class Shims:
         """Start the shim of `cid`: its start report, and its channel (None if it did not start)."""
         if self.zygote is not None and self.zygote.returncode is None:
             try:
-                reader, writer = await asyncio.open_unix_connection(zygote.socket_path(self.settings.exec_root))
+                reader, writer = await asyncio.open_unix_connection(
+                    sockets.socket_path(self.settings.exec_root, sockets.ZYGOTE))
                 writer.write(wire.encode_zygote_request(cid))
                 await writer.drain()
                 return await self._report(reader, writer)
@@ -134,7 +132,7 @@ class Shims:
                 result = await locator.call(self.clients, cid, pid, "shim.wait", timeout=None)
             except errors.Unavailable:
                 dock = rec["Dockyard"]
-                result = read_exit(bundle.paths(self.settings.data_root, cid)["exit"])
+                result = container_files.read_exit(container_files.paths(self.settings.data_root, cid)["exit"])
                 if result is None and alive(dock["shim_pid"], dock["shim_start"]):
                     # Alive and not answering: busy, or not serving yet; its exit wakes us.
                     await self._until_gone(dock["shim_pid"], 0.5)

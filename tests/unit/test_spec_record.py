@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.common import errors
-from services.supervisor import bundle, spec
+from services.common import container_files, errors
+from services.supervisor import spec
 
 CID = "ab" * 32
 
@@ -13,7 +13,7 @@ CID = "ab" * 32
 def made(image: dict | None = None, **kw) -> spec.Made:
     return spec.Made(id=CID, name="/box", image_id="sha256:" + "1" * 64,
                      image=image if image is not None else {"Cmd": ["sh"], "Env": ["PATH=/bin", "A=image"]},
-                     paths=bundle.paths("/data", CID), mounts=[], anonymous_volumes=[],
+                     paths=container_files.paths("/data", CID), mounts=[], anonymous_volumes=[],
                      cgroup_parent=kw.get("cgroup_parent", "dockyard"), default_runtime=kw.get("runtime", "builtin"))
 
 

@@ -76,17 +76,17 @@ def test_after_the_report_come_the_serving_notice_and_the_exit_record():
             wire.decode_notice(bad)
 
 
-def test_the_shim_writes_and_reads_exit_json_through_the_schema(tmp_path):
-    from services.shim import launch
+def test_the_exit_file_is_written_and_read_through_the_schema(tmp_path):
+    from services.common import container_files
     path = str(tmp_path / "exit.json")
     record = wire.exit_record(3, NOW, False, "")
-    launch.write_exit(path, record)
+    container_files.write_exit(path, record)
     assert json.loads(open(path).read()) == record
-    assert launch.read_exit(path) == record
+    assert container_files.read_exit(path) == record
     with open(path, "w") as fh:
         fh.write('{"exit_code": "3"}')
-    assert launch.read_exit(path) is None   # not an exit record: as if none was written
-    assert launch.read_exit(str(tmp_path / "none.json")) is None
+    assert container_files.read_exit(path) is None   # not an exit record: as if none was written
+    assert container_files.read_exit(str(tmp_path / "none.json")) is None
 
 
 def test_the_shim_launcher_loads_no_transport():

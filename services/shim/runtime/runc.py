@@ -100,7 +100,7 @@ def _console(stdio: Stdio, exec_root: str, container_id: str) -> Iterator[tuple[
     if not stdio.tty:
         yield None
         return
-    path = sockets.socket_path(exec_root, "tty-" + container_id[:12])
+    path = sockets.socket_path(exec_root, sockets.console_name(container_id))
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:

@@ -85,7 +85,7 @@ class Made:
     name: str
     image_id: str
     image: dict                 # the image's checked run config
-    paths: dict                 # bundle.paths of the container
+    paths: dict                 # container_files.paths of the container
     mounts: list[dict]
     anonymous_volumes: list[str]
     cgroup_parent: str          # the daemon's
