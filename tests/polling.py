@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Callable
 
@@ -28,3 +29,15 @@ def until(check, timeout: float = 20, what: str = "", interval: float = 0.05,
                 message += f"\n{detail()}"
             raise AssertionError(message)
         time.sleep(interval)
+
+
+async def eventually(check, timeout: float = 10, what: str = "", interval: float = 0.02):
+    """`until` for a test running an event loop: awaits instead of blocking it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what or check}")
+        await asyncio.sleep(interval)

@@ -9,6 +9,8 @@ import pytest
 
 from services.common import errors, wire
 
+from ..polling import eventually
+
 TEST_METHODS = [
     wire.Method("test.echo", "testsvc", params={"text": str}, reply={"text": str}),
     wire.Method("test.fail", "testsvc", params={"kind": str}),
@@ -118,8 +120,7 @@ def test_timeout_is_unavailable(tmp_path, registry):
     async def body(client, server):
         with pytest.raises(errors.Unavailable, match="did not answer test.slow"):
             await client.call("test.slow")
-        await asyncio.sleep(0.1)
-        assert server.live_tasks() == 0  # the caller's cancel reached the service
+        await eventually(lambda: server.live_tasks() == 0, 5, "the caller's cancel to reach the service")
 
     run_with_server(tmp_path, body)
 
@@ -131,8 +132,7 @@ def test_a_call_that_changes_state_runs_to_its_end_when_its_caller_gives_up(tmp_
         with pytest.raises(errors.Unavailable, match="did not answer test.change"):
             await client.call("test.change")
         assert server.live_tasks() == 1  # the caller's cancel did not stop it half-way
-        while server.live_tasks():
-            await asyncio.sleep(0.05)
+        await eventually(lambda: not server.live_tasks(), 5, "the call to run to its end")
         assert changed == [True]
 
     run_with_server(tmp_path, body)
@@ -143,7 +143,9 @@ def test_stream_respects_credit(tmp_path, registry):
 
     async def body(client, server):
         stream = await client.stream("test.count", {"n": 100})
-        await asyncio.sleep(0.3)
+        await eventually(lambda: len(produced) >= wire.STREAM_WINDOW, 5, "the granted window to be sent")
+        # A round trip through the service: had it gone past its window, it would have by now.
+        assert await client.call("test.echo", {"text": "x"}) == {"text": "x"}
         # Nothing read yet: the service stopped at the window it was granted.
         assert len(produced) <= wire.STREAM_WINDOW + 1
         seen = [chunk["i"] async for chunk in stream]
@@ -160,8 +162,7 @@ def test_stream_of_raw_bytes_and_cancel(tmp_path, registry):
         stream = await client.stream("test.bytes", {"n": 10_000})
         await stream.__anext__()
         await stream.aclose()
-        await asyncio.sleep(0.1)
-        assert server.live_tasks() == 0
+        await eventually(lambda: server.live_tasks() == 0, 5, "the cancelled stream to end at the service")
 
     run_with_server(tmp_path, body)
 
@@ -201,7 +202,7 @@ def test_service_down_fails_fast(tmp_path, registry):
 def test_service_gone_mid_call_fails_in_flight_request(tmp_path, registry):
     async def body(client, server):
         pending = asyncio.ensure_future(client.call("test.slow", timeout=30))
-        await asyncio.sleep(0.2)
+        await eventually(lambda: server.live_tasks() == 1, 5, "the call to reach the service")
         server.close()  # the service goes away with the request in flight
         with pytest.raises(errors.Unavailable, match="went away"):
             await asyncio.wait_for(pending, 5)
@@ -219,20 +220,18 @@ def test_calls_of_a_caller_that_died_are_cancelled(tmp_path, registry, monkeypat
                 yield b"x" * 100
                 await asyncio.sleep(0.05)
         pending = asyncio.ensure_future(client.call("test.upload", upload=endless(), timeout=30))
-        await asyncio.sleep(0.5)
-        assert server.live_tasks() == 1
-        # Still alive: its call goes on as long as it keeps saying so.
-        await asyncio.sleep(1.0)
+        await eventually(lambda: server.live_tasks() == 1, 5, "the upload to reach the service")
+        # Still alive: its call goes on as long as it keeps saying so (two caller timeouts
+        # pass: a clock wait, for something that must not happen).
+        loop = asyncio.get_running_loop()
+        mark = loop.time() + 2 * wire.framing.CALLER_TIMEOUT
+        await eventually(lambda: loop.time() > mark, 5)
         assert server.live_tasks() == 1
         # The caller falls silent (as a killed process would): no data, no cancel, no alive.
         client._tasks[2].cancel()
         for pump in client._pumps.values():
             pump.cancel()
-        for _ in range(30):
-            await asyncio.sleep(0.1)
-            if server.live_tasks() == 0:
-                break
-        assert server.live_tasks() == 0
+        await eventually(lambda: server.live_tasks() == 0, 5, "the silent caller's call to be cancelled")
         pending.cancel()
 
     run_with_server(tmp_path, body)
