@@ -17,13 +17,15 @@ TEST_METHODS = [
     wire.Method("test.slow", "testsvc", params={}, timeout=0.5, waits=True),
     wire.Method("test.change", "testsvc", params={}, timeout=0.2),
     wire.Method("test.count", "testsvc", params={"n": int}, chunk={"i": int}),
+    wire.Method("test.held", "testsvc", params={"n": int}, chunk={"i": int}),
     wire.Method("test.bytes", "testsvc", params={"n": int}, chunk=bytes),
     wire.Method("test.upload", "testsvc", params={}, reply={"size": int, "chunks": int}, upload=True),
 ]
 
 
-# What test.change has done (it sets it once it has run to its end).
+# What test.change has done (it sets it once it has run to its end), and test.held's cleanup.
 changed: list[bool] = []
+closed: list[bool] = []
 
 
 @pytest.fixture
@@ -59,6 +61,14 @@ def run_with_server(tmp_path, body, produced=None):
             await asyncio.sleep(0.5)
             changed.append(True)
             return {}
+
+        @server.handle("test.held")
+        async def held(call):
+            try:
+                for i in range(call.params["n"]):
+                    yield {"i": i}
+            finally:
+                closed.append(True)
 
         @server.handle("test.count")
         async def count(call):
@@ -152,6 +162,21 @@ def test_stream_respects_credit(tmp_path, registry):
         assert seen == list(range(100))
 
     run_with_server(tmp_path, body, produced)
+
+
+def test_a_stream_cancelled_while_it_waits_for_credit_is_closed_at_once(tmp_path, registry):
+    closed.clear()
+
+    async def body(client, server):
+        stream = await client.stream("test.held", {"n": 10_000})
+        await stream.__anext__()  # it runs; the reader reads no more, so it soon waits for credit
+        await eventually(lambda: server._outbound and all(o.credit <= 0 for o in server._outbound.values()),
+                         5, "the service to wait for credit")
+        await stream.aclose()
+        # Its cleanup ran (a pull's staging removed), not left for the generator's collection.
+        await eventually(lambda: closed == [True], 5, "the handler to be closed")
+
+    run_with_server(tmp_path, body)
 
 
 def test_stream_of_raw_bytes_and_cancel(tmp_path, registry):

@@ -246,20 +246,26 @@ class ServiceServer:
                 out = self._outbound[key] = _Outbound(int(header.get("credit", framing.STREAM_WINDOW)))
                 result = None
                 gen = handler(call)
-                async for chunk in gen:
-                    while out.credit <= 0:
-                        out.changed.clear()
-                        await out.changed.wait()
-                    out.credit -= 1
-                    if isinstance(chunk, (bytes, bytearray, memoryview)):
-                        self._send(ident, {"t": "chunk", "id": req_id}, bytes(chunk))
-                    elif isinstance(chunk, tuple):  # (meta, bytes): a labelled raw frame
-                        meta, data = chunk
-                        check(m.chunk, meta, f"{m.name} chunk")
-                        self._send(ident, {"t": "chunk", "id": req_id, "value": meta}, bytes(data))
-                    else:
-                        check(m.chunk, chunk, f"{m.name} chunk")
-                        self._send(ident, {"t": "chunk", "id": req_id, "value": chunk})
+                try:
+                    async for chunk in gen:
+                        while out.credit <= 0:
+                            out.changed.clear()
+                            await out.changed.wait()
+                        out.credit -= 1
+                        if isinstance(chunk, (bytes, bytearray, memoryview)):
+                            self._send(ident, {"t": "chunk", "id": req_id}, bytes(chunk))
+                        elif isinstance(chunk, tuple):  # (meta, bytes): a labelled raw frame
+                            meta, data = chunk
+                            check(m.chunk, meta, f"{m.name} chunk")
+                            self._send(ident, {"t": "chunk", "id": req_id, "value": meta}, bytes(data))
+                        else:
+                            check(m.chunk, chunk, f"{m.name} chunk")
+                            self._send(ident, {"t": "chunk", "id": req_id, "value": chunk})
+                finally:
+                    # Cancelled while it waited for credit, the handler sits at a yield: close
+                    # it now, so its own cleanup (a pull's staging) runs at once, not whenever
+                    # the generator is collected (or the service restarts).
+                    await gen.aclose()
                 self._send(ident, {"t": "end", "id": req_id, "result": result})
         except asyncio.CancelledError:
             raise
