@@ -19,6 +19,9 @@ import time
 from typing import BinaryIO
 
 from services.common import container_files, errors, jsonlog, timefmt, wire
+# The transport, imported here rather than on first use: the zygote loads this module once
+# for every shim to come, so no shim loads ZeroMQ and msgpack after its container started.
+from services.common.wire.server import ServiceServer
 from services.kernel.syscalls import SYS
 
 from .container import Container
@@ -57,7 +60,7 @@ class Shim(Container):
         self.output_done = asyncio.Event()
         self.settled = asyncio.Event()
         self.log_grew = asyncio.Event()
-        server = wire.ServiceServer(self.settings.exec_root, wire.shim_name(self.id), kind="shim")
+        server = ServiceServer(self.settings.exec_root, wire.shim_name(self.id), kind="shim")
         for name in ("state", "wait", "kill", "resize", "attach", "logs"):
             server.handle(f"shim.{name}")(getattr(self, name))
         serving = asyncio.ensure_future(server.serve())

@@ -98,6 +98,17 @@ def test_the_shim_launcher_loads_no_transport():
     assert out.strip() == "[]"
 
 
+def test_the_serving_shim_module_brings_its_transport():
+    """What the zygote loads once for every shim (services.shim.shim) holds the transport: a
+    shim loading ZeroMQ and msgpack itself, after its container started, made a container's
+    exit wait 30 ms for the shim's loop."""
+    import subprocess
+    code = ("import sys, services.shim.shim; "
+            "print(sorted(m for m in ('zmq', 'msgpack', 'asyncio', 'services.common.wire.server') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['asyncio', 'msgpack', 'services.common.wire.server', 'zmq']"
+
+
 # ----------------------------------------------------------------- the zygote
 
 def test_zygote_requests():
