@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shutil
 import socket
 from dataclasses import asdict, dataclass, field, fields
 from urllib.parse import urlsplit
@@ -25,9 +24,8 @@ RUNTIMES = ("builtin", "runc")
 
 def runtime_path(name: str) -> str:
     """What runs a container under the runtime `name` (as /info's Runtimes shows it)."""
-    if name == "runc":
-        return shutil.which("runc") or "/usr/sbin/runc"
-    return "dockyard-shim"
+    from . import runc  # (only the api asks, for /info)
+    return runc.BINARY if name == "runc" else "dockyard-shim"
 # Set in each service's environment: the pid of the supervisord it must not outlive.
 SUPERVISORD_PID_ENV = "DOCKYARD_SUPERVISORD_PID"
 

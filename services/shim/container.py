@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 
+from services.common import runc as runc_cli
 from services.common import timefmt
 from services.common.config import Settings
 from services.common.wire import schema
@@ -105,7 +106,7 @@ class Container:
             log.warning("removing the cgroup: %s", exc)
         if self.runc:
             try:
-                runc.delete(self.settings.exec_root, self.id)
+                runc_cli.delete(self.settings.exec_root, self.id)
             except (OSError, subprocess.SubprocessError) as exc:
                 log.warning("runc delete: %s", exc)
 

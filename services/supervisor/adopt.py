@@ -43,6 +43,7 @@ async def adopt(settings: Settings, records: Records, shims: Shims, lifecycle: L
         except ProcessLookupError:
             pass
     shims.sweep_sockets()
+    shims.sweep_runc_state(set(records.ids(states.RUNNING, states.PAUSED)))
     for cid in records.ids(states.RUNNING, states.PAUSED, states.RESTARTING, states.REMOVING):
         rec = records.load(cid)
         if rec["State"]["Status"] == states.REMOVING:

@@ -267,6 +267,7 @@ class Lifecycle:
         # A lingering shim still serves late attaches (docker run --rm attaches to a
         # container that may be gone already); its socket goes when it does.
         self.shims.unlink_socket_after(rec)
+        self.shims.forget_runc_state(cid)
         self.records.delete(cid)
         if volumes:
             self.mounts.remove_anonymous(rec)

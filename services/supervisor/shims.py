@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 
-from services.common import container_files, errors, locator, sockets, timefmt, wire
+from services.common import container_files, errors, locator, runc, sockets, timefmt, wire
 from services.common.config import Settings
 from services.kernel.cgroups import Cgroup
 
@@ -185,6 +185,7 @@ class Shims:
         except OSError as exc:
             log.warning("removing the cgroup of %s: %s", rec["Id"][:12], exc)
         self.unlink_socket(rec["Id"])
+        self.forget_runc_state(rec["Id"])
         log.warning("the shim of %s died; its container was killed", rec["Id"][:12])
         return wire.exit_record(255, timefmt.now(), False,
                                 "the container's shim died unexpectedly; its process was killed")
@@ -214,6 +215,21 @@ class Shims:
             os.close(fd)
             self.unlink_socket(rec["Id"])
         loop.add_reader(fd, gone)
+
+    def forget_runc_state(self, cid: str) -> None:
+        """What runc kept of a container whose process is gone (its shim, which deletes it
+        at the exit, was killed): its state, and its cgroups in every hierarchy."""
+        try:
+            runc.delete(self.settings.exec_root, cid)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("runc delete %s: %s", cid[:12], exc)
+
+    def sweep_runc_state(self, running: set[str]) -> None:
+        """At start: runc's state of every container that does not run."""
+        root = runc.state_root(self.settings.exec_root)
+        for name in os.listdir(root) if os.path.isdir(root) else []:
+            if name not in running:
+                self.forget_runc_state(name)
 
     def sweep_sockets(self) -> None:
         """At start: the sockets of shims that were killed while no supervisor ran (a live

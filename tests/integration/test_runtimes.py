@@ -4,6 +4,8 @@ the container: the differential test that keeps the two equal, and the runtime c
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 
 import docker
 import pytest
@@ -131,3 +133,15 @@ def test_the_daemons_runtime_setting_is_the_default(fresh_daemon):
     assert inspect(fresh_daemon, cid)["HostConfig"]["Runtime"] == "runc"
     start(fresh_daemon, cid)
     assert wait(fresh_daemon, cid) == 0
+
+
+def test_a_runc_container_whose_shim_is_killed_leaves_no_runc_state(daemon, client):
+    ctr = client.containers.run("busybox", ["sleep", "100"], runtime="runc", detach=True)
+    state = os.path.join(daemon.exec_root, "runc", ctr.id)
+    assert os.path.isdir(state)
+    shim = int(subprocess.run(["pgrep", "-f", f"dockyard-shim {ctr.id}"], capture_output=True, text=True,
+                              check=True).stdout.split()[0])
+    os.kill(shim, signal.SIGKILL)
+    assert ctr.wait(timeout=30)["StatusCode"] == 255
+    until(lambda: not os.path.exists(state), 10, "runc's state of the killed container to go")
+    ctr.remove()

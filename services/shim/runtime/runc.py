@@ -18,23 +18,13 @@ import socket
 import subprocess
 from typing import Iterator
 
-from services.common import sockets
-from services.common.config import runtime_path
+from services.common import runc, sockets
 from services.kernel.syscalls import MS_REC, MS_SLAVE, SYS, CLONE_NEWNS
 
 from . import terminal, user
 from .base import StartError, Stdio
 
-RUNC = runtime_path("runc")
-TIMEOUT = 60
-
-
-def state_root(exec_root: str) -> str:
-    return os.path.join(exec_root, "runc")
-
-
-def _runc(exec_root: str, *args: str) -> list[str]:
-    return [RUNC, "--root", state_root(exec_root), *args]
+TIMEOUT = runc.TIMEOUT
 
 
 def start(bundle: str, config: dict, stdio: Stdio, container_id: str, exec_root: str, overlay: dict) -> int:
@@ -49,7 +39,7 @@ def start(bundle: str, config: dict, stdio: Stdio, container_id: str, exec_root:
     with open(os.path.join(bundle, "config.json.tmp"), "w") as fh:
         json.dump(spec, fh, indent=1)
     os.replace(os.path.join(bundle, "config.json.tmp"), os.path.join(bundle, "config.json"))
-    delete(exec_root, container_id)  # what a shim killed before could leave
+    runc.delete(exec_root, container_id)  # what a shim killed before could leave
     log = os.path.join(bundle, "runc.log")
     pid_file = os.path.join(bundle, "runc.pid")
     args = ["--log", log, "--log-format", "json", "create", "--bundle", bundle, "--pid-file", pid_file]
@@ -59,26 +49,19 @@ def start(bundle: str, config: dict, stdio: Stdio, container_id: str, exec_root:
             io = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         else:
             io = {"stdin": stdio.stdin, "stdout": stdio.stdout, "stderr": stdio.stderr}
-        created = subprocess.run(_runc(exec_root, *args, container_id), timeout=TIMEOUT, **io)
+        created = subprocess.run(runc.command(exec_root, *args, container_id), timeout=TIMEOUT, **io)
         if created.returncode != 0:
             raise _failure(log)
         if console is not None:
             _pass_master(console[1], stdio.console)
-    started = subprocess.run(_runc(exec_root, "--log", log, "--log-format", "json", "start", container_id),
+    started = subprocess.run(runc.command(exec_root, "--log", log, "--log-format", "json", "start", container_id),
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              timeout=TIMEOUT)
     if started.returncode != 0:
-        delete(exec_root, container_id)
+        runc.delete(exec_root, container_id)
         raise _failure(log)
     with open(pid_file) as fh:
         return int(fh.read().strip())
-
-
-def delete(exec_root: str, container_id: str) -> None:
-    """Forget the container at runc (its state; its cgroup, if any is left)."""
-    if os.path.isdir(os.path.join(state_root(exec_root), container_id)):
-        subprocess.run(_runc(exec_root, "delete", "--force", container_id), stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=TIMEOUT)
 
 
 def _resolved(config: dict, rootfs: str) -> dict:
