@@ -26,6 +26,7 @@ TEST_METHODS = [
 # What test.change has done (it sets it once it has run to its end), and test.held's cleanup.
 changed: list[bool] = []
 closed: list[bool] = []
+gates: list[asyncio.Event] = []   # what test.change waits for
 
 
 @pytest.fixture
@@ -53,12 +54,14 @@ def run_with_server(tmp_path, body, produced=None):
 
         @server.handle("test.slow")
         async def slow(call):
-            await asyncio.sleep(30)
+            await asyncio.Event().wait()  # answers never: only a cancel ends it
             return {}
 
         @server.handle("test.change")
         async def change(call):
-            await asyncio.sleep(0.5)
+            # Longer than its caller waits: it goes on once the test opens the gate.
+            gates.append(asyncio.Event())
+            await gates[-1].wait()
             changed.append(True)
             return {}
 
@@ -137,11 +140,13 @@ def test_timeout_is_unavailable(tmp_path, registry):
 
 def test_a_call_that_changes_state_runs_to_its_end_when_its_caller_gives_up(tmp_path, registry):
     changed.clear()
+    gates.clear()
 
     async def body(client, server):
         with pytest.raises(errors.Unavailable, match="did not answer test.change"):
             await client.call("test.change")
         assert server.live_tasks() == 1  # the caller's cancel did not stop it half-way
+        gates[-1].set()
         await eventually(lambda: not server.live_tasks(), 5, "the call to run to its end")
         assert changed == [True]
 
@@ -241,9 +246,8 @@ def test_calls_of_a_caller_that_died_are_cancelled(tmp_path, registry, monkeypat
 
     async def body(client, server):
         async def endless():
-            while True:
+            while True:  # paced by the service's credit, as every upload is
                 yield b"x" * 100
-                await asyncio.sleep(0.05)
         pending = asyncio.ensure_future(client.call("test.upload", upload=endless(), timeout=30))
         await eventually(lambda: server.live_tasks() == 1, 5, "the upload to reach the service")
         # Still alive: its call goes on as long as it keeps saying so (two caller timeouts
