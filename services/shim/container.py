@@ -47,11 +47,12 @@ class Container:
         notes = self.config.get("annotations") or {}
         if not self.runc:  # runc makes the cgroup itself, from the same linux.resources
             res = (self.config["linux"].get("resources") or {})
-            memory = (res.get("memory") or {})
+            memory, cpu = (res.get("memory") or {}), (res.get("cpu") or {})
             self.cgroup.create(memory=int(memory.get("limit") or 0), memory_swap=int(memory.get("swap") or 0),
-                               cpu_shares=int((res.get("cpu") or {}).get("shares") or 0),
+                               cpu_shares=int(cpu.get("shares") or 0),
                                pids=int((res.get("pids") or {}).get("limit") or 0),
-                               devices=self._device_rules(res))
+                               devices=self._device_rules(res), cpu_quota=int(cpu.get("quota") or 0),
+                               cpu_period=int(cpu.get("period") or 0), cpuset_cpus=str(cpu.get("cpus") or ""))
         self.log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         # Attach reads the log through this, so a --rm container's removal cannot take it away.
         self.log_read_fd = os.open(self.log_path, os.O_RDONLY | os.O_CLOEXEC)

@@ -8,6 +8,7 @@ handling, the log's path, Docker's User string) travels as `org.dockyard.*` anno
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import stat
@@ -48,14 +49,38 @@ def host_resolv_conf() -> str:
     return "\n".join(keep) + "\n"
 
 
-def write_files(d: dict, hostname: str, dns: list[str]) -> None:
+def write_files(d: dict, hostname: str, dns: list[str], extra_hosts: list[str] | None = None) -> None:
     with open(d["hostname"], "w") as fh:
         fh.write(hostname + "\n")
     with open(d["hosts"], "w") as fh:
         fh.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                 f"127.0.0.1\t{hostname}\n")
+                 + "".join(f"{address}\t{name}\n" for name, address in map(extra_host, extra_hosts or []))
+                 + f"127.0.0.1\t{hostname}\n")
     with open(d["resolv"], "w") as fh:
         fh.write("".join(f"nameserver {server}\n" for server in dns) if dns else host_resolv_conf())
+
+
+DEFAULT_SHM_SIZE = 64 << 20
+
+
+def shm_size(host: dict) -> int:
+    """The size of /dev/shm: ShmSize, or Docker's 64 MiB."""
+    return int(host.get("ShmSize") or 0) or DEFAULT_SHM_SIZE
+
+
+def extra_host(entry: str) -> tuple[str, str]:
+    """An ExtraHosts entry, `name:address` (or `name=address`), as (name, address): Docker's
+    forms; the address may be IPv6, so only the first separator splits."""
+    sep = "=" if "=" in entry else ":"
+    name, _, address = entry.partition(sep)
+    address = address.strip("[]")
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise errors.BadParameter(f"invalid IP address in add-host: {address!r}") from None
+    if not name or any(c.isspace() for c in name):
+        raise errors.BadParameter(f"invalid host name in add-host: {entry!r}")
+    return name, address
 
 
 def capabilities(host: dict) -> dict:
@@ -261,7 +286,7 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
         {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
          "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size(host) // 1024}k"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
          "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
@@ -276,8 +301,10 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
     resources: dict = {}
     if memory:
         resources["memory"] = {"limit": memory, "swap": int(host.get("MemorySwap") or 0)}
-    if host.get("CpuShares"):
-        resources["cpu"] = {"shares": int(host["CpuShares"])}
+    cpu = {key: host[field] for key, field in (("shares", "CpuShares"), ("quota", "CpuQuota"),
+                                                 ("period", "CpuPeriod"), ("cpus", "CpusetCpus")) if host.get(field)}
+    if cpu:
+        resources["cpu"] = cpu
     if (host.get("PidsLimit") or 0) > 0:
         resources["pids"] = {"limit": host["PidsLimit"]}
     nodes, rules = devices(host)

@@ -73,10 +73,12 @@ class Cgroup:
         raise NotImplementedError
 
     def create(self, memory: int = 0, memory_swap: int = 0, cpu_shares: int = 0, pids: int = 0,
-               devices: list | None = None) -> None:
+               devices: list | None = None, cpu_quota: int = 0, cpu_period: int = 0,
+               cpuset_cpus: str = "") -> None:
         """Make the cgroup and set its limits and device rules (services.kernel.devices
-        Rules), before any process joins it. 0 leaves a limit unset; memory_swap -1:
-        unlimited swap, 0: as much swap as memory (Docker's defaults)."""
+        Rules), before any process joins it. 0 (or "") leaves a limit unset; memory_swap -1:
+        unlimited swap, 0: as much swap as memory (Docker's defaults); cpu_quota and
+        cpu_period in microseconds, as CFS reads them; cpuset_cpus as `0-2,4`."""
         raise NotImplementedError
 
     def oom_killed(self) -> bool:

@@ -19,12 +19,35 @@ class V1(Cgroup):
         return os.path.join(self.root, controller, self.path)
 
     def dirs(self) -> list[str]:
-        return [self.dir(c) for c in CONTROLLERS if os.path.isdir(os.path.join(self.root, c))]
+        # cpuset only for a cgroup that asked for CPUs: a v1 cpuset dir must be given its
+        # CPUs and memory nodes before anything may join it.
+        cpuset = [self.dir("cpuset")] if os.path.isdir(self.dir("cpuset")) else []
+        return [self.dir(c) for c in CONTROLLERS if os.path.isdir(os.path.join(self.root, c))] + cpuset
+
+    def _cpuset(self, cpus: str) -> None:
+        """The cgroup's cpuset dir (and those above it, each given its parent's CPUs and
+        memory nodes, which a new v1 cpuset dir lacks), with `cpus`."""
+        parent = os.path.join(self.root, "cpuset")
+        for part in self.path.split("/"):
+            d = os.path.join(parent, part)
+            os.makedirs(d, exist_ok=True)
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                if not read(os.path.join(d, name)).strip():
+                    write(os.path.join(d, name), read(os.path.join(parent, name)).strip())
+            parent = d
+        write(os.path.join(parent, "cpuset.cpus"), cpus)
 
     def create(self, memory: int = 0, memory_swap: int = 0, cpu_shares: int = 0, pids: int = 0,
-               devices: list | None = None) -> None:
+               devices: list | None = None, cpu_quota: int = 0, cpu_period: int = 0,
+               cpuset_cpus: str = "") -> None:
         for d in self.dirs():
             os.makedirs(d, exist_ok=True)
+        if cpuset_cpus:
+            self._cpuset(cpuset_cpus)
+        if cpu_period > 0:
+            write(os.path.join(self.dir("cpu"), "cpu.cfs_period_us"), str(cpu_period))
+        if cpu_quota > 0:
+            write(os.path.join(self.dir("cpu"), "cpu.cfs_quota_us"), str(cpu_quota))
         mem = self.dir("memory")
         if memory > 0:
             write(os.path.join(mem, "memory.limit_in_bytes"), str(memory))

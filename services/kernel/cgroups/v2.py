@@ -9,7 +9,7 @@ import time
 from .. import devices as device_rules
 from .base import Cgroup, Stats, read, read_int, write
 
-CONTROLLERS = ("memory", "cpu", "pids")   # those a container's limits need, enabled on the way down
+CONTROLLERS = ("memory", "cpu", "cpuset", "pids")   # those a container's limits need, enabled on the way down
 
 
 def shares_to_weight(shares: int) -> int:
@@ -27,7 +27,8 @@ class V2(Cgroup):
         return [self.dir()]
 
     def create(self, memory: int = 0, memory_swap: int = 0, cpu_shares: int = 0, pids: int = 0,
-               devices: list | None = None) -> None:
+               devices: list | None = None, cpu_quota: int = 0, cpu_period: int = 0,
+               cpuset_cpus: str = "") -> None:
         parts = self.path.split("/")
         for depth in range(len(parts)):
             parent = os.path.join(self.root, *parts[:depth])
@@ -47,6 +48,10 @@ class V2(Cgroup):
                 write(os.path.join(d, "memory.swap.max"), swap)
         if cpu_shares > 0 and os.path.exists(os.path.join(d, "cpu.weight")):
             write(os.path.join(d, "cpu.weight"), str(shares_to_weight(cpu_shares)))
+        if cpu_quota > 0 or cpu_period > 0:
+            write(os.path.join(d, "cpu.max"), f"{cpu_quota if cpu_quota > 0 else 'max'} {cpu_period or 100000}")
+        if cpuset_cpus:
+            write(os.path.join(d, "cpuset.cpus"), cpuset_cpus)
         if pids > 0 and os.path.exists(os.path.join(d, "pids.max")):
             write(os.path.join(d, "pids.max"), str(pids))
         if devices is not None:

@@ -6,6 +6,8 @@ Everything a create refuses is refused here, at create, not at the container's f
 
 from __future__ import annotations
 
+import os
+
 import signal
 from dataclasses import dataclass
 
@@ -62,17 +64,44 @@ def _limits(config: dict, host: dict) -> tuple[int, int, int]:
         raise errors.BadParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
     if memory_swap > 0 and not memory:
         raise errors.BadParameter("You should always set the Memory limit when using Memoryswap limit")
+    _cpu_limits(host)
     return memory, memory_swap, cpu_shares
 
 
+def _cpu_limits(host: dict) -> None:
+    """CpuPeriod, CpuQuota, CpusetCpus and ShmSize, held to Docker's bounds."""
+    period, quota = int(host.get("CpuPeriod") or 0), int(host.get("CpuQuota") or 0)
+    if period and not 1000 <= period <= 1000000:
+        raise errors.BadParameter("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s "
+                                  "(i.e. 1000000)")
+    if quota and quota < 1000:
+        raise errors.BadParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    if int(host.get("ShmSize") or 0) < 0:
+        raise errors.BadParameter("SHM size can not be less than 0")
+    cpus = host.get("CpusetCpus") or ""
+    if cpus:
+        wanted = set()
+        for part in cpus.split(","):
+            first, _, last = part.partition("-")
+            if not first.isdigit() or not (last or first).isdigit() or int(first) > int(last or first):
+                raise errors.BadParameter(f"Invalid value {cpus} for cpuset cpus")
+            wanted |= set(range(int(first), int(last or first) + 1))
+        available = os.sched_getaffinity(0)
+        if not wanted <= available:
+            raise errors.BadParameter(f"Requested CPUs are not available - requested {cpus}, available: "
+                                      f"{','.join(map(str, sorted(available)))}")
+
+
 def _command(config: dict, image: dict) -> tuple[list[str], list[str]]:
-    """Entrypoint and Cmd, the image's where the body sets neither (its Cmd only where the
-    body sets no Entrypoint either), as Docker combines them; together they are the argv."""
+    """Entrypoint and Cmd as Docker merges them with the image's (daemon/commit.go merge):
+    with no Entrypoint (null or empty), an empty Cmd is the image's, and a null Entrypoint
+    is the image's; together they are the argv."""
     entrypoint, cmd = str_list(config.get("Entrypoint"), "Entrypoint"), str_list(config.get("Cmd"), "Cmd")
-    if entrypoint is None:
-        entrypoint = image.get("Entrypoint") or []
-        if cmd is None:
+    if not entrypoint:
+        if not cmd:
             cmd = image.get("Cmd") or []
+        if entrypoint is None:
+            entrypoint = image.get("Entrypoint") or []
     if not entrypoint and not cmd:
         raise errors.BadParameter("No command specified")
     return list(entrypoint), list(cmd or [])
@@ -145,6 +174,10 @@ def record(made: Made, config: dict, host: dict) -> dict:
         "CgroupParent": host.get("CgroupParent") or "",
         "Devices": host.get("Devices") or [], "DeviceCgroupRules": host.get("DeviceCgroupRules") or [],
         "Runtime": runtime,
+        "ExtraHosts": str_list(host.get("ExtraHosts"), "ExtraHosts") or None,
+        "ShmSize": bundle.shm_size(host),
+        "CpuPeriod": int(host.get("CpuPeriod") or 0), "CpuQuota": int(host.get("CpuQuota") or 0),
+        "CpusetCpus": host.get("CpusetCpus") or "",
     }
     bundle.security(host_config["SecurityOpt"])  # refused now, not at start
     bundle.capabilities(host_config)
