@@ -73,6 +73,8 @@ class Settings:
     # Caps on what a registry may send: a manifest or config, and a layer once decompressed.
     max_manifest_bytes: int = 4 << 20
     max_layer_bytes: int = 64 << 30
+    # Cap on a build context, once decompressed (Dockerfiles are capped apart, at 10 MiB).
+    max_build_context: int = 8 << 30
 
     # -- loading
 
@@ -144,9 +146,10 @@ class Settings:
             path = getattr(self, name)
             if path and not os.path.isfile(path):
                 raise ConfigError(f"--{name} {path}: no such file")
-        if min(self.max_json_body, self.service_timeout, self.max_manifest_bytes, self.max_layer_bytes) <= 0:
-            raise ConfigError("max-json-body, service-timeout, max-manifest-bytes and max-layer-bytes "
-                              "must be positive")
+        if min(self.max_json_body, self.service_timeout, self.max_manifest_bytes, self.max_layer_bytes,
+               self.max_build_context) <= 0:
+            raise ConfigError("max-json-body, service-timeout, max-manifest-bytes, max-layer-bytes and "
+                              "max-build-context must be positive")
         try:
             cgroup_path(self.cgroup_parent, "")
         except ValueError as exc:

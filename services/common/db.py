@@ -76,6 +76,20 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE credentials ADD COLUMN stored TEXT NOT NULL DEFAULT '';
     """,
+    # 4: the build cache (the builder's): which image a build step made on which parent.
+    """
+    CREATE TABLE build_cache (
+        parent      TEXT NOT NULL,          -- the image the step ran on ('': scratch)
+        key         TEXT NOT NULL,          -- the step's digest: its config, instruction, files
+        image_id    TEXT NOT NULL,
+        description TEXT NOT NULL,          -- the step's instruction
+        created     TEXT NOT NULL,
+        last_used   TEXT NOT NULL,
+        usage_count INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (parent, key)
+    );
+    CREATE INDEX build_cache_image ON build_cache(image_id);
+    """,
 ]
 
 

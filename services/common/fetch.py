@@ -1,4 +1,4 @@
-"""Fetching a file by URL (import fromSrc=URL, insert) into staging, with a size cap."""
+"""Fetching a file by URL (import fromSrc=URL, insert, a build's remote context and ADD) into staging, with a size cap."""
 
 from __future__ import annotations
 

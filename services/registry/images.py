@@ -9,11 +9,11 @@ import stat
 import tarfile
 import time
 
-from services.common import errors, filters, release, safetar, timefmt, wire
+from services.common import errors, fetch, filters, release, safetar, timefmt, wire
 from services.common.config import Settings
 from services.common.store import Store, archive, image_config, reference, stoppable, unpack_layer
 
-from . import distribution, fetch, transfer
+from . import distribution, transfer
 from .distribution import Credentials, Registry
 
 
@@ -28,6 +28,7 @@ class ImageMethods:
             "image.import": self.import_,
             "image.import_url": self.import_url, "image.insert": self.insert,
             "image.save": self.save, "image.load": self.load, "image.commit": self.commit,
+            "image.step": self.step,
             "image.pull": self.pull, "image.push": self.push,
             "auth.login": self.login, "auth.get": self.auth_get, "image.search": self.search,
         }
@@ -171,13 +172,16 @@ class ImageMethods:
                 yield {"status": status, "current": done, "total": total}
 
     def _child_image(self, base: str, layer, created_by: str, **step) -> str:
-        """Commit `layer` on top of image `base` as a new image (no await: nothing interleaves)."""
-        chain = self.store.chain(base)
-        new_chain = self.store.commit_layer(layer, chain[-1]["chain_id"] if chain else None)
-        config = image_config.child(base, self.store.config(base), layer.diff_id, created_by, **step)
+        """Commit `layer` (None: an empty layer) on top of image `base` ("": scratch) as a new
+        image (no await: nothing interleaves)."""
+        chain = self.store.chain(base) if base else []
+        chain_ids = [row["chain_id"] for row in chain]
+        if layer is not None:
+            chain_ids.append(self.store.commit_layer(layer, chain_ids[-1] if chain_ids else None))
+        parent = self.store.config(base) if base else image_config.scratch(release.go_arch())
+        config = image_config.child(base, parent, layer.diff_id if layer is not None else None, created_by, **step)
         try:
-            return self.store.create_image(
-                image_config.encode(config), [row["chain_id"] for row in chain] + [new_chain], parent=base)
+            return self.store.create_image(image_config.encode(config), chain_ids, parent=base or None)
         except BaseException:
             self.store.drop_unused()
             raise
@@ -316,6 +320,26 @@ class ImageMethods:
             self.store.discard(stage)
         if ref is not None:
             self.store.tag(image_id, ref, force=True)
+        return {"id": image_id}
+
+    async def step(self, call: wire.Call) -> dict:
+        """A build step's image: the parent ("": scratch) and the step's layer (uploaded as a
+        tar), or no layer at all for a step that only configures."""
+        p = call.params
+        base = self.store.resolve(p["parent"]) if p["parent"] else ""
+        if not p["layer"]:
+            async for _ in call.upload:
+                raise errors.BadParameter("a step without a layer uploads nothing")
+            image_id = self._child_image(base, None, p["created_by"], config=p["config"],
+                                         container_config=p["container_config"], author=p["author"])
+            return {"id": image_id}
+        stage = self.store.new_stage()
+        try:
+            layer = await self._unpack_upload(call.upload, stage)
+            image_id = self._child_image(base, layer, p["created_by"], config=p["config"],
+                                         container_config=p["container_config"], author=p["author"])
+        finally:
+            self.store.discard(stage)
         return {"id": image_id}
 
     # ------------------------------------------------------------- save, load

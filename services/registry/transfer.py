@@ -18,12 +18,11 @@ import json
 import os
 from typing import AsyncIterator
 
-from services.common import compression, errors, release
+from services.common import compression, errors, fetch, release
 from services.common.store import (MAX_LAYER_BYTES, Store, chain_of, hex_of, image_config, short, stoppable,
                                    unpack_layer)
 from services.common.store.reference import Reference
 
-from . import fetch
 from .distribution import MANIFEST_TYPES, Registry
 
 PARALLEL_DOWNLOADS = 3

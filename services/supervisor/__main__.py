@@ -8,6 +8,7 @@ from services.common.config import Settings
 from services.common.store import Store
 
 from .adopt import adopt
+from .build_steps import BuildSteps
 from .commit import Snapshots
 from .create import Creator
 from .info import Info
@@ -25,12 +26,15 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
     shims = Shims(settings, clients)
     mounts = Mounts(store.conn, settings.data_root, records)
     lifecycle = Lifecycle(settings, records, shims, mounts, store)
-    rooms = [Creator(settings, records, mounts, store), lifecycle, Listing(settings, records, store, lifecycle),
-             Logs(records), Snapshots(settings, records, store, clients), Info(settings, store.conn)]
+    creator, snapshots = Creator(settings, records, mounts, store), Snapshots(settings, records, store, clients)
+    build_steps = BuildSteps(records, creator, lifecycle, snapshots, clients)
+    rooms = [creator, lifecycle, Listing(settings, records, store, lifecycle), Logs(records), snapshots,
+             Info(settings, store.conn), build_steps]
     for room in rooms:
         for name, handler in room.handlers().items():
             server.handle(name)(handler)
     await adopt(settings, records, shims, lifecycle)
+    await build_steps.sweep()
     await shims.start_zygote()
 
 

@@ -68,6 +68,14 @@ class Snapshots:
         for key in ("Memory", "MemorySwap", "CpuShares", "Dns", "VolumesFrom", "PortSpecs"):
             config.pop(key, None)
         config.update({k: v for k, v in changes_config.items() if v is not None})
+        return {"id": await self.commit_record(
+            rec, config, rec["Config"], " ".join([rec["Path"], *rec["Args"]]),
+            comment=p.get("comment") or "", author=p.get("author") or "", repo=p.get("repo"), tag=p.get("tag"))}
+
+    async def commit_record(self, rec: dict, config: dict, container_config: dict, created_by: str,
+                            comment: str = "", author: str = "", repo: str | None = None,
+                            tag: str | None = None) -> str:
+        """The id of a new image: the container's image plus its changes, with `config`."""
         upper = container_files.paths(self.settings.data_root, rec["Id"])["upper"]
         stage = tempfile.mkdtemp(dir=self.staging)
         try:
@@ -83,11 +91,9 @@ class Snapshots:
                     while data := fh.read(1 << 20):
                         yield data
             result = await self.clients.call("image.commit", {
-                "parent": rec["Image"], "container": rec["Id"],
-                "created_by": " ".join([rec["Path"], *rec["Args"]]),
-                "comment": p.get("comment") or "", "author": p.get("author") or "",
-                "config": config, "container_config": rec["Config"],
-                "repo": p.get("repo"), "tag": p.get("tag")}, upload=chunks())
+                "parent": rec["Image"], "container": rec["Id"], "created_by": created_by,
+                "comment": comment, "author": author, "config": config,
+                "container_config": container_config, "repo": repo, "tag": tag}, upload=chunks())
         finally:
             shutil.rmtree(stage, ignore_errors=True)
-        return {"id": result["id"]}
+        return result["id"]

@@ -39,13 +39,21 @@ class Creator:
 
     async def create(self, call: wire.Call) -> dict:
         p = call.params
-        spec.check(p["config"] or {}, p["host_config"], p.get("networking_config"))
-        config, host = p["config"] or {}, p["host_config"] or {}
+        return {"id": self.make(p["config"], p["host_config"], p.get("networking_config"), p.get("name")),
+                "warnings": []}
+
+    def make(self, config: dict | None, host: dict | None, networking: dict | None, name: str | None,
+             build_step: bool = False) -> str:
+        """A new container's id, its record and files made; a build's RUN step says so."""
+        spec.check(config or {}, host, networking)
+        config, host = config or {}, host or {}
+        for entry in host.get("ExtraHosts") or []:
+            bundle.extra_host(entry)   # refused before anything is made
         image_name = config.get("Image")
         if not image_name:
             raise errors.BadParameter("Config.Image is required")
         image_id = self.store.resolve(image_name)
-        name = self._name(p.get("name"))
+        name = self._name(name)
         cid = self.records.new_id()
         d = container_files.paths(self.settings.data_root, cid)
         mounts, anonymous = self.mounts.for_create(config, host)
@@ -63,10 +71,13 @@ class Creator:
         try:
             staged = {k: v.replace(d["dir"], stage) for k, v in d.items()}
             bundle.make_dirs(staged)
-            bundle.write_files(staged, rec["Config"]["Hostname"], rec["HostConfig"]["Dns"])
+            bundle.write_files(staged, rec["Config"]["Hostname"], rec["HostConfig"]["Dns"],
+                               rec["HostConfig"].get("ExtraHosts"))
             os.rename(stage, d["dir"])
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
+        if build_step:
+            rec["Dockyard"]["build_step"] = True
         self.records.insert(rec)
-        return {"id": cid, "warnings": []}
+        return cid

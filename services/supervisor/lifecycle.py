@@ -144,7 +144,7 @@ class Lifecycle:
         else:
             self.restarts.after_exit(rec)
 
-    async def _until_exited(self, cid: str, timeout: float | None) -> bool:
+    async def until_exited(self, cid: str, timeout: float | None) -> bool:
         """Whether the container is not running (now, or by the end of `timeout`)."""
         if not self.records.exists(cid) or not self.records.load(cid)["State"]["Running"]:
             return True
@@ -196,11 +196,11 @@ class Lifecycle:
         timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
         await self.shims.signal(rec, spec.signal_number(rec["Config"].get("StopSignal"), signal.SIGTERM))
         if timeout < 0:
-            await self._until_exited(cid, None)
+            await self.until_exited(cid, None)
             return
-        if not await self._until_exited(cid, timeout):
+        if not await self.until_exited(cid, timeout):
             await self.shims.signal(rec, signal.SIGKILL)
-            if not await self._until_exited(cid, KILL_GRACE):
+            if not await self.until_exited(cid, KILL_GRACE):
                 raise errors.ServerError(f"container {cid[:12]} did not stop after SIGKILL")
 
     async def restart(self, call: wire.Call) -> dict:
@@ -233,7 +233,7 @@ class Lifecycle:
                 return {}  # it was waiting to restart: now it will not
         await self.shims.signal(rec, number)
         if number == signal.SIGKILL:
-            await self._until_exited(cid, KILL_GRACE)
+            await self.until_exited(cid, KILL_GRACE)
         return {}
 
     # ----------------------------------------------------------------- remove
@@ -246,7 +246,7 @@ class Lifecycle:
                 if not call.params["force"]:
                     states.check("remove", states.RUNNING, cid)
                 await self.shims.signal(rec, signal.SIGKILL)
-                await self._until_exited(cid, KILL_GRACE)
+                await self.until_exited(cid, KILL_GRACE)
             if self.records.exists(cid):
                 await self.remove_locked(self.records.load(cid), call.params["volumes"])
         return {}

@@ -42,6 +42,12 @@ def imported(diff_id: str, source: str, message: str | None, arch: str) -> dict:
     }
 
 
+def scratch(arch: str) -> dict:
+    """The config a build starts from on `FROM scratch`: no layers, no history."""
+    return {"architecture": arch, "os": "linux", "config": empty_container_config(),
+            "rootfs": {"type": "layers", "diff_ids": []}, "history": []}
+
+
 def child(parent_id: str, parent: dict, diff_id: str | None, created_by: str,
           comment: str = "", author: str = "", container: str = "",
           config: dict | None = None, container_config: dict | None = None) -> dict:
@@ -55,7 +61,10 @@ def child(parent_id: str, parent: dict, diff_id: str | None, created_by: str,
     now = timefmt.now()
     out = copy.deepcopy(parent)
     out["created"] = now
-    out["parent"] = parent_id
+    if parent_id:
+        out["parent"] = parent_id
+    else:
+        out.pop("parent", None)
     out["docker_version"] = f"dockyard-{release.VERSION}"
     out["author"] = author
     out["comment"] = comment
