@@ -49,15 +49,17 @@ def _entry_errors(name: str):
         raise LayerError(f"layer entry {name!r} cannot be made: {exc.strerror}") from None
 
 
-def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
+def lstat_at(name: str, dir_fd: int) -> os.stat_result | None:
+    """What is at `name` in the directory `dir_fd` (never followed), or None."""
     try:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
 
 
-def _remove(name: str, dir_fd: int) -> None:
-    st = _lstat(name, dir_fd)
+def remove_at(name: str, dir_fd: int) -> None:
+    """Remove whatever is at `name` in the directory `dir_fd`, a tree too (never followed)."""
+    st = lstat_at(name, dir_fd)
     if st is None:
         return
     if stat.S_ISDIR(st.st_mode):
@@ -103,17 +105,17 @@ class _Extractor:
             hidden = base[len(WHITEOUT_PREFIX):]
             if hidden in ("", ".", "..") or hidden.startswith(WHITEOUT_PREFIX):
                 raise LayerError(f"invalid whiteout name {name!r}")
-            _remove(hidden, parent_fd)
+            remove_at(hidden, parent_fd)
             os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent_fd)
         finally:
             os.close(parent_fd)
 
     def _make(self, tf: tarfile.TarFile, m: tarfile.TarInfo, parent_fd: int,
               parents: list[str], base: str) -> None:
-        existing = _lstat(base, parent_fd)
+        existing = lstat_at(base, parent_fd)
         if m.isdir():
             if existing is not None and not stat.S_ISDIR(existing.st_mode):
-                _remove(base, parent_fd)
+                remove_at(base, parent_fd)
                 existing = None
             if existing is None:
                 os.mkdir(base, 0o700, dir_fd=parent_fd)
@@ -125,7 +127,7 @@ class _Extractor:
             self.dir_times.append((parents + [base], m.mtime))
             return
         if existing is not None:
-            _remove(base, parent_fd)
+            remove_at(base, parent_fd)
         if m.isreg():
             fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                          0o600, dir_fd=parent_fd)
@@ -151,7 +153,7 @@ class _Extractor:
                 raise LayerError(f"hardlink {m.name!r} points at the layer root")
             src_fd = open_dir(self.root_fd, target[:-1], False, m.name)
             try:
-                st = _lstat(target[-1], src_fd)
+                st = lstat_at(target[-1], src_fd)
                 if st is None:
                     raise LayerError(f"hardlink {m.name!r} points at {m.linkname!r}, "
                                      "which is not in this layer")
