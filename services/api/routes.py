@@ -6,7 +6,7 @@ from aiohttp import web
 
 from services.common import errors
 
-from . import attach, containers, images, keys, system
+from . import attach, build, containers, images, keys, system
 
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
 
@@ -62,6 +62,9 @@ ROUTES = [
     ("POST", "/containers/{id}/resize", attach.resize),
     ("DELETE", "/containers/{id}", containers.remove),
     ("POST", "/commit", containers.commit),
+    # Builds.
+    ("POST", "/build", build.build),
+    ("POST", "/build/prune", since_version("1.31", build.prune)),
 ]
 
 

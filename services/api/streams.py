@@ -69,7 +69,10 @@ async def _first(stream: wire.ReplyStream):
 
 
 async def relay_progress(request: web.Request, stream: wire.ReplyStream, content_type: str,
-                         show_id: Callable[[str], str]) -> web.StreamResponse:
+                         show_id: Callable[[str], str],
+                         message: Callable[[dict], dict] | None = None) -> web.StreamResponse:
+    """`message` makes a chunk Docker's JSON message (json_message, by default)."""
+    message = message or (lambda chunk: json_message(chunk, show_id))
     try:
         first, done = await _first(stream)
         response = web.StreamResponse(status=200, headers={"Content-Type": content_type})
@@ -77,9 +80,9 @@ async def relay_progress(request: web.Request, stream: wire.ReplyStream, content
         if done:
             return response
         try:
-            await _write(response, json_message(first, show_id))
+            await _write(response, message(first))
             async for chunk in stream:
-                await _write(response, json_message(chunk, show_id))
+                await _write(response, message(chunk))
         except errors.DockyardError as exc:
             await _write(response, error_message(exc.message))
         return response

@@ -1,13 +1,20 @@
-"""The builder service: Dockerfile parsing, build steps and the build cache.
+"""The builder service: Dockerfile parsing, build steps and the build cache. It runs no
+container process itself (RUN steps are the supervisor's) and writes no image itself
+(the registry service makes each step's image). This module only composes it."""
 
-It answers the shared system methods now; its own methods arrive with their issues.
-"""
+from services.common import service, wire
+from services.common.config import Settings
 
-from services.common import service
+from .builds import Builds
+
+
+async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Clients) -> None:
+    for name, handler in Builds(settings, clients).handlers().items():
+        server.handle(name)(handler)
 
 
 def main() -> None:
-    service.run("builder")
+    service.run("builder", setup)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,420 @@
+"""Running a parsed Dockerfile: its stages in order, each step an image, with Docker's output.
+
+A step that only configures becomes an image with an empty layer (image.step); COPY and
+ADD a layer this writes from the context or another image (image.step with its tar);
+RUN a container of the supervisor's, committed there (container.build_step). Every step
+probes the build cache first. Only the target stage and the stages it needs are built.
+Output is Docker's classic builder's, as progress chunks (`stream`), a failing RUN's
+`error` with its `code`, and at the end the image (`image`, the api's `aux` record).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+from typing import AsyncIterator
+
+from services.common import errors, release, wire
+from services.common.store import Store, image_config, reference, short
+
+from . import cache, copying, dispatch, instructions as ins, parser, remote, trees
+from .cache import Cache
+from .dispatch import StageState
+from .layers import workdir_layer
+
+
+class Build:
+    def __init__(self, params: dict, dockerfile: ins.Dockerfile, context_root: str, stage: str,
+                 store: Store, clients: wire.Clients, build_cache: Cache):
+        self.p = params
+        self.df = dockerfile
+        self.context = trees.DirTree(context_root)
+        self.stage_dir = stage
+        self.store = store
+        self.clients = clients
+        self.cache = build_cache
+        self.only = build_cache.sources(self._cache_from()) if params["cachefrom"] else None
+        self.results: dict[int, str] = {}     # stage index -> its image
+        self.meta_args: dict[str, str | None] = {}
+        self.used_args: set[str] = set()
+        self.step = 0
+        self.total = 0
+        self._files = 0
+
+    # ---------------------------------------------------------------- output
+
+    def say(self, text: str) -> dict:
+        """A line of output; none when the build is quiet (the caller drops empty chunks)."""
+        return {} if self.p["quiet"] else {"stream": text}
+
+    # ---------------------------------------------------------------- stages
+
+    def _stage_index(self, name: str) -> int | None:
+        """The stage a FROM or --from names: by name, or by its index."""
+        for stage in self.df.stages:
+            if stage.name is not None and stage.name == name.lower():
+                return stage.index
+        if name.isdigit() and int(name) < len(self.df.stages):
+            return int(name)
+        return None
+
+    def _needed(self) -> list[ins.Stage]:
+        """The target stage and those it builds on or copies from, in Dockerfile order."""
+        target = self.df.stages[-1]
+        if self.p.get("target"):
+            index = self._stage_index(self.p["target"])
+            if index is None or self.p["target"].isdigit():
+                raise errors.BadParameter(f"failed to reach build target {self.p['target']} in Dockerfile")
+            target = self.df.stages[index]
+        wanted, todo = set(), [target.index]
+        while todo:
+            index = todo.pop()
+            if index in wanted:
+                continue
+            wanted.add(index)
+            stage = self.df.stages[index]
+            names = [self._meta_expand(stage.base.image)]
+            names += [c.from_ for c in stage.commands if isinstance(c, ins.Copy) and c.from_]
+            for name in names:
+                dep = self._stage_index(name)
+                if dep is not None and dep < index:
+                    todo.append(dep)
+        return [s for s in self.df.stages if s.index in wanted]
+
+    def _meta_expand(self, word: str) -> str:
+        scope = {k: v for k, v in self.meta_args.items() if v is not None}
+        return dispatch.expand.expand(word, scope, self.df.escape)
+
+    def _resolve_meta_args(self) -> None:
+        for arg in self.df.meta_args:
+            for name, default in arg.args:
+                if name in self.p["buildargs"]:
+                    self.used_args.add(name)
+                    value = self.p["buildargs"][name]
+                    self.meta_args[name] = value if value is not None else (
+                        self._meta_expand(default) if default is not None else None)
+                else:
+                    self.meta_args[name] = self._meta_expand(default) if default is not None else None
+
+    async def run(self) -> AsyncIterator[dict]:
+        self._resolve_meta_args()
+        tags = [reference.parse(t).with_default_tag() for t in self.p["tags"]]
+        self._check_platform(self.p.get("platform"))
+        stages = self._needed()
+        self.total = sum(1 + len(s.commands) for s in stages)
+        state = None
+        for stage in stages:
+            state = StageState(image="", config={}, escape=self.df.escape, build_args=self.p["buildargs"],
+                               meta_args=self.meta_args)
+            async for chunk in self._from(stage, state):
+                yield chunk
+            for command in stage.commands:
+                async for chunk in self._step(state, command, command.original):
+                    yield chunk
+                    if chunk.get("error"):
+                        return
+            self.results[stage.index] = state.image
+            self.used_args |= state.used_args
+        if self.p["labels"]:
+            labels = ins.Label(line=0, original="", pairs=tuple((k, v) for k, v in self.p["labels"].items()))
+            async for chunk in self._configure(state, labels):
+                yield chunk
+        final = state.image
+        if not final:
+            raise errors.BadParameter("the build made no image: its stage is FROM scratch with nothing in it")
+        unused = sorted(set(self.p["buildargs"]) - self.used_args - set(dispatch.PROXY_ARGS))
+        if unused:
+            yield self.say(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
+        yield {"image": final}
+        if self.p["quiet"]:
+            yield {"stream": final + "\n"}
+        else:
+            yield {"stream": f"Successfully built {short(final)}\n"}
+        for ref in tags:
+            await self.clients.call("image.tag", {"name": final, "repo": ref.repository, "tag": ref.tag,
+                                                  "force": True})
+            yield self.say(f"Successfully tagged {ref}\n")
+
+    # ---------------------------------------------------------------- FROM
+
+    def _check_platform(self, platform: str | None) -> None:
+        if not platform:
+            return
+        os_name, _, arch = platform.lower().partition("/")
+        arch = arch.partition("/")[0]
+        if os_name != "linux" or (arch and arch != release.go_arch()):
+            raise errors.BadParameter(f"platform {platform} is not supported: this daemon builds "
+                                      f"linux/{release.go_arch()} images")
+
+    async def _from(self, stage: ins.Stage, state: StageState) -> AsyncIterator[dict]:
+        self.step += 1
+        yield self.say(f"Step {self.step}/{self.total} : {stage.base.original}\n")
+        name = self._meta_expand(stage.base.image)
+        if not name:
+            raise errors.BadParameter(f"base name ({stage.base.image}) should not be blank")
+        if stage.base.platform:
+            self._check_platform(self._meta_expand(stage.base.platform))
+        index = self._stage_index(name)
+        if index is not None and index < stage.index:
+            image = self.results[index]
+        elif name.lower() == "scratch":
+            image = ""
+        else:
+            image = ""
+            async for chunk in self._image(name):
+                if "image" in chunk:
+                    image = chunk["image"]
+                else:
+                    yield chunk
+        state.image = image
+        config = image_config.run_config(self.store.config(image), name) if image else {}
+        state.config = {**image_config.empty_container_config(), **copy.deepcopy(config)}
+        if image:
+            yield self.say(f" ---> {short(image)}\n")
+        triggers = state.config.get("OnBuild") or []
+        if triggers:
+            state.config["OnBuild"] = []
+            yield self.say(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
+            for text in triggers:
+                node = parser.parse_line(text)   # as Docker: a trigger is read with the default escape
+                trigger = ins.from_node(node)
+                if isinstance(trigger, (ins.From, ins.OnBuild)):
+                    raise errors.BadParameter(f"{node.keyword.upper()} is not allowed as an ONBUILD trigger")
+                async for chunk in self._step(state, trigger, text, count=False):
+                    yield chunk
+                    if chunk.get("error"):
+                        return
+
+    async def _image(self, name: str) -> AsyncIterator[dict]:
+        """The image `name` names, pulled if it is not here (or the build says pull)."""
+        image = None
+        if not self.p["pull"]:
+            try:
+                image = self.store.resolve(name)
+            except errors.NotFound:
+                pass
+        if image is None:
+            ref = reference.parse(name)
+            stream = await self.clients.stream("image.pull", {"image": name, "auth": self._auth(ref.domain)})
+            try:
+                async for chunk in stream:
+                    if not self.p["quiet"]:
+                        yield {k: v for k, v in chunk.items() if k != "image"}
+            finally:
+                await stream.aclose()
+            image = self.store.resolve(name)
+        yield {"image": image}
+
+    def _auth(self, domain: str) -> dict | None:
+        for server, auth in self.p["auth"].items():
+            host = server.split("://", 1)[-1].split("/", 1)[0]
+            if host == domain or (domain == reference.DEFAULT_DOMAIN and host.endswith("docker.io")):
+                return auth
+        return None
+
+    def _cache_from(self) -> list[str]:
+        out = []
+        for name in self.p["cachefrom"]:
+            try:
+                out.append(self.store.resolve(name))
+            except errors.DockyardError:
+                pass   # as Docker: a cache source that is not here is no source
+        return out
+
+    # ---------------------------------------------------------------- steps
+
+    async def _step(self, state: StageState, inst, text: str, count: bool = True) -> AsyncIterator[dict]:
+        if count:
+            self.step += 1
+            yield self.say(f"Step {self.step}/{self.total} : {text}\n")
+        if isinstance(inst, ins.Run):
+            steps = self._run(state, inst)
+        elif isinstance(inst, (ins.Copy, ins.Add)):
+            steps = self._copy(state, inst)
+        elif isinstance(inst, ins.Arg):
+            for name, default in inst.args:
+                dispatch.declare_arg(state, name, state.expand(default) if default is not None else None)
+            words = [f"{n}={v}" if v is not None else n for n, v in ((n, state.args[n]) for n, _ in inst.args)]
+            steps = self._commit(state, "ARG " + " ".join(words), None)
+        elif isinstance(inst, ins.From):
+            raise errors.BadParameter(f"FROM is not allowed here (line {inst.line})")
+        else:
+            steps = self._configure(state, inst)
+        async for chunk in steps:
+            yield chunk
+
+    async def _configure(self, state: StageState, inst) -> AsyncIterator[dict]:
+        text = dispatch.configure(state, inst)
+        layer = None
+        if isinstance(inst, ins.Workdir):
+            layer = await asyncio.to_thread(workdir_layer, self._tree(state.image), state.workdir(),
+                                            self._new_file())
+        async for chunk in self._commit(state, text, layer):
+            yield chunk
+
+    def _new_file(self) -> str:
+        self._files += 1
+        return os.path.join(self.stage_dir, f"layer-{self._files}.tar")
+
+    async def _commit(self, state: StageState, text: str, layer: str | None) -> AsyncIterator[dict]:
+        """A step that runs nothing: its image from the cache, or made by the registry."""
+        container_config = dispatch.step_config(state, dispatch.nop_created_by(text))
+        digest = cache.key(container_config)
+        hit = None if self.p["nocache"] else self.cache.probe(state.image, digest, self.only)
+        if hit is not None:
+            yield self.say(" ---> Using cache\n")
+            state.image = hit
+        else:
+            async def upload():
+                if layer is not None:
+                    with open(layer, "rb") as fh:
+                        while data := fh.read(1 << 20):
+                            yield data
+            result = await self.clients.call("image.step", {
+                "parent": state.image, "created_by": " ".join(dispatch.nop_created_by(text)),
+                "config": state.config, "container_config": container_config, "layer": layer is not None,
+                "author": state.author},
+                upload=upload())
+            self.cache.record(state.image, digest, result["id"], text)
+            state.image = result["id"]
+        if layer is not None:
+            os.unlink(layer)
+        yield self.say(f" ---> {short(state.image)}\n")
+
+    def _tree(self, image: str) -> trees.LayeredTree:
+        rows = self.store.chain(image) if image else []
+        return trees.LayeredTree([self.store.layer_path(r["chain_id"]) for r in reversed(rows)])
+
+    async def _copy(self, state: StageState, inst) -> AsyncIterator[dict]:
+        kind = "ADD" if isinstance(inst, ins.Add) else "COPY"
+        sources = [state.expand(s) for s in inst.sources]
+        dest = state.expand(inst.dest)
+        image_tree = self._tree(state.image)
+        owner = trees.lookup_user(image_tree, state.expand(inst.chown)) if inst.chown else None
+        chmod = state.expand(inst.chmod) if inst.chmod else None
+        src, in_context, add = self.context, True, kind == "ADD"
+        from_ = getattr(inst, "from_", None)
+        if from_:
+            src, in_context = await self._from_tree(state.expand(from_)), False
+        urls = [s for s in sources if remote.is_url(s)]
+        if add and urls:
+            if len(urls) != len(sources):
+                raise errors.BadParameter(f"ADD of URLs and local files at once is not supported (line {inst.line})")
+            fetched = os.path.join(self.stage_dir, f"url-{self._files}")
+            self._files += 1
+            sources = [await remote.download_into(url, fetched) for url in urls]
+            src, in_context, add = trees.DirTree(fetched), False, False
+        try:
+            plan = await asyncio.to_thread(
+                copying.plan_copy, sources, dest, src=src, image=image_tree, workdir=state.workdir(),
+                owner=owner, chmod=chmod, add=add, src_is_context=in_context)
+        except errors.BadParameter as exc:
+            raise errors.BadParameter(f"{kind} failed: {exc.message}") from None
+        text = f"{kind} {plan.checksum} in {dest} "
+        container_config = dispatch.step_config(state, dispatch.nop_created_by(text))
+        digest = cache.key(container_config)
+        hit = None if self.p["nocache"] else self.cache.probe(state.image, digest, self.only)
+        if hit is not None:
+            yield self.say(" ---> Using cache\n")
+            state.image = hit
+            yield self.say(f" ---> {short(hit)}\n")
+            return
+        path = self._new_file()
+
+        def write() -> None:
+            with open(path, "wb") as fh:
+                plan.write(fh)
+        await asyncio.to_thread(write)
+        async for chunk in self._commit_layer(state, text, path, container_config, digest):
+            yield chunk
+
+    async def _commit_layer(self, state, text, path, container_config, digest) -> AsyncIterator[dict]:
+        async def upload():
+            with open(path, "rb") as fh:
+                while data := fh.read(1 << 20):
+                    yield data
+        try:
+            result = await self.clients.call("image.step", {
+                "parent": state.image, "created_by": " ".join(dispatch.nop_created_by(text)),
+                "config": state.config, "container_config": container_config, "layer": True,
+                "author": state.author}, upload=upload())
+        finally:
+            os.unlink(path)
+        self.cache.record(state.image, digest, result["id"], text)
+        state.image = result["id"]
+        yield self.say(f" ---> {short(state.image)}\n")
+
+    async def _from_tree(self, name: str) -> trees.LayeredTree:
+        index = self._stage_index(name)
+        if index is not None:
+            if index not in self.results:
+                raise errors.BadParameter(f"COPY --from={name}: the stage is not built before this one")
+            return self._tree(self.results[index])
+        image = None
+        async for chunk in self._image(name):
+            if "image" in chunk:
+                image = chunk["image"]
+        return self._tree(image)
+
+    # ---------------------------------------------------------------- RUN
+
+    async def _run(self, state: StageState, inst: ins.Run) -> AsyncIterator[dict]:
+        cmd = state.command(inst.command, inst.json)
+        history = state.history_args()
+        saved = ([f"|{len(history)}", *history] if history else []) + cmd
+        container_config = dispatch.step_config(state, saved)
+        digest = cache.key(container_config)
+        hit = None if self.p["nocache"] else self.cache.probe(state.image, digest, self.only)
+        if hit is not None:
+            yield self.say(" ---> Using cache\n")
+            state.image = hit
+            yield self.say(f" ---> {short(hit)}\n")
+            return
+        if not state.image:
+            raise errors.BadParameter(f"RUN on an empty stage (FROM scratch): there is no {cmd[0]} to run "
+                                      f"(line {inst.line})")
+        run_config = copy.deepcopy(state.config)
+        run_config.update({"Image": state.image, "Cmd": cmd, "Entrypoint": [],
+                           "Env": list(state.config.get("Env") or []) + state.run_args(),
+                           "Tty": False, "OpenStdin": False, "AttachStdin": False, "Healthcheck": None,
+                           "AttachStdout": True, "AttachStderr": True})
+        keep = not self.p["rm"] and not self.p["forcerm"]
+        stream = await self.clients.stream("container.build_step", {
+            "config": run_config, "host_config": self._host_config(), "keep": keep,
+            "commit": {"config": state.config, "container_config": container_config,
+                       "created_by": " ".join(saved), "author": state.author}})
+        end = None
+        container = ""
+        try:
+            async for chunk in stream:
+                meta, data = chunk if isinstance(chunk, tuple) else (chunk, None)
+                if meta.get("container"):
+                    container = meta["container"]
+                    yield self.say(f" ---> Running in {container[:12]}\n")
+                elif data is not None:
+                    text = data.decode("utf-8", "replace")
+                    # As Docker's builder: what a step writes to stderr shows in red.
+                    yield self.say(f"\x1b[91m{text}\x1b[0m" if meta.get("fd") == 2 else text)
+                elif meta.get("exit_code") is not None:
+                    end = meta
+        finally:
+            await stream.aclose()
+        if end is None:
+            raise errors.ServerError("the RUN step ended without its exit code")
+        if end["exit_code"] != 0:
+            message = f"The command '{' '.join(cmd)}' returned a non-zero code: {end['exit_code']}"
+            yield {"error": message, "code": end["exit_code"]}
+            return
+        if not keep:
+            yield self.say(f"Removing intermediate container {container[:12]}\n")
+        self.cache.record(state.image, digest, end["image"], " ".join(saved))
+        state.image = end["image"]
+        yield self.say(f" ---> {short(state.image)}\n")
+
+    def _host_config(self) -> dict:
+        limits = self.p["limits"]
+        return {"Memory": limits["memory"], "MemorySwap": limits["memswap"], "CpuShares": limits["cpushares"],
+                "CpusetCpus": limits["cpusetcpus"], "CpuPeriod": limits["cpuperiod"],
+                "CpuQuota": limits["cpuquota"], "ShmSize": limits["shmsize"],
+                "NetworkMode": limits["networkmode"] or "default", "ExtraHosts": limits["extrahosts"] or None}
