@@ -28,6 +28,7 @@ ROUTES = [
     ("HEAD", "/_ping", system.ping),
     ("GET", "/version", system.version),
     ("GET", "/info", system.info),
+    ("GET", "/system/df", since_version("1.25", system.disk_usage)),
     ("GET", "/auth", system.auth_get),
     ("POST", "/auth", system.auth_login),
     # Images. Fixed paths first: a name may hold slashes, so {name:.+} would swallow them.

@@ -91,3 +91,14 @@ async def auth_login(request: web.Request) -> web.Response:
     if request[keys.API].legacy:
         return web.Response(status=200, text="", content_type="text/plain")
     return json_response({"Status": result["status"], "IdentityToken": ""})
+
+
+async def disk_usage(request: web.Request) -> web.Response:
+    """GET /system/df: the store's layers, its images, the containers and the build cache
+    (volumes come with their issue)."""
+    clients: wire.Clients = request.app[keys.CLIENTS]
+    images, containers, layers, cache = await asyncio.gather(
+        clients.call("image.list", {"all": False}), clients.call("container.list", {"all": True, "limit": -1}),
+        clients.call("image.usage"), clients.call("build.usage"))
+    return json_response(shapes.modern.disk_usage(   # a modern endpoint, unprefixed too
+        layers, images["images"], containers["containers"], cache["records"], request[keys.API]))

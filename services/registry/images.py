@@ -23,7 +23,7 @@ class ImageMethods:
         self.store = Store(settings.data_root, "registry")
         self.store.collect_garbage()
         handlers = {
-            "image.list": self.list, "image.inspect": self.inspect, "image.history": self.history,
+            "image.list": self.list, "image.inspect": self.inspect, "image.usage": self.usage, "image.history": self.history,
             "image.tag": self.tag, "image.remove": self.remove, "image.prune": self.prune,
             "image.import": self.import_,
             "image.import_url": self.import_url, "image.insert": self.insert,
@@ -44,6 +44,9 @@ class ImageMethods:
             image["labels"] = (config.get("config") or {}).get("Labels") or {}
             rows.append(image)
         return {"images": rows}
+
+    async def usage(self, call: wire.Call) -> dict:
+        return {"layers_size": self.store.layers_size(), "shared": self.store.shared_sizes()}
 
     async def inspect(self, call: wire.Call) -> dict:
         return self.store.record(self.store.resolve(call.params["name"]))

@@ -298,6 +298,22 @@ def test_onbuild_triggers_run_in_the_child_build(daemon):
     assert b"triggered" in out
 
 
+def test_system_df_shows_the_build_cache(daemon):
+    image_id, _ = ok_build(daemon, "FROM busybox\nRUN echo df > /df\nLABEL df=1\n", query="nocache=1")
+    r = daemon.get("/v1.45/system/df")
+    assert r.status == 200, r.body
+    usage = r.json()
+    records = {c["ID"]: c for c in usage["BuildCache"]}
+    step = records[image_id]
+    assert step["Type"] == "regular" and step["Description"] == 'LABEL "df"="1"'
+    assert step["InUse"] is False and step["UsageCount"] >= 1 and len(step["Parents"]) == 1
+    parent = records[step["Parents"][0]]
+    assert parent["Description"] == "/bin/sh -c echo df > /df" and parent["Size"] > 0
+    assert usage["LayersSize"] > 0 and usage["Volumes"] == []
+    busybox = [i for i in usage["Images"] if "busybox:latest" in i["RepoTags"]]
+    assert busybox and busybox[0]["Containers"] >= 0
+
+
 def test_build_prune_removes_unused_cache(daemon):
     ensure_busybox(daemon)
     status, msgs = build(daemon, context({"Dockerfile": "FROM busybox\nRUN echo prunable-$RANDOM > /p\n"}),

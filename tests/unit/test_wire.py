@@ -177,6 +177,7 @@ SAMPLES = {
                              "remote": None, "auth": {"localhost:5000": AUTH}},
                   "chunks": [{"stream": "Step 1/2 : FROM busybox\n"}, {"image": IMAGE_ID},
                              {"error": "The command '/bin/sh -c false' returned a non-zero code: 1", "code": 1}]},
+    "image.usage": {"params": {}, "reply": {"layers_size": 2097152, "shared": {IMAGE_ID: 1048576}}},
     "build.usage": {"params": {}, "reply": {"records": [{
         "id": IMAGE_ID, "parent": "", "description": "COPY file:ab12 in / ", "in_use": True, "size": 4096,
         "created": NOW, "last_used": NOW, "usage_count": 3}]}},

@@ -136,6 +136,28 @@ def image_list(images: list[dict], all_images: bool, api) -> list[dict]:
     return rows
 
 
+def disk_usage(layers: dict, images: list[dict], records: list[dict], cache: list[dict], api) -> dict:
+    """GET /system/df: each image with how many containers use it, the build cache's records."""
+    users: dict[str, int] = {}
+    for rec in records:
+        users[rec["Image"]] = users.get(rec["Image"], 0) + 1
+    rows = image_list(images, False, api)
+    for row in rows:
+        row["Containers"], row["SharedSize"] = users.get(row["Id"], 0), layers["shared"].get(row["Id"], 0)
+    build_cache = []
+    for entry in cache:
+        item = {"ID": entry["id"], "Type": "regular", "Description": entry["description"],
+                "InUse": entry["in_use"], "Shared": False, "Size": entry["size"], "CreatedAt": entry["created"],
+                "LastUsedAt": entry["last_used"], "UsageCount": entry["usage_count"]}
+        if api.at_least("1.42"):
+            item["Parents"] = [entry["parent"]] if entry["parent"] else None
+        else:
+            item["Parent"] = entry["parent"]
+        build_cache.append(item)
+    return {"LayersSize": layers["layers_size"], "Images": rows, "Containers": container_list(records, api),
+            "Volumes": [], "BuildCache": build_cache}
+
+
 def image_inspect(image: dict, api) -> dict:
     config = image["config"]
     out = {

@@ -231,6 +231,18 @@ class Store:
     def children(self, image_id: str) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT id FROM images WHERE parent=?", (image_id,))]
 
+    def layers_size(self) -> int:
+        """The bytes of every layer the store holds, each counted once."""
+        return self.conn.execute("SELECT COALESCE(SUM(size), 0) FROM layers").fetchone()[0]
+
+    def shared_sizes(self) -> dict[str, int]:
+        """Of each image, the bytes of its layers that some other image has too."""
+        rows = self.conn.execute(
+            "SELECT il.image_id, COALESCE(SUM(l.size), 0) FROM image_layers il JOIN layers l ON l.chain_id = il.chain_id"
+            " WHERE il.chain_id IN (SELECT chain_id FROM image_layers GROUP BY chain_id"
+            " HAVING COUNT(DISTINCT image_id) > 1) GROUP BY il.image_id")
+        return {image_id: size for image_id, size in rows}
+
     def image_count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
 

@@ -196,6 +196,9 @@ _IMPORT = {"repo": Opt(str), "tag": Opt(str), "message": Opt(str), "changes": [s
 
 _declare(Method("image.list", "registry", params={"all": bool}, reply={"images": [IMAGE_ROW]}))
 _declare(Method("image.inspect", "registry", params={"name": str}, reply=IMAGE))
+# What the store's layers take on disk, each counted once (system df's LayersSize), and of
+# each image the size of its layers other images share (its SharedSize).
+_declare(Method("image.usage", "registry", reply={"layers_size": int, "shared": MapOf(int)}))
 _declare(Method("image.history", "registry", params={"name": str},
                 reply={"entries": [HISTORY_ENTRY]}))
 _declare(Method("image.tag", "registry",
