@@ -24,6 +24,7 @@ from services.common import container_files, errors, jsonlog, timefmt, wire
 from services.common.wire.server import ServiceServer
 from services.kernel.syscalls import SYS
 
+from . import probes
 from .container import Container
 
 log = logging.getLogger("shim")
@@ -48,6 +49,8 @@ class Shim(Container):
         self.log_failing = False                       # the last write to the log failed
         self.attached = 0                              # attach calls in progress
         self.attach_progress = 0.0                     # when one last sent something
+        self.reaped = probes.Reaped()                  # the shim's other children (probes)
+        self.probes_run = 0
 
     def serve(self) -> None:
         asyncio.run(self.run())
@@ -61,7 +64,7 @@ class Shim(Container):
         self.settled = asyncio.Event()
         self.log_grew = asyncio.Event()
         server = ServiceServer(self.settings.exec_root, wire.shim_name(self.id), kind="shim")
-        for name in ("state", "wait", "kill", "resize", "attach", "logs"):
+        for name in ("state", "wait", "kill", "resize", "attach", "logs", "probe"):
             server.handle(f"shim.{name}")(getattr(self, name))
         serving = asyncio.ensure_future(server.serve())
         self._tell_serving()
@@ -127,6 +130,8 @@ class Shim(Container):
                 code = os.waitstatus_to_exitcode(status)
                 code = 128 - code if code < 0 else code
                 self._finish(code, "")
+            elif pid != self.pid:
+                self.reaped.reaped(pid, status)
 
     def _finish(self, code: int, error: str) -> None:
         record = wire.exit_record(code, timefmt.now(), self.cgroup.oom_killed(), error)
@@ -193,6 +198,13 @@ class Shim(Container):
             fd = next(iter(self.outputs))
             SYS.set_window_size(fd, call.params["height"], call.params["width"])
         return {}
+
+    async def probe(self, call: wire.Call) -> dict:
+        """Run a command in the container to its end (a health check's probe)."""
+        self._mine(call)
+        if self.exit is not None:
+            raise errors.Conflict(f"container {self.id[:12]} is not running")
+        return await probes.run(self, call.params["args"], call.params["timeout"])
 
     async def _grew(self) -> bool:
         """Until the log grows (True), or the output has ended and it will not (False)."""

@@ -11,6 +11,7 @@ from .adopt import adopt
 from .build_steps import BuildSteps
 from .commit import Snapshots
 from .create import Creator
+from .health import Health
 from .info import Info
 from .lifecycle import Lifecycle
 from .listing import Listing
@@ -28,8 +29,10 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
     lifecycle = Lifecycle(settings, records, shims, mounts, store)
     creator, snapshots = Creator(settings, records, mounts, store), Snapshots(settings, records, store, clients)
     build_steps = BuildSteps(records, creator, lifecycle, snapshots, clients)
+    health = Health(records, clients)
+    lifecycle.started_hooks.append(health.watch)
     rooms = [creator, lifecycle, Listing(settings, records, store, lifecycle), Logs(records), snapshots,
-             Info(settings, store.conn), build_steps]
+             Info(settings, store.conn), build_steps, health]
     for room in rooms:
         for name, handler in room.handlers().items():
             server.handle(name)(handler)

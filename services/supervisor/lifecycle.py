@@ -21,7 +21,7 @@ from services.common.config import Settings
 from services.common.store import Store
 from services.kernel.cgroups import Cgroup, prime_migration
 
-from . import bundle, spec, states
+from . import bundle, health, spec, states
 from .mounts import Mounts
 from .records import Records
 from .restarts import Restarts, logged
@@ -53,6 +53,7 @@ class Lifecycle:
         self.starts: dict[str, asyncio.Future] = {}       # -> (pid, serving) at its next start
         self.serving: dict[str, asyncio.Future] = {}      # running -> its shim serves
         self.watchers: dict[str, asyncio.Task] = {}
+        self.started_hooks: list = []   # told of each container that runs (a start, an adoption)
 
     def handlers(self) -> dict:
         return {f"container.{name}": getattr(self, name)
@@ -99,13 +100,16 @@ class Lifecycle:
                 # waits for that removal before it reports the error).
                 await self.remove_locked(rec, volumes=True)
             raise error
-        states.apply(rec, "started", pid=report["pid"], started_at=report["started_at"])
+        states.apply(rec, "started", pid=report["pid"], started_at=report["started_at"],
+                     probed=health.probe_of(rec["Config"]) is not None)
         rec["Dockyard"].update({"shim_pid": report["shim_pid"], "shim_start": proc_start(report["shim_pid"]),
                                 "pid_start": proc_start(report["pid"])})
         self.records.save(rec)
         self.serving[cid] = channel.serving
         self.watchers[cid] = logged(asyncio.ensure_future(self._watch(rec, channel)), cid)
         _tell(self.starts, cid, report["pid"])
+        for hook in self.started_hooks:
+            hook(rec)
 
     async def started(self, call: wire.Call) -> dict:
         """The pid of the container's process once it runs (at once if it does already), and
@@ -123,6 +127,9 @@ class Lifecycle:
     def adopt(self, rec: dict) -> None:
         """Watch a container this supervisor did not start (it runs under a live shim)."""
         self.watchers[rec["Id"]] = logged(asyncio.ensure_future(self._watch(rec, None)), rec["Id"])
+        if rec["State"]["Running"]:
+            for hook in self.started_hooks:
+                hook(rec)
 
     async def _watch(self, rec: dict, channel: Channel | None) -> None:
         """Wait for the container's exit and record it; then its removal or its restart."""

@@ -61,7 +61,7 @@ def check(action: str, state: str, container_id: str) -> None:
 def apply(rec: dict, move: str, **facts) -> dict:
     """Make `move` on the record's State (checked against the table); the record back.
 
-    started        pid, started_at: it runs
+    started        pid, started_at (and probed: it has a health check): it runs
     start_failed   error, exit_code: it could not start (created stays created)
     exited         exit_code, finished_at, oom_killed, error: its process ended
     restarting     its restart policy will start it again
@@ -74,6 +74,9 @@ def apply(rec: dict, move: str, **facts) -> dict:
         state.update(Status=RUNNING, Running=True, Paused=False, Restarting=False, OOMKilled=False,
                      Dead=False, Pid=facts["pid"], ExitCode=0, Error="", StartedAt=facts["started_at"],
                      FinishedAt=timefmt.ZERO)
+        if facts.get("probed"):   # it has a health check: probed again from the start
+            state["Health"] = {"Status": "starting", "FailingStreak": 0,
+                               "Log": (state.get("Health") or {}).get("Log") or []}
     elif move == "start_failed":
         state.update(Status=CREATED if state["Status"] == CREATED else EXITED, Running=False,
                      Restarting=False, Pid=0, Error=facts["error"], ExitCode=facts["exit_code"])

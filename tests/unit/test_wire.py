@@ -194,6 +194,8 @@ SAMPLES = {
                                                    "created_by": "/bin/sh -c make"}},
                              "chunks": [{"container": CID}, ({"fd": 1}, b"built\n"),
                                         {"exit_code": 0, "image": IMAGE_ID}]},
+    "shim.probe": {"params": {"pid": 889913, "args": ["/bin/sh", "-c", "true"], "timeout": 30.0},
+                   "reply": {"exit_code": 0, "output": "", "timed_out": False}},
     "shim.state": {"params": {}, "reply": {"pid": 889913, "running": False, "started_at": NOW, "exit": EXIT_RECORD}},
     "shim.wait": {"params": {"pid": 889913}, "reply": EXIT_RECORD},
     "shim.kill": {"params": {"pid": 889913, "signal": 15}, "reply": {}},

@@ -202,7 +202,9 @@ def image_removed(result: dict) -> list[dict]:
 def _status(rec: dict) -> str:
     state = rec["State"]
     if state["Running"]:
-        return f"Up {human_duration(since(state['StartedAt']))}"
+        health = (state.get("Health") or {}).get("Status")
+        suffix = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
+        return f"Up {human_duration(since(state['StartedAt']))}{suffix.get(health, '')}"
     if state["Status"] == "exited":
         return f"Exited ({state['ExitCode']}) {human_duration(since(state['FinishedAt']))} ago"
     if state["Status"] == "restarting":  # as Docker words it
@@ -239,7 +241,8 @@ def container_created(result: dict) -> dict:
 
 _CONFIG_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
                 "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes", "WorkingDir",
-                "Entrypoint", "OnBuild", "Labels", "StopSignal")
+                "Entrypoint", "OnBuild", "Labels", "StopSignal", "Healthcheck", "ExposedPorts")
+_OMITTED_EMPTY = ("Healthcheck", "ExposedPorts")   # Docker leaves them out when unset (omitempty)
 
 
 def container_inspect(rec: dict, api) -> dict:
@@ -249,8 +252,9 @@ def container_inspect(rec: dict, api) -> dict:
         "Created": rec["Created"],
         "Path": rec["Path"],
         "Args": rec["Args"],
-        "State": {k: state[k] for k in ("Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead",
-                                        "Pid", "ExitCode", "Error", "StartedAt", "FinishedAt")},
+        "State": {**{k: state[k] for k in ("Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead",
+                                           "Pid", "ExitCode", "Error", "StartedAt", "FinishedAt")},
+                  **({"Health": state["Health"]} if state.get("Health") else {})},
         "Image": rec["Image"],
         "ResolvConfPath": rec["ResolvConfPath"],
         "HostnamePath": rec["HostnamePath"],
@@ -267,7 +271,8 @@ def container_inspect(rec: dict, api) -> dict:
         "HostConfig": rec["HostConfig"],
         "GraphDriver": {"Name": "overlay2", "Data": None},
         "Mounts": _mounts(rec),
-        "Config": {k: rec["Config"].get(k) for k in _CONFIG_KEYS},
+        "Config": {k: rec["Config"].get(k) for k in _CONFIG_KEYS
+                   if k not in _OMITTED_EMPTY or rec["Config"].get(k)},
         "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "",
                             "Networks": {}, "IPAddress": "", "Gateway": "", "MacAddress": ""},
     }

@@ -233,9 +233,12 @@ _declare(Method("image.load", "registry", params={"quiet": bool}, chunk=PROGRESS
 # Containers, owned by the supervisor. A container travels as its whole record: the
 # shape of a modern inspect, plus the supervisor's own keys under "Dockyard"; the api
 # shapes it per version. Config and HostConfig are Docker's, as create completed them.
+HEALTH = {"Status": str, "FailingStreak": int,
+          "Log": [{"Start": str, "End": str, "ExitCode": int, "Output": str}]}
 CONTAINER_STATE = {
     "Status": str, "Running": bool, "Paused": bool, "Restarting": bool, "OOMKilled": bool,
     "Dead": bool, "Pid": int, "ExitCode": int, "Error": str, "StartedAt": str, "FinishedAt": str,
+    "Health": Opt(HEALTH),   # with a health check: its status and its last probes
 }
 # A volume or a bind (a bind has no Name or Driver).
 MOUNT = {"Type": str, "Name": Opt(str), "Source": str, "Destination": str, "Driver": Opt(str),
@@ -357,6 +360,12 @@ _declare(Method("shim.attach", SHIM,
                 params={"pid": int, "stdin": bool, "stdout": bool, "stderr": bool, "logs": bool,
                         "stream": bool},
                 chunk=STDIO, upload=True))
+
+
+# A health check's probe: `args` run in the container to its end (killed after `timeout`
+# seconds); its exit code (-1 if it timed out) and the first 4 KiB of its output.
+_declare(Method("shim.probe", SHIM, params={"pid": int, "args": [str], "timeout": float},
+                reply={"exit_code": int, "output": str, "timed_out": bool}, timeout=None, waits=True))
 
 
 def exit_record(exit_code: int, finished_at: str, oom_killed: bool, error: str = "") -> dict:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from services.common import errors, timefmt
 from services.common.config import RUNTIMES, cgroup_path
 
-from .. import bundle, states
+from .. import bundle, health, states
 from .types import check, integer, str_list  # noqa: F401 (check: for the room's users)
 
 MIN_MEMORY = 6 << 20
@@ -107,6 +107,19 @@ def _command(config: dict, image: dict) -> tuple[list[str], list[str]]:
     return list(entrypoint), list(cmd or [])
 
 
+def _healthcheck(given: dict | None, image: dict | None) -> dict | None:
+    """The health check: the body's, each field it leaves unset the image's (as Docker
+    merges them); checked."""
+    if not given:
+        return image or None
+    merged = dict(given)
+    for key, value in (image or {}).items():
+        if not merged.get(key):
+            merged[key] = value
+    health.check_config(merged)
+    return merged
+
+
 @dataclass
 class Made:
     """What create has ready before the record: its id, name and image, where its files go."""
@@ -154,6 +167,8 @@ def record(made: Made, config: dict, host: dict) -> dict:
         "MemorySwap": memory_swap,
         "CpuShares": cpu_shares,
         "VolumesFrom": config.get("VolumesFrom") or "",
+        "Healthcheck": _healthcheck(config.get("Healthcheck"), image.get("Healthcheck")),
+        "ExposedPorts": {**(image.get("ExposedPorts") or {}), **(config.get("ExposedPorts") or {})} or None,
     }
     signal_number(full_config["StopSignal"])
     runtime = host.get("Runtime") or made.default_runtime

@@ -1,0 +1,132 @@
+"""Running one more process inside a running container (a health check's probe): in its
+cgroup and namespaces, as its user, with its environment, capabilities and seccomp filter.
+
+The built-in runtime forks an intermediate that joins the container's cgroup and its
+namespaces (the mount namespace last: until then /proc is the host's), and forks the
+process (its child is in the container's pid namespace) and exits; runc does the same
+with `runc exec --detach`. Either way the process becomes the shim's child (the shim is
+a child subreaper), and the shim reaps it with the container's other processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from services.common import runc
+from services.kernel import seccomp
+from services.kernel.cgroups import Cgroup
+from services.kernel.syscalls import SYS, Syscalls
+
+from . import init, user
+from .base import StartError, report
+
+# Joined in this order: the mount namespace last, as its /proc is the container's.
+NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")
+
+
+def spawn(container_pid: int, config: dict, args: list[str], output: int, cgroup: Cgroup,
+          kernel: Syscalls = SYS) -> int:
+    """Start `args` in the container whose init is `container_pid`, its stdout and stderr
+    to `output`; its pid."""
+    profile = config["linux"].get("seccomp")
+    program = seccomp.compile_profile(profile) if profile else None
+    ns_fds = [os.open(f"/proc/{container_pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC) for name in NAMESPACES]
+    err_r, err_w = os.pipe()
+    pid_r, pid_w = os.pipe()
+    try:
+        intermediate = os.fork()
+        if intermediate == 0:
+            try:
+                os.close(err_r)
+                os.close(pid_r)
+                cgroup.add(os.getpid())
+                for fd in ns_fds:
+                    kernel.setns(fd, 0)
+                os.chdir("/")
+                pid = os.fork()
+                if pid == 0:
+                    _run(config, args, output, program, err_w, kernel)   # never returns
+                os.close(err_w)
+                os.write(pid_w, str(pid).encode())
+                os._exit(0)
+            except BaseException as exc:  # report and leave: nothing here may return to the shim
+                report(err_w, f"{exc}")
+                os._exit(1)
+    finally:
+        for fd in ns_fds:
+            os.close(fd)
+    os.close(err_w)
+    os.close(pid_w)
+    raw = os.read(pid_r, 64)
+    os.close(pid_r)
+    error = b""
+    while chunk := os.read(err_r, 65536):
+        error += chunk
+    os.close(err_r)
+    if error or not raw:
+        raise StartError(error.decode(errors="replace") or "the process did not start")
+    return int(raw)
+
+
+def _run(config: dict, args: list[str], output: int, program: bytes | None, err_w: int,
+         kernel: Syscalls) -> None:
+    """The process, from its fork to its exec (in the container's namespaces already)."""
+    try:
+        process = config["process"]
+        os.setsid()
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.closerange(3, err_w)
+        os.closerange(err_w + 1, 65536)
+        env = list(process.get("env") or [])
+        uid, gid, groups, home = user.resolve(process, config.get("annotations") or {})
+        if not any(e.startswith("HOME=") for e in env):
+            env.append(f"HOME={home}")
+        init.restrict(process, program, kernel)
+        os.setgroups(groups)
+        os.setgid(gid)
+        os.setuid(uid)
+        user.enter_cwd(process.get("cwd") or "/")
+        environ = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+        try:
+            os.execvpe(args[0], args, environ)
+        except FileNotFoundError:
+            report(err_w, f'exec: "{args[0]}": executable file not found in $PATH')
+            os._exit(127)
+        except PermissionError:
+            report(err_w, f'exec: "{args[0]}": permission denied')
+            os._exit(126)
+    except BaseException as exc:
+        report(err_w, str(exc) or type(exc).__name__)
+        os._exit(127)
+
+
+def spawn_runc(bundle: str, container_id: str, exec_root: str, args: list[str], output: int,
+               name: str) -> int:
+    """The same under runc: `runc exec --detach` of the bundle's own process spec (its user
+    resolved to numbers at the start) with `args`; its pid. `name` names its files."""
+    with open(os.path.join(bundle, "config.json")) as fh:
+        process = json.load(fh)["process"]
+    process.update(args=args, terminal=False)
+    spec_path, pid_path = os.path.join(bundle, f"{name}.json"), os.path.join(bundle, f"{name}.pid")
+    log = os.path.join(bundle, "runc.log")
+    with open(spec_path, "w") as fh:
+        json.dump(process, fh)
+    try:
+        done = subprocess.run(runc.command(exec_root, "--log", log, "--log-format", "json", "exec", "--detach",
+                                           "--process", spec_path, "--pid-file", pid_path, container_id),
+                              stdin=subprocess.DEVNULL, stdout=output, stderr=output, timeout=runc.TIMEOUT)
+        if done.returncode != 0:
+            raise StartError(f"runc exec failed ({done.returncode})")
+        with open(pid_path) as fh:
+            return int(fh.read().strip())
+    finally:
+        for path in (spec_path, pid_path):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
