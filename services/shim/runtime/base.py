@@ -32,3 +32,28 @@ def report(fd: int, message: str) -> None:
         os.write(fd, message.encode(errors="replace")[:65000])
     except OSError:
         pass
+
+
+def collect(pid_r: int, err_r: int) -> tuple[bytes, bytes]:
+    """What an intermediate said: the pid it wrote, and why its child could not start (if
+    it could not); both pipes are closed. The error pipe ends at the child's exec."""
+    raw = os.read(pid_r, 64)
+    os.close(pid_r)
+    error = b""
+    while chunk := os.read(err_r, 65536):
+        error += chunk
+    os.close(err_r)
+    return raw, error
+
+
+def exec_or_report(args: list[str], environ: dict, err_w: int) -> None:
+    """Exec the process; if it cannot be, say why on the error pipe and exit with a shell's
+    code for it (127: no such command, 126: it cannot be run)."""
+    try:
+        os.execvpe(args[0], args, environ)
+    except FileNotFoundError:
+        report(err_w, f'exec: "{args[0]}": executable file not found in $PATH')
+        os._exit(127)
+    except PermissionError:
+        report(err_w, f'exec: "{args[0]}": permission denied')
+        os._exit(126)

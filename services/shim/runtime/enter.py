@@ -20,7 +20,7 @@ from services.kernel.cgroups import Cgroup
 from services.kernel.syscalls import SYS, Syscalls
 
 from . import init, user
-from .base import StartError, report
+from .base import StartError, collect, exec_or_report, report
 
 # Joined in this order: the mount namespace last, as its /proc is the container's.
 NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")
@@ -59,12 +59,7 @@ def spawn(container_pid: int, config: dict, args: list[str], output: int, cgroup
             os.close(fd)
     os.close(err_w)
     os.close(pid_w)
-    raw = os.read(pid_r, 64)
-    os.close(pid_r)
-    error = b""
-    while chunk := os.read(err_r, 65536):
-        error += chunk
-    os.close(err_r)
+    raw, error = collect(pid_r, err_r)
     if error or not raw:
         raise StartError(error.decode(errors="replace") or "the process did not start")
     return int(raw)
@@ -91,15 +86,7 @@ def _run(config: dict, args: list[str], output: int, program: bytes | None, err_
         os.setgid(gid)
         os.setuid(uid)
         user.enter_cwd(process.get("cwd") or "/")
-        environ = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
-        try:
-            os.execvpe(args[0], args, environ)
-        except FileNotFoundError:
-            report(err_w, f'exec: "{args[0]}": executable file not found in $PATH')
-            os._exit(127)
-        except PermissionError:
-            report(err_w, f'exec: "{args[0]}": permission denied')
-            os._exit(126)
+        exec_or_report(args, dict(e.split("=", 1) if "=" in e else (e, "") for e in env), err_w)
     except BaseException as exc:
         report(err_w, str(exc) or type(exc).__name__)
         os._exit(127)

@@ -14,7 +14,7 @@ from services.kernel import capabilities
 from services.kernel.syscalls import SYS, Syscalls
 
 from . import rootfs, terminal, user
-from .base import StartError, Stdio, report
+from .base import StartError, Stdio, exec_or_report, report
 
 
 def restrict(process: dict, program: bytes | None, kernel: Syscalls = SYS) -> None:
@@ -74,14 +74,7 @@ def run(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes |
                 except (OSError, ValueError):
                     pass
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        try:
-            os.execvpe(args[0], args, environ)
-        except FileNotFoundError:
-            report(err_w, f'exec: "{args[0]}": executable file not found in $PATH')
-            os._exit(127)
-        except PermissionError:
-            report(err_w, f'exec: "{args[0]}": permission denied')
-            os._exit(126)
+        exec_or_report(args, environ, err_w)
     except BaseException as exc:
         report(err_w, str(exc) or type(exc).__name__)
         os._exit(exc.exit_code if isinstance(exc, StartError) else 127)

@@ -10,7 +10,7 @@ from services.kernel.cgroups import Cgroup
 from services.kernel.syscalls import NAMESPACE_FLAGS, SYS, Syscalls
 
 from . import init
-from .base import StartError, Stdio, report
+from .base import StartError, Stdio, collect, report
 
 
 def namespace_flags(config: dict) -> int:
@@ -57,12 +57,7 @@ def start(bundle: str, config: dict, cgroup: Cgroup, stdio: Stdio, overlay: dict
     os.close(err_w)
     os.close(pid_w)
     # The intermediate is reaped with the shim's other children, not waited for here.
-    raw = os.read(pid_r, 64)
-    os.close(pid_r)
-    error = b""
-    while chunk := os.read(err_r, 65536):
-        error += chunk
-    os.close(err_r)
+    raw, error = collect(pid_r, err_r)
     if error or not raw:
         code = 127
         if raw:
