@@ -3,7 +3,6 @@ as Docker's JSON messages) and POST /build/prune."""
 
 from __future__ import annotations
 
-import base64
 import json
 
 from aiohttp import web
@@ -40,23 +39,13 @@ def _strings(value, name: str, nullable: bool = False):
 
 
 def _registry_config(request: web.Request) -> dict:
-    """X-Registry-Config: base64 JSON, registry -> its credentials."""
-    value = request.headers.get("X-Registry-Config")
-    if not value:
-        return {}
-    try:
-        data = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-    except (ValueError, TypeError, RecursionError):
-        raise errors.BadParameter("X-Registry-Config is not base64-encoded JSON") from None
-    if not isinstance(data, dict):
-        raise errors.BadParameter("X-Registry-Config must hold a JSON object")
+    """X-Registry-Config: base64 JSON, registry -> its auth config."""
     out = {}
-    for server, auth in data.items():
+    for server, auth in (params.base64_json_object(request, "X-Registry-Config") or {}).items():
         if not isinstance(auth, dict):
             raise errors.BadParameter(f"X-Registry-Config: the entry of {server!r} must be a JSON object")
-        creds = {"username": str(auth.get("username") or ""), "password": str(auth.get("password") or ""),
-                 "token": str(auth.get("identitytoken") or "")}
-        if creds["username"] or creds["token"]:
+        creds = params.credentials(auth)
+        if creds is not None:
             out[server] = creds
     return out
 

@@ -111,17 +111,29 @@ def _no_constant(text: str):
     raise ValueError(f"{text} is not JSON")
 
 
-def registry_auth(request: web.Request) -> dict | None:
-    """X-Registry-Auth: base64url of {"username", "password", "identitytoken", ...}."""
-    value = request.headers.get("X-Registry-Auth")
+def base64_json_object(request: web.Request, header: str) -> dict | None:
+    """A header holding a JSON object, base64url-encoded (X-Registry-Auth, -Config)."""
+    value = request.headers.get(header)
     if not value:
         return None
     try:
         data = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
     except (ValueError, TypeError, RecursionError):
-        raise errors.BadParameter("X-Registry-Auth is not base64-encoded JSON") from None
+        raise errors.BadParameter(f"{header} is not base64-encoded JSON") from None
     if not isinstance(data, dict):
-        raise errors.BadParameter("X-Registry-Auth must hold a JSON object")
+        raise errors.BadParameter(f"{header} must hold a JSON object")
+    return data
+
+
+def credentials(data: dict) -> dict | None:
+    """An auth config ({"username", "password", "identitytoken", ...}) as the wire's AUTH;
+    None if it names nobody."""
     creds = {"username": str(data.get("username") or ""), "password": str(data.get("password") or ""),
              "token": str(data.get("identitytoken") or "")}
     return creds if (creds["username"] or creds["token"]) else None
+
+
+def registry_auth(request: web.Request) -> dict | None:
+    """X-Registry-Auth: base64url of one auth config."""
+    data = base64_json_object(request, "X-Registry-Auth")
+    return credentials(data) if data is not None else None
