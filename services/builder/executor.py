@@ -18,7 +18,7 @@ from typing import AsyncIterator
 from services.common import errors, release, wire
 from services.common.store import Store, image_config, reference, short
 
-from . import cache, copying, dispatch, instructions as ins, parser, remote, trees
+from . import cache, copying, dispatch, expand, instructions as ins, parser, remote, stages, trees
 from .cache import Cache
 from .dispatch import StageState
 from .layers import workdir_layer
@@ -36,8 +36,8 @@ class Build:
         self.cache = build_cache
         self.only = build_cache.sources(self._cache_from()) if params["cachefrom"] else None
         self.results: dict[int, str] = {}     # stage index -> its image
-        self.meta_args: dict[str, str | None] = {}
-        self.used_args: set[str] = set()
+        self.meta_args: dict[str, str | None] = {}   # ARGs before the first FROM
+        self.used_args: set[str] = set()             # build args an ARG took
         self.step = 0
         self.total = 0
         self._files = 0
@@ -51,60 +51,24 @@ class Build:
     # ---------------------------------------------------------------- stages
 
     def _stage_index(self, name: str) -> int | None:
-        """The stage a FROM or --from names: by name, or by its index."""
-        for stage in self.df.stages:
-            if stage.name is not None and stage.name == name.lower():
-                return stage.index
-        if name.isdigit() and int(name) < len(self.df.stages):
-            return int(name)
-        return None
-
-    def _needed(self) -> list[ins.Stage]:
-        """The target stage and those it builds on or copies from, in Dockerfile order."""
-        target = self.df.stages[-1]
-        if self.p.get("target"):
-            index = self._stage_index(self.p["target"])
-            if index is None or self.p["target"].isdigit():
-                raise errors.BadParameter(f"failed to reach build target {self.p['target']} in Dockerfile")
-            target = self.df.stages[index]
-        wanted, todo = set(), [target.index]
-        while todo:
-            index = todo.pop()
-            if index in wanted:
-                continue
-            wanted.add(index)
-            stage = self.df.stages[index]
-            names = [self._meta_expand(stage.base.image)]
-            names += [c.from_ for c in stage.commands if isinstance(c, ins.Copy) and c.from_]
-            for name in names:
-                dep = self._stage_index(name)
-                if dep is not None and dep < index:
-                    todo.append(dep)
-        return [s for s in self.df.stages if s.index in wanted]
+        return stages.index_of(self.df, name)
 
     def _meta_expand(self, word: str) -> str:
         scope = {k: v for k, v in self.meta_args.items() if v is not None}
-        return dispatch.expand.expand(word, scope, self.df.escape)
-
-    def _resolve_meta_args(self) -> None:
-        for arg in self.df.meta_args:
-            for name, default in arg.args:
-                if name in self.p["buildargs"]:
-                    self.used_args.add(name)
-                    value = self.p["buildargs"][name]
-                    self.meta_args[name] = value if value is not None else (
-                        self._meta_expand(default) if default is not None else None)
-                else:
-                    self.meta_args[name] = self._meta_expand(default) if default is not None else None
+        return expand.expand(word, scope, self.df.escape)
 
     async def run(self) -> AsyncIterator[dict]:
-        self._resolve_meta_args()
+        self.meta_args, self.used_args = stages.meta_args(self.df, self.p["buildargs"])
         tags = [reference.parse(t).with_default_tag() for t in self.p["tags"]]
         self._check_platform(self.p.get("platform"))
-        stages = self._needed()
-        self.total = sum(1 + len(s.commands) for s in stages)
+        for warning in self.df.warnings:
+            yield self.say(f"[WARNING]: {warning}\n")
+        if self.df.warnings:
+            yield self.say("[WARNING]: Empty continuation lines will become errors in a future release.\n")
+        needed = stages.needed(self.df, self.p.get("target"), self._meta_expand)
+        self.total = sum(1 + len(s.commands) for s in needed)
         state = None
-        for stage in stages:
+        for stage in needed:
             state = StageState(image="", config={}, escape=self.df.escape, build_args=self.p["buildargs"],
                                meta_args=self.meta_args)
             async for chunk in self._from(stage, state):
@@ -257,30 +221,47 @@ class Build:
         self._files += 1
         return os.path.join(self.stage_dir, f"layer-{self._files}.tar")
 
-    async def _commit(self, state: StageState, text: str, layer: str | None) -> AsyncIterator[dict]:
-        """A step that runs nothing: its image from the cache, or made by the registry."""
-        container_config = dispatch.step_config(state, dispatch.nop_created_by(text))
+    def _probe(self, state: StageState, container_config: dict) -> tuple[str, str | None]:
+        """The step's digest, and the image the cache has for it (None: a miss, or nocache)."""
         digest = cache.key(container_config)
-        hit = None if self.p["nocache"] else self.cache.probe(state.image, digest, self.only)
-        if hit is not None:
-            yield self.say(" ---> Using cache\n")
-            state.image = hit
-        else:
-            async def upload():
-                if layer is not None:
-                    with open(layer, "rb") as fh:
-                        while data := fh.read(1 << 20):
-                            yield data
+        return digest, None if self.p["nocache"] else self.cache.probe(state.image, digest, self.only)
+
+    def _used_cache(self, state: StageState, hit: str) -> list[dict]:
+        state.image = hit
+        return [self.say(" ---> Using cache\n"), self.say(f" ---> {short(hit)}\n")]
+
+    async def _make(self, state: StageState, text: str, container_config: dict, digest: str,
+                    layer: str | None) -> dict:
+        """The step's image, made by the registry service (with the layer tar at `layer`, or
+        an empty layer), recorded in the cache; the line that names it."""
+        async def upload():
+            if layer is not None:
+                with open(layer, "rb") as fh:
+                    while data := fh.read(1 << 20):
+                        yield data
+        try:
             result = await self.clients.call("image.step", {
                 "parent": state.image, "created_by": " ".join(dispatch.nop_created_by(text)),
                 "config": state.config, "container_config": container_config, "layer": layer is not None,
-                "author": state.author},
-                upload=upload())
-            self.cache.record(state.image, digest, result["id"], text)
-            state.image = result["id"]
-        if layer is not None:
-            os.unlink(layer)
-        yield self.say(f" ---> {short(state.image)}\n")
+                "author": state.author}, upload=upload())
+        finally:
+            if layer is not None:
+                os.unlink(layer)
+        self.cache.record(state.image, digest, result["id"], text)
+        state.image = result["id"]
+        return self.say(f" ---> {short(state.image)}\n")
+
+    async def _commit(self, state: StageState, text: str, layer: str | None) -> AsyncIterator[dict]:
+        """A step that runs nothing: its image from the cache, or made."""
+        container_config = dispatch.step_config(state, dispatch.nop_created_by(text))
+        digest, hit = self._probe(state, container_config)
+        if hit is not None:
+            if layer is not None:
+                os.unlink(layer)
+            for chunk in self._used_cache(state, hit):
+                yield chunk
+            return
+        yield await self._make(state, text, container_config, digest, layer)
 
     def _tree(self, image: str) -> trees.LayeredTree:
         rows = self.store.chain(image) if image else []
@@ -313,12 +294,10 @@ class Build:
             raise errors.BadParameter(f"{kind} failed: {exc.message}") from None
         text = f"{kind} {plan.checksum} in {dest} "
         container_config = dispatch.step_config(state, dispatch.nop_created_by(text))
-        digest = cache.key(container_config)
-        hit = None if self.p["nocache"] else self.cache.probe(state.image, digest, self.only)
+        digest, hit = self._probe(state, container_config)
         if hit is not None:
-            yield self.say(" ---> Using cache\n")
-            state.image = hit
-            yield self.say(f" ---> {short(hit)}\n")
+            for chunk in self._used_cache(state, hit):
+                yield chunk
             return
         path = self._new_file()
 
@@ -326,24 +305,7 @@ class Build:
             with open(path, "wb") as fh:
                 plan.write(fh)
         await asyncio.to_thread(write)
-        async for chunk in self._commit_layer(state, text, path, container_config, digest):
-            yield chunk
-
-    async def _commit_layer(self, state, text, path, container_config, digest) -> AsyncIterator[dict]:
-        async def upload():
-            with open(path, "rb") as fh:
-                while data := fh.read(1 << 20):
-                    yield data
-        try:
-            result = await self.clients.call("image.step", {
-                "parent": state.image, "created_by": " ".join(dispatch.nop_created_by(text)),
-                "config": state.config, "container_config": container_config, "layer": True,
-                "author": state.author}, upload=upload())
-        finally:
-            os.unlink(path)
-        self.cache.record(state.image, digest, result["id"], text)
-        state.image = result["id"]
-        yield self.say(f" ---> {short(state.image)}\n")
+        yield await self._make(state, text, container_config, digest, path)
 
     async def _from_tree(self, name: str) -> trees.LayeredTree:
         index = self._stage_index(name)
@@ -364,12 +326,10 @@ class Build:
         history = state.history_args()
         saved = ([f"|{len(history)}", *history] if history else []) + cmd
         container_config = dispatch.step_config(state, saved)
-        digest = cache.key(container_config)
-        hit = None if self.p["nocache"] else self.cache.probe(state.image, digest, self.only)
+        digest, hit = self._probe(state, container_config)
         if hit is not None:
-            yield self.say(" ---> Using cache\n")
-            state.image = hit
-            yield self.say(f" ---> {short(hit)}\n")
+            for chunk in self._used_cache(state, hit):
+                yield chunk
             return
         if not state.image:
             raise errors.BadParameter(f"RUN on an empty stage (FROM scratch): there is no {cmd[0]} to run "
