@@ -7,7 +7,7 @@ import json
 import tarfile
 import time
 
-from .containers import ensure_busybox
+from .containers import ensure_busybox, remove, run
 
 
 def context(files: dict[str, bytes | str], **special: tarfile.TarInfo) -> bytes:
@@ -69,3 +69,11 @@ def containers(daemon) -> list[dict]:
     r = daemon.get("/v1.45/containers/json?all=1")
     assert r.status == 200, r.body
     return r.json()
+
+
+def run_image(daemon, image: str) -> tuple[int, bytes]:
+    """Run an image's own command to its end; its exit code and output (the container is
+    removed: later tests count containers)."""
+    cid, code, out = run(daemon, [], Image=image)
+    remove(daemon, cid)
+    return code, out

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from .builds import build, built_id, containers, context, ok_build, output
+from .builds import build, built_id, containers, context, ok_build, output, run_image
 from .containers import ensure_busybox, inspect, remove, run
 
 
@@ -36,7 +36,7 @@ def test_v1_build_with_raw_http(daemon):
     assert "Step 2/3 : RUN echo built > /made\n" in text
     assert " ---> Running in " in text and "Removing intermediate container " in text
     assert "Successfully built " in text and "Successfully tagged v1built:latest\n" in text
-    _, code, out = run(daemon, [], Image="v1built")
+    code, out = run_image(daemon, "v1built")
     assert code == 0 and b"built" in out
 
 
@@ -106,7 +106,7 @@ def test_a_rebuild_uses_the_cache_for_every_step(daemon):
     # A changed file misses at its COPY and every step after it.
     third, text = ok_build(daemon, dockerfile, {"a.txt": "two"})
     assert third != first and " ---> Using cache\n" not in text
-    _, _, out = run(daemon, [], Image=third)
+    _, out = run_image(daemon, third)
     assert b"two" in out
     # nocache runs every step again.
     _, text = ok_build(daemon, dockerfile, {"a.txt": "one"}, query="nocache=1")
@@ -124,10 +124,6 @@ def test_a_failing_run_reports_its_code_tags_nothing_and_leaves_no_container(dae
     assert error["errorDetail"] == {"code": 1, "message": error["error"]}
     assert "going\n" in output(msgs)
 
-
-def test_stderr_of_a_step_shows_in_red(daemon):
-    _, text = ok_build(daemon, "FROM busybox\nRUN echo to-out && echo to-err >&2\n", query="nocache=1")
-    assert "to-out\n" in text and "\x1b[91mto-err\n\x1b[0m" in text
     assert daemon.get("/v1.45/images/neverbuilt/json").status == 404
     assert {c["Id"] for c in containers(daemon)} == before
 
@@ -159,7 +155,7 @@ RUN echo extra > /extra
 """
     image_id, text = ok_build(daemon, dockerfile, query="target=final&t=staged")
     assert "RUN false" not in text and "/extra" not in text  # stages the target does not need
-    _, code, out = run(daemon, [], Image="staged")
+    code, out = run_image(daemon, "staged")
     assert code == 0 and out.count(b"base") == 2
     status, err = build(daemon, context({"Dockerfile": dockerfile}), "target=nosuch")
     assert status == 400 and "nosuch" in err["message"]
@@ -181,7 +177,7 @@ CMD ["cat", "/who"]
     config = image(daemon, image_id)["Config"]
     assert "GREETING=hi alice" in config["Env"]
     assert not any(e.startswith("WHO=") for e in config["Env"])  # an ARG is not kept in the image
-    _, _, out = run(daemon, [], Image=image_id)
+    _, out = run_image(daemon, image_id)
     assert b"alice dflt" in out
     created_by = [e["CreatedBy"] for e in history(daemon, image_id)]
     assert any(c.startswith("|1 WHO=alice /bin/sh -c echo") for c in created_by), created_by
@@ -294,7 +290,7 @@ def test_onbuild_triggers_run_in_the_child_build(daemon):
     image_id, text = ok_build(daemon, "FROM withtrigger\nCMD [\"cat\", \"/trigger\"]\n")
     assert "# Executing 1 build trigger" in text
     assert image(daemon, image_id)["Config"]["OnBuild"] in (None, [])
-    _, _, out = run(daemon, [], Image=image_id)
+    _, out = run_image(daemon, image_id)
     assert b"triggered" in out
 
 
@@ -335,8 +331,11 @@ def test_step_containers_get_the_builds_extra_hosts(daemon):
 def test_inspect_of_a_container_of_a_built_image(daemon):
     image_id, _ = ok_build(daemon, "FROM busybox\nENV K=v\nWORKDIR /w\nCMD [\"pwd\"]\n")
     cid, code, out = run(daemon, [], Image=image_id)
-    assert code == 0 and b"/w" in out
-    assert "K=v" in inspect(daemon, cid)["Config"]["Env"]
+    try:
+        assert code == 0 and b"/w" in out
+        assert "K=v" in inspect(daemon, cid)["Config"]["Env"]
+    finally:
+        remove(daemon, cid)
 
 
 def test_step_containers_get_the_builds_resource_limits(daemon):
@@ -360,3 +359,14 @@ def test_bad_limits_are_400s(daemon):
     assert "CPU cfs quota" in json.dumps(msgs)
     status, err = build(daemon, context({"Dockerfile": "FROM busybox\n"}), "memory=lots")
     assert status == 400 and "memory" in err["message"]
+
+
+def test_an_empty_continuation_line_is_a_warning(daemon):
+    _, text = ok_build(daemon, "FROM busybox\nRUN echo one \\\n\n    two\n")
+    assert "[WARNING]: Empty continuation line found in: RUN echo one" in text
+    assert "one two" in text
+
+
+def test_stderr_of_a_step_shows_in_red(daemon):
+    _, text = ok_build(daemon, "FROM busybox\nRUN echo to-out && echo to-err >&2\n", query="nocache=1")
+    assert "to-out\n" in text and "\x1b[91mto-err\n\x1b[0m" in text

@@ -66,6 +66,7 @@ def api_client(daemon):
 
 def test_docker_py_build_from_a_fileobj_and_a_path(daemon, api_client, workdir):
     client = docker.DockerClient(base_url=daemon.unix_url, version="1.45")
+    before = {c.id for c in client.containers.list(all=True)}
     try:
         image, logs = client.images.build(path=str(workdir), tag="py-built", buildargs={"WORD": "py"})
         assert "py-built:latest" in image.tags
@@ -76,6 +77,11 @@ def test_docker_py_build_from_a_fileobj_and_a_path(daemon, api_client, workdir):
         with pytest.raises(docker.errors.BuildError) as failure:
             client.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN exit 7\n"))
         assert "non-zero code: 7" in str(failure.value)
+        # docker-py builds with rm=False unless told: as Docker, each RUN's container is kept.
+        kept = [c for c in client.containers.list(all=True) if c.id not in before]
+        assert sorted(c.attrs["Config"]["Cmd"][-1] for c in kept) == ['echo "$WORD" > /word', "exit 7"]
+        for c in kept:
+            c.remove()
     finally:
         client.close()
 

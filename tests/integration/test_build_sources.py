@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 import pytest
 
-from .builds import build, built_id, context, ok_build, output
-from .containers import ensure_busybox, run
+from .builds import build, built_id, context, ok_build, output, run_image
+from .containers import ensure_busybox
 from .registries import running_registry
 
 
@@ -39,7 +39,7 @@ def test_remote_context_tar_and_remote_dockerfile(daemon, web):
     (root / "ctx.tar").write_bytes(context({"Dockerfile": "FROM busybox\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n",
                                             "f": "from afar\n"}))
     status, msgs = build(daemon, b"", f"remote={quote(url + '/ctx.tar')}")
-    _, _, out = run(daemon, [], Image=built_id(msgs))
+    _, out = run_image(daemon, built_id(msgs))
     assert b"from afar" in out
     (root / "Dockerfile.txt").write_text("FROM busybox\nLABEL remote=plain\n")
     status, msgs = build(daemon, b"", f"remote={quote(url + '/Dockerfile.txt')}")
@@ -54,7 +54,7 @@ def test_add_of_a_url(daemon, web):
     url, root = web
     (root / "fetched.txt").write_text("fetched by ADD\n")
     image_id, _ = ok_build(daemon, f"FROM busybox\nADD {url}/fetched.txt /got/\nCMD [\"cat\", \"/got/fetched.txt\"]\n")
-    _, _, out = run(daemon, [], Image=image_id)
+    _, out = run_image(daemon, image_id)
     assert b"fetched by ADD" in out
     status, msgs = build(daemon, context({"Dockerfile": f"FROM busybox\nADD {url}/absent.txt /x\n"}))
     assert "404" in json.dumps(msgs)
