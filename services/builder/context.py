@@ -1,14 +1,14 @@
 """Receiving a build context: unpacking the uploaded tar, finding the Dockerfile in it, and
 dropping what .dockerignore excludes.
 
-The context comes from the client and is hostile until proven otherwise. Entry names are
-cleaned lexically and one that climbs out of the root is refused (a leading `/` is
-dropped, so absolute names stay inside, as in Docker's unpacker). Parent directories are
-walked one component at a time from an fd of the root with O_NOFOLLOW, so no symlink an
-earlier entry planted is ever followed: an entry below a symlink is refused. Hardlinks
-may only point at entries already extracted. Device nodes and fifos are skipped, `.wh.`
-names are ordinary files (a context is not a layer), ownership is not kept (the copier
-sets owners) nor are xattrs, mode and mtime are. Unpacked bytes are capped.
+The context comes from the client and is hostile until proven otherwise. It is unpacked
+by safetar's extractor, as a layer is, under the context's own `_RULES`: names are cleaned
+lexically and one that climbs out of the root is refused (a leading `/` is dropped, so
+absolute names stay inside, as in Docker's unpacker); no symlink an earlier entry planted
+is ever followed (an entry below one is refused); hardlinks may only point at files
+extracted before them. Device nodes and fifos are skipped, `.wh.` names are ordinary
+files (a context is not a layer), ownership is not kept (the copier sets owners) nor are
+xattrs, mode and mtime are. Unpacked bytes are capped, as read and as written.
 
 The root should be private (0700): files keep their set-id bits, for COPY to carry them.
 On an error the root holds a partial tree; the caller removes it.
@@ -16,18 +16,14 @@ On an error the root holds a partial tree; the caller removes it.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import lzma
 import os
 import stat
-import tarfile
 import zlib
 
 import zstandard
 
-from services.common import compression, errors, pathwalk
-# safetar's lstat-or-None and remove-without-following-symlinks, shared rather than copied.
+from services.common import compression, errors, pathwalk, safetar
 from services.common.safetar import lstat_at, remove_at
 
 from . import dockerignore
@@ -40,12 +36,19 @@ MAX_DEPTH = 512
 MAX_NAME_BYTES = 4096
 MAX_DOCKERIGNORE_BYTES = 1 << 20
 _MAX_LINKS = 255  # symlinks followed while resolving one name, as moby/sys/symlink
-_MAX_MTIME = ((1 << 63) - 1) // 10**9  # Go's time range (int64 nanoseconds)
-_CHUNK = 1 << 20
-# What the kernel says of a value an entry carries (not of the host): the client's fault.
-_ENTRY_ERRNOS = (errno.ENAMETOOLONG, errno.EINVAL, errno.ERANGE, errno.E2BIG, errno.EOVERFLOW,
-                 errno.EMLINK, errno.ELOOP, errno.ENOTDIR)
 _DIR_FLAGS = pathwalk.DIR_FLAGS
+
+# How a context's entries are made: where it differs from a layer (safetar.LAYER).
+_RULES = safetar.Rules(
+    noun="build context", error=errors.BadParameter,
+    whiteouts=False,  # `.wh.` names are ordinary files: a context is not a layer
+    owners=False, xattrs=False,  # the copier sets owners
+    special_files="skip", unknown_types="skip",  # no place in a context
+    root_attributes=False,  # the root itself is left as it is, as in Docker
+    dir_modes="last",  # a read-only directory still receives its entries
+    implied_dir_mode=0o755,  # whatever the umask, as Docker's are
+    bounded_times=True,  # as Docker's boundTime
+    max_depth=MAX_DEPTH, max_name_bytes=MAX_NAME_BYTES)
 
 
 def _not_a_tar(exc: Exception) -> errors.BadParameter:
@@ -59,8 +62,20 @@ class _CappedReader:
         self.inner = inner
         self.limit = limit
         self.count = 0
+        self.head = b""
+
+    def empty(self) -> bool:
+        """Whether there is nothing at all to read (the first byte is kept for `read`)."""
+        self.head = self._read(1)
+        return not self.head
 
     def read(self, n: int = -1) -> bytes:
+        if self.head and n:
+            data, self.head = self.head, b""
+            return data
+        return self._read(n)
+
+    def _read(self, n: int) -> bytes:
         try:
             data = self.inner.read(n)
         except (OSError, EOFError, zlib.error, lzma.LZMAError, zstandard.ZstdError) as exc:
@@ -71,188 +86,15 @@ class _CappedReader:
         return data
 
 
-@contextlib.contextmanager
-def _entry_errors(name: str):
-    try:
-        yield
-    except (OverflowError, ValueError) as exc:  # a NUL in a name, a value out of range
-        raise errors.BadParameter(f"build context entry {name!r} is invalid: {exc}") from None
-    except OSError as exc:
-        if exc.errno not in _ENTRY_ERRNOS:
-            raise
-        raise errors.BadParameter(f"build context entry {name!r} cannot be made: "
-                                  f"{exc.strerror}") from None
-
-
-def _entry_parts(name: str, what: str = "entry") -> list[str]:
-    try:
-        return pathwalk.clean(name)
-    except pathwalk.LayerError:
-        raise errors.BadParameter(f"build context {what} {name!r} points outside the "
-                                  "build context") from None
-
-
-def _dir_mode(mode: int) -> int:
-    # Not root (a test, a rootless daemon): keep the tree our own to walk and remove.
-    return mode if os.geteuid() == 0 else mode | 0o700
-
-
-def _mtime(value) -> float:
-    # As Docker's boundTime: a time Go cannot hold (or before 1970, or NaN) is 1970.
-    return value if 0 <= value <= _MAX_MTIME else 0
-
-
-class _Extractor:
-    def __init__(self, root_fd: int, limit: int):
-        self.root_fd = root_fd
-        self.limit = limit
-        self.written = 0
-        self.dirs: dict[tuple[str, ...], tuple[int, float]] = {}
-
-    def entry(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
-        parts = _entry_parts(m.name)
-        if not parts:
-            return  # the root itself, which Docker leaves as it is
-        if len(parts) > MAX_DEPTH or len(os.fsencode("/".join(parts))) > MAX_NAME_BYTES:
-            raise errors.BadParameter(f"build context entry {m.name[:200]!r} is nested too "
-                                      "deeply or named too long")
-        if not (m.isdir() or m.isreg() or m.issym() or m.islnk()):
-            return  # devices, fifos and unknown types have no place in a context
-        parent_fd = self._parent(parts[:-1], m.name)
-        try:
-            self._make(tf, m, parent_fd, parts)
-        finally:
-            os.close(parent_fd)
-
-    def _parent(self, parents: list[str], name: str) -> int:
-        """An fd of the entry's parent directory, made where missing. (pathwalk.open_dir's
-        walk, but implied directories are 0755 whatever the umask, as Docker's are.)"""
-        fd = os.dup(self.root_fd)
-        try:
-            for part in parents:
-                try:
-                    nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                except FileNotFoundError:
-                    os.mkdir(part, 0o700, dir_fd=fd)
-                    nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                    os.fchmod(nxt, _dir_mode(0o755))
-                except OSError as exc:
-                    if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-                        raise
-                    raise errors.BadParameter(
-                        f"build context entry {name!r} goes through {part!r}, which is not a "
-                        "directory (a symlink or a file)") from None
-                os.close(fd)
-                fd = nxt
-            return fd
-        except BaseException:
-            os.close(fd)
-            raise
-
-    def _make(self, tf: tarfile.TarFile, m: tarfile.TarInfo, parent_fd: int,
-              parts: list[str]) -> None:
-        base = parts[-1]
-        existing = lstat_at(base, parent_fd)
-        if m.isdir():
-            if existing is not None and not stat.S_ISDIR(existing.st_mode):
-                remove_at(base, parent_fd)
-                existing = None
-            if existing is None:
-                os.mkdir(base, 0o700, dir_fd=parent_fd)
-            # Mode and time last: a read-only mode would stop what goes inside, and
-            # making entries inside changes the time.
-            key = tuple(parts)
-            self.dirs.pop(key, None)
-            self.dirs[key] = (m.mode & 0o7777, _mtime(m.mtime))
-            return
-        if m.islnk():
-            self._hardlink(m, parent_fd, parts)
-            return
-        if existing is not None:
-            remove_at(base, parent_fd)
-        if m.issym():
-            if not m.linkname:
-                raise errors.BadParameter(f"build context entry {m.name!r} is a symlink to nothing")
-            os.symlink(m.linkname, base, dir_fd=parent_fd)  # kept verbatim, never followed here
-            mtime = _mtime(m.mtime)
-            os.utime(base, (mtime, mtime), dir_fd=parent_fd, follow_symlinks=False)
-            return
-        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=parent_fd)
-        try:
-            src = tf.extractfile(m)
-            while chunk := src.read(_CHUNK):
-                # Counted apart from the stream: a sparse entry unpacks to more than it reads.
-                self.written += len(chunk)
-                if self.written > self.limit:
-                    raise errors.PayloadTooLarge(
-                        f"the build context is larger than {self.limit} bytes")
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view):]
-            os.fchmod(fd, m.mode & 0o7777)
-            mtime = _mtime(m.mtime)
-            os.utime(fd, (mtime, mtime))
-        finally:
-            os.close(fd)
-
-    def _hardlink(self, m: tarfile.TarInfo, parent_fd: int, parts: list[str]) -> None:
-        target = _entry_parts(m.linkname, "hardlink target")
-        if not target or target == parts:
-            raise errors.BadParameter(f"build context entry {m.name!r} is a hardlink to "
-                                      f"{m.linkname!r}, which cannot be linked")
-        src_fd = _open_dir(self.root_fd, target[:-1])
-        try:
-            st = lstat_at(target[-1], src_fd) if src_fd is not None else None
-            if st is None or stat.S_ISDIR(st.st_mode):
-                raise errors.BadParameter(
-                    f"build context entry {m.name!r} is a hardlink to {m.linkname!r}, which is "
-                    "not a file extracted before it")
-            remove_at(parts[-1], parent_fd)
-            try:
-                os.link(target[-1], parts[-1], src_dir_fd=src_fd, dst_dir_fd=parent_fd,
-                        follow_symlinks=False)
-            except FileNotFoundError:  # the target was inside what this entry replaced
-                raise errors.BadParameter(f"build context entry {m.name!r} is a hardlink to "
-                                          f"{m.linkname!r}, which it replaced") from None
-        finally:
-            if src_fd is not None:
-                os.close(src_fd)
-
-    def finish(self) -> None:
-        for parts, (mode, mtime) in self.dirs.items():
-            fd = _open_dir(self.root_fd, list(parts))
-            if fd is None:
-                continue  # a later entry replaced it (or a directory above it)
-            try:
-                os.fchmod(fd, _dir_mode(mode))
-                os.utime(fd, (mtime, mtime))
-            finally:
-                os.close(fd)
-
-
 def extract(tar_path: str, root: str, max_bytes: int) -> None:
     """Unpack the context tar at `tar_path` (plain, gzip, bzip2, xz or zstd) into the
     existing empty directory `root`, refusing more than `max_bytes` of unpacked data."""
     with open(tar_path, "rb") as raw:
         reader = _CappedReader(compression.open_decompressed(raw, compression.detect_file(raw)),
                                max_bytes)
-        root_fd = os.open(root, _DIR_FLAGS)
-        try:
-            ex = _Extractor(root_fd, max_bytes)
-            try:
-                with tarfile.open(fileobj=reader, mode="r|") as tf:
-                    while (member := tf.next()) is not None:
-                        tf.members.clear()  # a stream needs no index; it would grow per entry
-                        with _entry_errors(member.name):
-                            ex.entry(tf, member)
-            except tarfile.TarError as exc:
-                if reader.count == 0:
-                    return  # an empty body is an empty context, as in Docker
-                raise _not_a_tar(exc) from None
-            ex.finish()
-        finally:
-            os.close(root_fd)
+        if reader.empty():
+            return  # an empty body is an empty context, as in Docker
+        safetar.extract(reader, root, _RULES, write_limit=max_bytes)
 
 
 def _open_dir(root_fd: int, parts: list[str]) -> int | None:

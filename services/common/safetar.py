@@ -1,237 +1,37 @@
-"""Safe tar handling: extracting image layers exactly, and never outside their root.
+"""Safe tar handling: extracting image layers (and build contexts) exactly, never outside
+their root, and writing trees as tar streams, never following a symlink in them.
 
-tarfile's extraction (and its filters, bypassed repeatedly) is never used. Every entry's
-path is cleaned lexically; one that climbs out of the root is refused. Parent
-directories are walked one component at a time from an fd of the root with
-O_NOFOLLOW, so no symlink (whatever an earlier entry planted) is ever followed; the
-entry is then made relative to its parent's fd. Hardlinks may only point at entries
-already in this layer. Whiteouts become overlayfs whiteouts (a 0/0 character device)
-and opaque directories (trusted.overlay.opaque=y).
+tarfile's extraction (and its filters, bypassed repeatedly) is never used. The one
+extractor lives in untar.py, re-exported here (import it from here): every entry's path
+is cleaned lexically and one that climbs out of the root is refused; parent directories
+are walked one component at a time from an fd of the root with O_NOFOLLOW, so no symlink
+(whatever an earlier entry planted) is ever followed; the entry is then made relative to
+its parent's fd. Hardlinks may only point at entries already extracted. In a layer,
+whiteouts become overlayfs whiteouts (a 0/0 character device) and opaque directories
+(trusted.overlay.opaque=y). What a build context does otherwise is said by its `Rules`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
-import shutil
 import stat
 import tarfile
 from typing import BinaryIO, Iterator
 
 from . import pathwalk
 from .pathwalk import LayerError, clean, open_dir  # noqa: F401  (one walk, shared with the runtime)
+from .untar import (LAYER, OVERLAY_OPAQUE_XATTR, WHITEOUT_META, WHITEOUT_OPAQUE,  # noqa: F401
+                    WHITEOUT_PREFIX, XATTR_PREFIXES, Rules, extract, lstat_at, remove_at)
 
-WHITEOUT_PREFIX = ".wh."
-WHITEOUT_OPAQUE = ".wh..wh..opq"
-WHITEOUT_META = ".wh..wh."
-OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
-# xattrs a layer may carry; trusted.overlay.* would steer overlayfs itself.
-_XATTR_PREFIXES = ("user.", "security.capability")
 _DIR_FLAGS = pathwalk.DIR_FLAGS
-
-# What the kernel says of a value an entry carries (a name or link target too long, an
-# xattr it refuses, too many links), not of the host: the layer's fault, so a 400.
-_ENTRY_ERRNOS = (errno.ENAMETOOLONG, errno.EINVAL, errno.ERANGE, errno.E2BIG, errno.EOVERFLOW,
-                 errno.EMLINK)
-
-
-@contextlib.contextmanager
-def _entry_errors(name: str):
-    """Turn what an entry's own values make the system refuse into a LayerError."""
-    try:
-        yield
-    except (OverflowError, ValueError) as exc:  # ids, times, device numbers out of range
-        raise LayerError(f"layer entry {name!r} has a value out of range: {exc}") from None
-    except OSError as exc:
-        if exc.errno not in _ENTRY_ERRNOS:
-            raise
-        raise LayerError(f"layer entry {name!r} cannot be made: {exc.strerror}") from None
-
-
-def lstat_at(name: str, dir_fd: int) -> os.stat_result | None:
-    """What is at `name` in the directory `dir_fd` (never followed), or None."""
-    try:
-        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
-
-
-def remove_at(name: str, dir_fd: int) -> None:
-    """Remove whatever is at `name` in the directory `dir_fd`, a tree too (never followed)."""
-    st = lstat_at(name, dir_fd)
-    if st is None:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(name, dir_fd=dir_fd)
-    else:
-        os.unlink(name, dir_fd=dir_fd)
-
-
-class _Extractor:
-    def __init__(self, root: str):
-        self.root_fd = os.open(root, _DIR_FLAGS)
-        self.dir_times: list[tuple[list[str], int]] = []
-        self.size = 0
-
-    def close(self) -> None:
-        os.close(self.root_fd)
-
-    def entry(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
-        parts = clean(m.name)
-        if not parts:
-            if m.isdir():
-                self._attributes(self.root_fd, m)
-                self.dir_times.append(([], m.mtime))
-            return
-        parents, base = parts[:-1], parts[-1]
-        if base.startswith(WHITEOUT_PREFIX):
-            self._whiteout(parents, base, m.name)
-            return
-        parent_fd = open_dir(self.root_fd, parents, True, m.name)
-        try:
-            self._make(tf, m, parent_fd, parents, base)
-        finally:
-            os.close(parent_fd)
-
-    def _whiteout(self, parents: list[str], base: str, name: str) -> None:
-        parent_fd = open_dir(self.root_fd, parents, True, name)
-        try:
-            if base == WHITEOUT_OPAQUE:
-                os.setxattr(parent_fd, OVERLAY_OPAQUE_XATTR, b"y")
-                return
-            if base.startswith(WHITEOUT_META):
-                return  # aufs hardlink bookkeeping; carries nothing for overlay
-            hidden = base[len(WHITEOUT_PREFIX):]
-            if hidden in ("", ".", "..") or hidden.startswith(WHITEOUT_PREFIX):
-                raise LayerError(f"invalid whiteout name {name!r}")
-            remove_at(hidden, parent_fd)
-            os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent_fd)
-        finally:
-            os.close(parent_fd)
-
-    def _make(self, tf: tarfile.TarFile, m: tarfile.TarInfo, parent_fd: int,
-              parents: list[str], base: str) -> None:
-        existing = lstat_at(base, parent_fd)
-        if m.isdir():
-            if existing is not None and not stat.S_ISDIR(existing.st_mode):
-                remove_at(base, parent_fd)
-                existing = None
-            if existing is None:
-                os.mkdir(base, 0o700, dir_fd=parent_fd)
-            fd = os.open(base, _DIR_FLAGS, dir_fd=parent_fd)
-            try:
-                self._attributes(fd, m)
-            finally:
-                os.close(fd)
-            self.dir_times.append((parents + [base], m.mtime))
-            return
-        if existing is not None:
-            remove_at(base, parent_fd)
-        if m.isreg():
-            fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         0o600, dir_fd=parent_fd)
-            try:
-                src = tf.extractfile(m)
-                while True:
-                    chunk = src.read(1 << 20)
-                    if not chunk:
-                        break
-                    os.write(fd, chunk)
-                self.size += m.size
-                self._attributes(fd, m)
-                os.utime(fd, (m.mtime, m.mtime))
-            finally:
-                os.close(fd)
-        elif m.issym():
-            os.symlink(m.linkname, base, dir_fd=parent_fd)
-            os.chown(base, m.uid, m.gid, dir_fd=parent_fd, follow_symlinks=False)
-            os.utime(base, (m.mtime, m.mtime), dir_fd=parent_fd, follow_symlinks=False)
-        elif m.islnk():
-            target = clean(m.linkname)
-            if not target:
-                raise LayerError(f"hardlink {m.name!r} points at the layer root")
-            src_fd = open_dir(self.root_fd, target[:-1], False, m.name)
-            try:
-                st = lstat_at(target[-1], src_fd)
-                if st is None:
-                    raise LayerError(f"hardlink {m.name!r} points at {m.linkname!r}, "
-                                     "which is not in this layer")
-                if stat.S_ISDIR(st.st_mode):
-                    raise LayerError(f"hardlink {m.name!r} points at a directory")
-                os.link(target[-1], base, src_dir_fd=src_fd, dst_dir_fd=parent_fd,
-                        follow_symlinks=False)
-            finally:
-                os.close(src_fd)
-        elif m.ischr() or m.isblk() or m.isfifo():
-            kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
-            os.mknod(base, kind | 0o600, os.makedev(m.devmajor, m.devminor) if not m.isfifo() else 0,
-                     dir_fd=parent_fd)
-            # Opening a device or fifo could block or act: set attributes by name. The
-            # name is the node just made in a tree only this extraction writes.
-            os.chown(base, m.uid, m.gid, dir_fd=parent_fd, follow_symlinks=False)
-            os.chmod(base, m.mode & 0o7777, dir_fd=parent_fd)
-            self._xattrs(f"/proc/self/fd/{parent_fd}/{base}", m)
-            os.utime(base, (m.mtime, m.mtime), dir_fd=parent_fd, follow_symlinks=False)
-        else:
-            raise LayerError(f"layer entry {m.name!r} has an unsupported type {m.type!r}")
-
-    def _attributes(self, fd: int, m: tarfile.TarInfo) -> None:
-        os.fchown(fd, m.uid, m.gid)
-        os.fchmod(fd, m.mode & 0o7777)  # after chown, which clears set-id bits
-        self._xattrs(fd, m)
-
-    def _xattrs(self, target, m: tarfile.TarInfo) -> None:
-        for key, value in (m.pax_headers or {}).items():
-            if not key.startswith("SCHILY.xattr."):
-                continue
-            attr = key[len("SCHILY.xattr."):]
-            if not attr.startswith(_XATTR_PREFIXES):
-                continue
-            raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
-            try:
-                if isinstance(target, int):
-                    os.setxattr(target, attr, raw)
-                else:
-                    os.setxattr(target, attr, raw, follow_symlinks=False)
-            except OSError as exc:
-                if exc.errno not in (errno.ENOTSUP, errno.EPERM):
-                    raise
-
-    def finish(self) -> None:
-        # Directory times last: making entries inside a directory changes its mtime.
-        for parts, mtime in reversed(self.dir_times):
-            try:
-                fd = open_dir(self.root_fd, parts, False, "/".join(parts))
-            except LayerError:
-                continue  # a later entry replaced the directory (or one above it)
-            try:
-                with _entry_errors("/".join(parts) or "."):
-                    os.utime(fd, (mtime, mtime))
-            finally:
-                os.close(fd)
 
 
 def extract_layer(stream: BinaryIO, root: str) -> int:
     """Extract the plain tar `stream` into the empty directory `root`; return its file bytes.
 
-    A seekable file is read in place, each member's data at one go; anything else is read
-    as a stream (tarfile reads those 10 KiB at a time, at half the speed)."""
-    ex = _Extractor(root)
-    try:
-        try:
-            seekable = getattr(stream, "seekable", None)  # not every reader says
-            mode = "r:" if seekable is not None and seekable() else "r|"
-            with tarfile.open(fileobj=stream, mode=mode, errorlevel=2) as tf:
-                for member in tf:
-                    with _entry_errors(member.name):
-                        ex.entry(tf, member)
-        except tarfile.TarError as exc:
-            raise LayerError(f"the layer is not a valid tar archive: {exc}") from None
-        ex.finish()
-        return ex.size
-    finally:
-        ex.close()
+    A seekable file is read in place; anything else is read as a stream (tarfile reads
+    those 10 KiB at a time, at half the speed)."""
+    return extract(stream, root, LAYER)
 
 
 def iter_tree(root: str) -> Iterator[tuple[str, os.stat_result]]:
@@ -259,7 +59,7 @@ def _xattr_headers(path: str) -> dict:
     except OSError:
         return headers
     for attr in names:
-        if attr.startswith(_XATTR_PREFIXES):
+        if attr.startswith(XATTR_PREFIXES):
             try:
                 value = os.getxattr(path, attr, follow_symlinks=False)
             except OSError:

@@ -469,3 +469,75 @@ def test_excluding_everything_but_one_directory(ctx):
                 f("secret.key", b"k"), d("empty")])
     context.apply_dockerignore(str(root), "Dockerfile")
     assert tree(root) == {"src": "dir", "src/a": "dir", "src/a/b": b"b"}
+
+
+# ------------------------------------------------- extract: safetar's extractor, a context's rules
+
+
+def sparse(name, size):
+    """A PAX 0.0 sparse file `size` bytes long that carries a single byte of data."""
+    info = tarfile.TarInfo(name)
+    info.size = 1
+    info.pax_headers = {"GNU.sparse.size": str(size), "GNU.sparse.numblocks": "1",
+                        "GNU.sparse.offset": str(size - 1), "GNU.sparse.numbytes": "1"}
+    return info, b"x"
+
+
+def test_the_cap_counts_what_is_written_not_only_what_is_read(ctx, tmp_path):
+    assert len(tar_bytes([sparse("holes", 4 * MB)])) < 20_000
+    with pytest.raises(errors.PayloadTooLarge, match="the build context is larger than"):
+        ctx([sparse("holes", 4 * MB)], max_bytes=1 * MB)
+    root = ctx([sparse("holes", 4 * MB)], max_bytes=5 * MB)
+    assert os.stat(root / "holes").st_size == 4 * MB
+
+
+def test_messages_speak_of_the_build_context(ctx):
+    cases = [([f("../x")], "build context entry '../x' points outside the build context"),
+             ([sym("s", "/etc"), f("s/passwd")],
+              "build context entry 's/passwd' goes through 's', which is not a directory"),
+             ([hard("h", "nowhere/file")], "build context entry 'h': nowhere does not exist"),
+             ([f("n" * 300)], "build context entry 'n+' cannot be made"),
+             ([sym("empty", "")], "build context entry 'empty' is a symlink to nothing")]
+    for entries, message in cases:
+        with pytest.raises(errors.BadParameter, match=message) as info:
+            ctx(entries)
+        assert "layer" not in info.value.message
+    with pytest.raises(errors.BadParameter) as info:
+        ctx([], raw=b"junk" * 300)
+    assert info.value.message.startswith("the build context is not a valid tar archive")
+
+
+def test_hardlinks_to_what_the_entry_replaced_are_refused(ctx):
+    with pytest.raises(errors.BadParameter, match="which it replaced"):
+        ctx([d("d"), f("d/f", b"x"), hard("d", "d/f")])
+    root = ctx([f("a", b"one"), f("b", b"two"), hard("b", "a")])
+    assert (root / "b").read_bytes() == b"one"
+    assert os.stat(root / "a").st_ino == os.stat(root / "b").st_ino
+
+
+def test_the_root_entry_is_left_alone(ctx):
+    root = ctx([d("./", mode=0o777, mtime=1_000_000), f("x", b"x")])
+    st = os.stat(root)
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_mtime != 1_000_000
+
+
+def test_unknown_types_and_skipped_entries_leave_no_parents(ctx):
+    root = ctx([special("odd/thing", b"Z"), special("dev/sub/tty", tarfile.CHRTYPE), f("k", b"k")])
+    assert tree(root) == {"k": b"k"}
+
+
+def test_xattrs_are_not_kept(ctx):
+    info, data = f("x", b"x")
+    info.pax_headers = {"SCHILY.xattr.user.test": "v"}
+    root = ctx([(info, data)])
+    assert os.listxattr(root / "x") == []
+
+
+def test_an_empty_compressed_body_is_an_empty_context(ctx):
+    assert tree(ctx([], raw=gzip.compress(b""))) == {}
+    assert tree(ctx([], raw=zstandard.ZstdCompressor().compress(b""))) == {}
+
+
+def test_the_context_extractor_is_safetars():
+    for name in ("_Extractor", "_make", "_hardlink", "_parent", "finish", "_entry_errors"):
+        assert not hasattr(context, name)

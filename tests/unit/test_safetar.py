@@ -5,6 +5,7 @@ The hostile-layer suite against a running daemon is tests/integration/test_hosti
 """
 
 import bz2
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -289,3 +290,116 @@ def test_directory_replaced_by_symlink_is_not_followed(tmp_path):
     assert os.readlink(root / "d") == str(outside)
     assert os.stat(outside).st_mtime == 1  # the directory's time went nowhere
     assert os.listdir(outside) == []
+
+
+def test_a_directory_named_twice_takes_the_last_entry(tmp_path):
+    # As Docker's unpacker: each entry sets the mode, the times are set last in entry order.
+    root = tmp_path / "root"
+    root.mkdir()
+    safetar.extract_layer(_layer(E("d", tarfile.DIRTYPE, mode=0o755, mtime=1_600_000_000),
+                                 E("d/f", data=b"x"),
+                                 E("d", tarfile.DIRTYPE, mode=0o750, mtime=1_500_000_000)),
+                          str(root))
+    st = os.stat(root / "d")
+    assert st.st_mtime == 1_500_000_000 and st.st_mode & 0o7777 == 0o750
+    assert (root / "d" / "f").read_bytes() == b"x"
+
+
+def test_root_entry_sets_the_roots_attributes(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir(mode=0o700)
+    safetar.extract_layer(_layer(E("./", tarfile.DIRTYPE, mode=0o751, mtime=1_400_000_000),
+                                 E("f", data=b"x")), str(root))
+    st = os.stat(root)
+    assert st.st_mode & 0o7777 == 0o751 and st.st_mtime == 1_400_000_000
+
+
+def test_implied_parents_are_made_0755_less_the_umask(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    old = os.umask(0o027)
+    try:
+        safetar.extract_layer(_layer(E("a/b/f", data=b"x")), str(root))
+    finally:
+        os.umask(old)
+    assert os.stat(root / "a").st_mode & 0o7777 == 0o750
+    assert os.stat(root / "a" / "b").st_mode & 0o7777 == 0o750
+
+
+def _sparse(name: str, size: int) -> tuple:
+    """A PAX 0.0 sparse file `size` bytes long that carries a single byte of data."""
+    return E(name, data=b"x", pax={"GNU.sparse.size": str(size), "GNU.sparse.numblocks": "1",
+                                   "GNU.sparse.offset": str(size - 1), "GNU.sparse.numbytes": "1"})
+
+
+def test_size_counts_what_files_unpack_to(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    body = _layer(_sparse("s", 3 << 20), E("f", data=b"hello"))
+    assert len(body.getvalue()) < 20_000
+    assert safetar.extract_layer(body, str(root)) == (3 << 20) + 5
+    assert os.stat(root / "s").st_size == 3 << 20
+
+
+@pytest.mark.parametrize("entries, why", [
+    ([E("t", b"Z", data=b"x")], "unsupported type"),
+    ([E("s", tarfile.SYMTYPE, linkname="")], "symlink to nothing"),
+    ([E("f", data=b"x"), E("f", tarfile.LNKTYPE, linkname="f")], "points at itself"),
+    ([E("l", tarfile.LNKTYPE, linkname="./")], "points at the layer root"),
+    ([E("d", tarfile.DIRTYPE), E("d/f", data=b"x"), E("d", tarfile.LNKTYPE, linkname="d/f")],
+     "which it replaced"),
+    ([E("d", tarfile.DIRTYPE), E("h", tarfile.LNKTYPE, linkname="d")], "points at a directory"),
+    ([E("d", tarfile.DIRTYPE), E("h", tarfile.LNKTYPE, linkname="d/none")], "not in this layer"),
+    ([E("l", tarfile.LNKTYPE, linkname="../../x")], "points outside the layer"),
+])
+def test_extract_refuses_links_and_types(tmp_path, entries, why):
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(LayerError, match=why):
+        safetar.extract_layer(_layer(*entries), str(root))
+
+
+def test_rules_must_be_consistent():
+    rules = dict(noun="x", error=errors.BadParameter, whiteouts=False, owners=False, xattrs=False,
+                 special_files="skip", unknown_types="skip", root_attributes=False,
+                 dir_modes="last", implied_dir_mode=0o755, bounded_times=True,
+                 max_depth=None, max_name_bytes=None)
+    safetar.Rules(**rules)
+    for bad in ({"special_files": "keep"}, {"unknown_types": "make"}, {"dir_modes": "first"},
+                {"max_depth": 10}):
+        with pytest.raises(ValueError):
+            safetar.Rules(**{**rules, **bad})
+
+
+def test_other_rules_word_their_refusals_for_their_own_kind(tmp_path):
+    # pathwalk words its refusals for a layer; another kind's say its own noun.
+    rules = dataclasses.replace(safetar.LAYER, noun="bundle", error=errors.BadParameter)
+    cases = [([E("../x", data=b"x")], "bundle entry '../x' points outside the bundle"),
+             ([E("f", data=b"x"), E("f/x", data=b"x")],
+              "bundle entry 'f/x' goes through 'f', which is not a directory"),
+             ([E("h", tarfile.LNKTYPE, linkname="a/b")], "bundle entry 'h': a does not exist"),
+             ([E("n" * 300, data=b"x")], "bundle entry 'n+' cannot be made"),
+             ([E("t", data=b"x", pax={"mtime": "1e300"})],
+              "bundle entry 't' has a value out of range")]
+    for i, (entries, message) in enumerate(cases):
+        root = tmp_path / f"root{i}"
+        root.mkdir()
+        with pytest.raises(errors.BadParameter, match=message) as info:
+            safetar.extract(_layer(*entries), str(root), rules)
+        assert type(info.value) is errors.BadParameter and "layer" not in info.value.message
+    root = tmp_path / "bad"
+    root.mkdir()
+    with pytest.raises(errors.BadParameter, match="the bundle is not a valid tar archive"):
+        safetar.extract(io.BytesIO(b"junk" * 300), str(root), rules)
+
+
+def test_write_limit_counts_what_is_written(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    body = _layer(_sparse("s", 2 << 20))
+    with pytest.raises(errors.PayloadTooLarge, match="the layer is larger than 1048576 bytes"):
+        safetar.extract(body, str(root), safetar.LAYER, write_limit=1 << 20)
+    body.seek(0)
+    root = tmp_path / "root2"
+    root.mkdir()
+    assert safetar.extract(body, str(root), safetar.LAYER, write_limit=2 << 20) == 2 << 20
