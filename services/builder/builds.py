@@ -8,7 +8,7 @@ import tarfile
 
 from services.common import compression, errors, wire
 from services.common.config import Settings
-from services.common.store import Store
+from services.common.store import Store, stoppable, to_its_end
 
 from . import context, instructions, remote
 from .cache import Cache
@@ -51,11 +51,11 @@ class Builds:
                 os.rename(tar_path, os.path.join(root, "Dockerfile"))
                 dockerfile_name = "Dockerfile"
             else:
-                await asyncio.to_thread(context.extract, tar_path, root, self.settings.max_build_context)
+                await stoppable(context.extract, tar_path, root, self.settings.max_build_context)
                 os.unlink(tar_path)
-            text = await asyncio.to_thread(context.read_dockerfile, root, dockerfile_name)
+            text = await to_its_end(context.read_dockerfile, root, dockerfile_name)
             rel = os.path.relpath(context.dockerfile_path(root, dockerfile_name), root)
-            await asyncio.to_thread(context.apply_dockerignore, root, rel)
+            await to_its_end(context.apply_dockerignore, root, rel)
             dockerfile = instructions.parse_dockerfile(text)
             build = Build(p, dockerfile, root, stage, self.store, self.clients, self.cache)
             async for chunk in build.run():

@@ -19,11 +19,13 @@ from __future__ import annotations
 import lzma
 import os
 import stat
+import threading
 import zlib
 
 import zstandard
 
 from services.common import compression, errors, pathwalk, safetar
+from services.common.store.layers import Stopped
 from services.common.safetar import lstat_at, remove_at
 
 from . import dockerignore
@@ -58,9 +60,10 @@ def _not_a_tar(exc: Exception) -> errors.BadParameter:
 class _CappedReader:
     """The plain tar bytes, refusing more than `limit` and reporting corrupt compression."""
 
-    def __init__(self, inner, limit: int):
+    def __init__(self, inner, limit: int, stop: threading.Event | None = None):
         self.inner = inner
         self.limit = limit
+        self.stop = stop
         self.count = 0
         self.head = b""
 
@@ -76,6 +79,8 @@ class _CappedReader:
         return self._read(n)
 
     def _read(self, n: int) -> bytes:
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped("the build was cancelled")
         try:
             data = self.inner.read(n)
         except (OSError, EOFError, zlib.error, lzma.LZMAError, zstandard.ZstdError) as exc:
@@ -86,12 +91,13 @@ class _CappedReader:
         return data
 
 
-def extract(tar_path: str, root: str, max_bytes: int) -> None:
+def extract(tar_path: str, root: str, max_bytes: int, stop: threading.Event | None = None) -> None:
     """Unpack the context tar at `tar_path` (plain, gzip, bzip2, xz or zstd) into the
-    existing empty directory `root`, refusing more than `max_bytes` of unpacked data."""
+    existing empty directory `root`, refusing more than `max_bytes` of unpacked data; with
+    `stop` (store.stoppable's), it ends at its next read once that is set."""
     with open(tar_path, "rb") as raw:
         reader = _CappedReader(compression.open_decompressed(raw, compression.detect_file(raw)),
-                               max_bytes)
+                               max_bytes, stop)
         if reader.empty():
             return  # an empty body is an empty context, as in Docker
         safetar.extract(reader, root, _RULES, write_limit=max_bytes)

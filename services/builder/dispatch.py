@@ -100,8 +100,8 @@ def declare_arg(state: StageState, name: str, default: str | None) -> None:
     if name in state.build_args:
         state.used_args.add(name)
         value = state.build_args[name]
-        if value is None:
-            value = state.meta_args.get(name, default)
+        if value is None:   # `--build-arg NAME` with no value: the Dockerfile's
+            value = default if default is not None else state.meta_args.get(name)
     elif default is not None:
         value = default
     else:
@@ -160,7 +160,7 @@ def configure(state: StageState, inst) -> str:
             if not name:
                 raise errors.BadParameter(f"LABEL names can not be blank (line {inst.line})")
             labels[name] = value
-            parts.append(f'"{name}"="{value}"')
+            parts.append(f"{name}={value}")
         config["Labels"] = labels
         return "LABEL " + " ".join(parts)
     if isinstance(inst, ins.Maintainer):
@@ -212,13 +212,25 @@ def configure(state: StageState, inst) -> str:
     raise errors.ServerError(f"{type(inst).__name__} does not configure")
 
 
+def build_label(state: StageState, name: str, value: str) -> str:
+    """A label the build's `labels` parameter gives: set as it is (never expanded), as the
+    LABEL step Docker adds for it; that step's text."""
+    state.config["Labels"] = {**(state.config.get("Labels") or {}), name: value}
+    return f"LABEL {name}={value}"
+
+
 def _quoted(words: list[str]) -> str:
     return "[" + " ".join(f'"{w}"' for w in words) + "]"
 
 
-def nop_created_by(text: str) -> list[str]:
-    """The container config's Cmd of a step that runs nothing (Docker's `#(nop)` form)."""
-    return DEFAULT_SHELL + [_nop(text)]
+def nop_cmd(state: StageState, text: str) -> list[str]:
+    """The container config's Cmd of a step that runs nothing, as Docker's builder writes
+    it: the stage's shell, then `#(nop) ` and the instruction as two words, or as one for
+    COPY, ADD and WORKDIR (their older form, kept by Docker). Joined, it is the history's
+    CreatedBy: `/bin/sh -c #(nop)  ENV A=1`, `/bin/sh -c #(nop) WORKDIR /app`."""
+    if text.startswith(("COPY ", "ADD ", "WORKDIR ")):
+        return state.shell() + [_nop(text)]
+    return state.shell() + [_nop(""), text]
 
 
 def step_config(state: StageState, cmd: list[str]) -> dict:

@@ -10,13 +10,12 @@ Output is Docker's classic builder's, as progress chunks (`stream`), a failing R
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import os
 from typing import AsyncIterator
 
 from services.common import errors, release, wire
-from services.common.store import Store, image_config, reference, short
+from services.common.store import Store, image_config, reference, short, to_its_end
 
 from . import cache, copying, dispatch, expand, instructions as ins, parser, remote, stages, trees
 from .cache import Cache
@@ -66,13 +65,16 @@ class Build:
         if self.df.warnings:
             yield self.say("[WARNING]: Empty continuation lines will become errors in a future release.\n")
         needed = stages.needed(self.df, self.p.get("target"), self._meta_expand)
-        self.total = sum(1 + len(s.commands) for s in needed)
+        # As Docker: each of the build's labels is one more LABEL step of the target stage.
+        self.total = sum(1 + len(s.commands) for s in needed) + len(self.p["labels"])
         state = None
         for stage in needed:
             state = StageState(image="", config={}, escape=self.df.escape, build_args=self.p["buildargs"],
                                meta_args=self.meta_args)
             async for chunk in self._from(stage, state):
                 yield chunk
+                if chunk.get("error"):
+                    return   # an ONBUILD trigger failed
             for command in stage.commands:
                 async for chunk in self._step(state, command, command.original):
                     yield chunk
@@ -80,9 +82,11 @@ class Build:
                         return
             self.results[stage.index] = state.image
             self.used_args |= state.used_args
-        if self.p["labels"]:
-            labels = ins.Label(line=0, original="", pairs=tuple((k, v) for k, v in self.p["labels"].items()))
-            async for chunk in self._configure(state, labels):
+        for name in sorted(self.p["labels"]):
+            text = dispatch.build_label(state, name, self.p["labels"][name])
+            self.step += 1
+            yield self.say(f"Step {self.step}/{self.total} : {text}\n")
+            async for chunk in self._commit(state, text, None):
                 yield chunk
         final = state.image
         if not final:
@@ -199,7 +203,8 @@ class Build:
         elif isinstance(inst, ins.Arg):
             for name, default in inst.args:
                 dispatch.declare_arg(state, name, state.expand(default) if default is not None else None)
-            words = [f"{n}={v}" if v is not None else n for n, v in ((n, state.args[n]) for n, _ in inst.args)]
+            # Named as written, never with a value given by --build-arg (it may be a secret).
+            words = [f"{name}={default}" if default is not None else name for name, default in inst.args]
             steps = self._commit(state, "ARG " + " ".join(words), None)
         elif isinstance(inst, ins.From):
             raise errors.BadParameter(f"FROM is not allowed here (line {inst.line})")
@@ -212,7 +217,7 @@ class Build:
         text = dispatch.configure(state, inst)
         layer = None
         if isinstance(inst, ins.Workdir):
-            layer = await asyncio.to_thread(workdir_layer, self._tree(state.image), state.workdir(),
+            layer = await to_its_end(workdir_layer, self._tree(state.image), state.workdir(),
                                             self._new_file())
         async for chunk in self._commit(state, text, layer):
             yield chunk
@@ -241,7 +246,7 @@ class Build:
                         yield data
         try:
             result = await self.clients.call("image.step", {
-                "parent": state.image, "created_by": " ".join(dispatch.nop_created_by(text)),
+                "parent": state.image, "created_by": " ".join(container_config["Cmd"]),
                 "config": state.config, "container_config": container_config, "layer": layer is not None,
                 "author": state.author}, upload=upload())
         finally:
@@ -253,7 +258,7 @@ class Build:
 
     async def _commit(self, state: StageState, text: str, layer: str | None) -> AsyncIterator[dict]:
         """A step that runs nothing: its image from the cache, or made."""
-        container_config = dispatch.step_config(state, dispatch.nop_created_by(text))
+        container_config = dispatch.step_config(state, dispatch.nop_cmd(state, text))
         digest, hit = self._probe(state, container_config)
         if hit is not None:
             if layer is not None:
@@ -287,13 +292,13 @@ class Build:
             sources = [await remote.download_into(url, fetched) for url in urls]
             src, in_context, add = trees.DirTree(fetched), False, False
         try:
-            plan = await asyncio.to_thread(
+            plan = await to_its_end(
                 copying.plan_copy, sources, dest, src=src, image=image_tree, workdir=state.workdir(),
                 owner=owner, chmod=chmod, add=add, src_is_context=in_context)
         except errors.BadParameter as exc:
             raise errors.BadParameter(f"{kind} failed: {exc.message}") from None
         text = f"{kind} {plan.checksum} in {dest} "
-        container_config = dispatch.step_config(state, dispatch.nop_created_by(text))
+        container_config = dispatch.step_config(state, dispatch.nop_cmd(state, text))
         digest, hit = self._probe(state, container_config)
         if hit is not None:
             for chunk in self._used_cache(state, hit):
@@ -304,7 +309,7 @@ class Build:
         def write() -> None:
             with open(path, "wb") as fh:
                 plan.write(fh)
-        await asyncio.to_thread(write)
+        await to_its_end(write)
         yield await self._make(state, text, container_config, digest, path)
 
     async def _from_tree(self, name: str) -> trees.LayeredTree:
@@ -337,7 +342,8 @@ class Build:
         run_config = copy.deepcopy(state.config)
         run_config.update({"Image": state.image, "Cmd": cmd, "Entrypoint": [],
                            "Env": list(state.config.get("Env") or []) + state.run_args(),
-                           "Tty": False, "OpenStdin": False, "AttachStdin": False, "Healthcheck": None,
+                           "Tty": False, "OpenStdin": False, "AttachStdin": False,
+                           "Healthcheck": {"Test": ["NONE"]},   # as Docker: a step is never probed
                            "AttachStdout": True, "AttachStderr": True})
         keep = not self.p["rm"] and not self.p["forcerm"]
         stream = await self.clients.stream("container.build_step", {

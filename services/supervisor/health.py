@@ -5,13 +5,15 @@ container every Interval (every StartInterval during the StartPeriod), is killed
 Timeout; exit 0 is healthy, and Retries failures in a row unhealthy (failures in the
 start period do not count). The last five probes are kept. The probe runs in the
 container's shim (shim.probe); a monitor starts at each start and at the supervisor's
-start for every running container, and ends when the container does.
+start for every running container, and ends when the container does (its status then
+unhealthy, as Docker leaves it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from services.common import errors, locator, timefmt, wire
 
@@ -93,7 +95,8 @@ class Health:
         if old is not None:
             old.cancel()
         if probe is not None:
-            task = asyncio.ensure_future(self._monitor(rec["Id"], rec["State"]["Pid"], probe))
+            task = asyncio.ensure_future(self._monitor(rec["Id"], rec["State"]["Pid"], probe,
+                                                       rec["State"]["StartedAt"]))
             self.monitors[rec["Id"]] = task
             task.add_done_callback(lambda t, cid=rec["Id"]: self._ended(cid, t))
 
@@ -110,9 +113,12 @@ class Health:
         rec = self.records.load(cid)
         return rec if rec["State"]["Running"] and rec["State"]["Pid"] == pid else None
 
-    async def _monitor(self, cid: str, pid: int, probe: dict) -> None:
+    async def _monitor(self, cid: str, pid: int, probe: dict, started_at: str) -> None:
         loop = asyncio.get_running_loop()
-        begun = loop.time()
+        try:   # the start period runs from the start, whichever supervisor watched it then
+            begun = loop.time() - max(0.0, time.time() - timefmt.parse(started_at).timestamp())
+        except ValueError:
+            begun = loop.time()
         while True:
             in_start = loop.time() - begun < probe["StartPeriod"] / SECOND
             pause = probe["StartInterval"] if in_start and probe["StartPeriod"] else probe["Interval"]
@@ -126,6 +132,8 @@ class Health:
                                             {"args": probe["args"], "timeout": timeout}, timeout=None)
             except (errors.Unavailable, errors.Conflict):
                 return   # its shim is gone or done: the container has exited
+            except errors.DockyardError as exc:   # a failed probe, as Docker counts one
+                result = {"exit_code": -1, "output": exc.message, "timed_out": False}
             output = (f"Health check exceeded timeout ({timeout:g}s)" if result["timed_out"]
                       else result["output"])
             entry = {"Start": start, "End": timefmt.now(), "ExitCode": result["exit_code"], "Output": output}

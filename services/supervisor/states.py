@@ -84,6 +84,8 @@ def apply(rec: dict, move: str, **facts) -> dict:
         state.update(Status=EXITED, Running=False, Paused=False, Restarting=False, Pid=0,
                      ExitCode=facts["exit_code"], FinishedAt=facts["finished_at"],
                      OOMKilled=facts["oom_killed"], Error=facts["error"])
+        if state.get("Health") is not None:   # its probes ended: Docker says unhealthy
+            state["Health"]["Status"] = "unhealthy"
     elif move == "restarting":
         state.update(Status=RESTARTING, Restarting=True)
     elif move == "stop_restarting":

@@ -91,7 +91,7 @@ def test_empty_layer_marks_in_the_image_config(daemon):
         manifest = json.load(tf.extractfile("manifest.json"))
         config = json.load(tf.extractfile(manifest[0]["Config"]))
     steps = config["history"][-2:]
-    assert steps[0]["created_by"] == "/bin/sh -c #(nop) ENV A=1" and steps[0]["empty_layer"] is True
+    assert steps[0]["created_by"] == "/bin/sh -c #(nop)  ENV A=1" and steps[0]["empty_layer"] is True
     assert steps[1]["created_by"] == "/bin/sh -c echo x > /x" and "empty_layer" not in steps[1]
     assert len(config["rootfs"]["diff_ids"]) == len([h for h in config["history"] if not h.get("empty_layer")])
 
@@ -274,9 +274,12 @@ def test_labels_parameter_and_a_compressed_context(daemon):
     ensure_busybox(daemon)
     import gzip
     tar = gzip.compress(context({"Dockerfile": "FROM busybox\nLABEL inside=1\n"}))
-    status, msgs = build(daemon, tar, "labels=" + quote(json.dumps({"outside": "2"})))
+    status, msgs = build(daemon, tar, "labels=" + quote(json.dumps({"outside": "2", "b": "$NOT_EXPANDED"})))
     labels = image(daemon, built_id(msgs))["Config"]["Labels"]
-    assert labels == {"inside": "1", "outside": "2"}
+    assert labels == {"inside": "1", "outside": "2", "b": "$NOT_EXPANDED"}
+    # As Docker: each is a LABEL step of its own, in key order.
+    assert "Step 3/4 : LABEL b=$NOT_EXPANDED\n" in output(msgs)
+    assert "Step 4/4 : LABEL outside=2" in output(msgs)
 
 
 def test_from_scratch_with_copy(daemon):
@@ -301,7 +304,7 @@ def test_system_df_shows_the_build_cache(daemon):
     usage = r.json()
     records = {c["ID"]: c for c in usage["BuildCache"]}
     step = records[image_id]
-    assert step["Type"] == "regular" and step["Description"] == 'LABEL "df"="1"'
+    assert step["Type"] == "regular" and step["Description"] == "LABEL df=1"
     assert step["InUse"] is False and step["UsageCount"] >= 1 and len(step["Parents"]) == 1
     parent = records[step["Parents"][0]]
     assert parent["Description"] == "/bin/sh -c echo df > /df" and parent["Size"] > 0
@@ -370,3 +373,33 @@ def test_an_empty_continuation_line_is_a_warning(daemon):
 def test_stderr_of_a_step_shows_in_red(daemon):
     _, text = ok_build(daemon, "FROM busybox\nRUN echo to-out && echo to-err >&2\n", query="nocache=1")
     assert "to-out\n" in text and "\x1b[91mto-err\n\x1b[0m" in text
+
+
+def test_a_failing_onbuild_trigger_fails_the_build(daemon):
+    ok_build(daemon, "FROM busybox\nONBUILD RUN exit 4\n", query="t=badtrigger")
+    status, msgs = build(daemon, context({"Dockerfile": "FROM badtrigger\nCMD [\"true\"]\n"}), "t=nottagged")
+    assert msgs[-1]["errorDetail"]["code"] == 4, msgs
+    assert "Successfully" not in output(msgs)
+    assert daemon.get("/v1.45/images/nottagged/json").status == 404
+
+
+def test_an_arg_given_a_secret_keeps_it_out_of_the_history(daemon):
+    image_id, _ = ok_build(daemon, "FROM busybox\nARG TOKEN=dflt\nRUN echo ok\n",
+                           query="buildargs=" + quote(json.dumps({"TOKEN": "s3cret-value"})))
+    created_by = [e["CreatedBy"] for e in history(daemon, image_id)]
+    assert any(c.endswith("ARG TOKEN=dflt") for c in created_by), created_by
+    # RUN names the args it saw (Docker's |N form): the value is there, as in Docker.
+    assert any(c.startswith("|1 TOKEN=s3cret-value ") for c in created_by)
+    assert not any("s3cret" in c for c in created_by if "ARG" in c)
+
+
+def test_a_run_step_is_not_probed_by_its_images_healthcheck(daemon):
+    ok_build(daemon, "FROM busybox\nHEALTHCHECK --interval=1s CMD touch /probed\n", query="t=probed-base")
+    before = {c["Id"] for c in containers(daemon)}
+    ok_build(daemon, "FROM probed-base\nRUN true\n", query="nocache=1&rm=0")
+    kept = [c["Id"] for c in containers(daemon) if c["Id"] not in before]
+    assert len(kept) == 1
+    step = inspect(daemon, kept[0])
+    remove(daemon, kept[0])
+    # The image's other fields merge in, as Docker merges them; NONE turns the probe off.
+    assert step["Config"]["Healthcheck"]["Test"] == ["NONE"] and "Health" not in step["State"]

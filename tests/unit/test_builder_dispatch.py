@@ -75,6 +75,23 @@ def test_healthcheck_none_and_values():
 
 def test_the_cache_key_follows_the_step_config():
     s = state()
-    one = cache.key(dispatch.step_config(s, dispatch.nop_created_by("ENV A=1")))
-    assert one == cache.key(dispatch.step_config(s, dispatch.nop_created_by("ENV A=1")))
-    assert one != cache.key(dispatch.step_config(s, dispatch.nop_created_by("ENV A=2")))
+    one = cache.key(dispatch.step_config(s, dispatch.nop_cmd(s, "ENV A=1")))
+    assert one == cache.key(dispatch.step_config(s, dispatch.nop_cmd(s, "ENV A=1")))
+    assert one != cache.key(dispatch.step_config(s, dispatch.nop_cmd(s, "ENV A=2")))
+
+
+def test_nop_history_forms_are_dockers():
+    s = state()
+    assert " ".join(dispatch.nop_cmd(s, "ENV A=1")) == "/bin/sh -c #(nop)  ENV A=1"
+    assert " ".join(dispatch.nop_cmd(s, "WORKDIR /app")) == "/bin/sh -c #(nop) WORKDIR /app"
+    assert " ".join(dispatch.nop_cmd(s, "COPY file:ab in / ")) == "/bin/sh -c #(nop) COPY file:ab in / "
+    dispatch.configure(s, ins.Shell(command=("/bin/bash", "-c")))
+    assert dispatch.nop_cmd(s, "CMD [\"x\"]")[:2] == ["/bin/bash", "-c"]
+
+
+def test_a_build_arg_without_a_value_takes_the_stage_default_first():
+    s = state(build_args={"X": None}, meta_args={"X": "meta"})
+    dispatch.declare_arg(s, "X", "stage")
+    assert s.args["X"] == "stage"
+    dispatch.declare_arg(s, "Y", None)
+    assert s.args["Y"] is None

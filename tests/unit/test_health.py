@@ -58,3 +58,15 @@ def test_only_the_last_five_probes_are_kept():
     for code in range(8):
         h = health.record_probe(h, entry(code), False, 100)
     assert [e["ExitCode"] for e in h["Log"]] == [3, 4, 5, 6, 7]
+
+
+def test_an_exit_leaves_the_health_unhealthy_and_a_start_makes_it_starting():
+    from services.supervisor import states
+    rec = {"Id": "c" * 64, "State": states.initial()}
+    states.apply(rec, "started", pid=10, started_at="2026-12-01T00:00:00Z", probed=True)
+    assert rec["State"]["Health"] == {"Status": "starting", "FailingStreak": 0, "Log": []}
+    rec["State"]["Health"].update(Status="healthy", Log=[entry(0)])
+    states.apply(rec, "exited", exit_code=0, finished_at="2026-12-01T00:00:01Z", oom_killed=False, error="")
+    assert rec["State"]["Health"]["Status"] == "unhealthy"
+    states.apply(rec, "started", pid=11, started_at="2026-12-01T00:00:02Z", probed=True)
+    assert rec["State"]["Health"]["Status"] == "starting" and len(rec["State"]["Health"]["Log"]) == 1

@@ -22,7 +22,7 @@ from services.common import db, errors, layout, timefmt
 
 from . import image_config, reference
 from .layers import (  # noqa: F401 (the store's users take them from here)
-    MAX_LAYER_BYTES, Stopped, UnpackedLayer, open_layer_tar, stage_blob, stoppable, unpack_layer,
+    MAX_LAYER_BYTES, Stopped, UnpackedLayer, open_layer_tar, stage_blob, stoppable, to_its_end, unpack_layer,
 )
 from .reference import Reference
 

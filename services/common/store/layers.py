@@ -73,6 +73,18 @@ async def stoppable(func, *args, **kwargs):
         raise
 
 
+async def to_its_end(func, *args, **kwargs):
+    """`func(*args, **kwargs)` in a thread, as asyncio.to_thread, but a cancelled caller
+    returns only once the thread is done: what it writes into staging is not left being
+    written while the staging is removed."""
+    work = asyncio.get_running_loop().run_in_executor(None, functools.partial(func, *args, **kwargs))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.gather(work, return_exceptions=True)
+        raise
+
+
 def unpack_layer(stage: str, blob_digest: str | None = None, limit: int = MAX_LAYER_BYTES,
                  stop: threading.Event | None = None) -> UnpackedLayer:
     """Extract `stage`/blob (a tar, maybe compressed) into `stage`/tree. Blocking; no

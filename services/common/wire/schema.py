@@ -334,7 +334,7 @@ _declare(Method("build.prune", "builder",
 _declare(Method("image.step", "registry",
                 params={"parent": str, "created_by": str, "config": ANY, "container_config": ANY,
                         "layer": bool, "author": str},
-                reply={"id": str}, upload=True, timeout=120))
+                reply={"id": str}, upload=True, timeout=None))   # a big layer takes its time
 # A RUN step: a container of `config` made and run to its end, its output streamed as
 # labelled raw frames (STDIO), then committed with `commit` if it exited 0. The first
 # chunk names the container; the last has its exit code (and the image, if committed).

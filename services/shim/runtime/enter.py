@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 from services.common import runc
 from services.kernel import seccomp
@@ -27,9 +26,9 @@ NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")
 
 
 def spawn(container_pid: int, config: dict, args: list[str], output: int, cgroup: Cgroup,
-          kernel: Syscalls = SYS) -> int:
+          kernel: Syscalls = SYS) -> tuple[int, int]:
     """Start `args` in the container whose init is `container_pid`, its stdout and stderr
-    to `output`; its pid."""
+    to `output`; its pid, and the intermediate's (which has exited, or is about to)."""
     profile = config["linux"].get("seccomp")
     program = seccomp.compile_profile(profile) if profile else None
     ns_fds = [os.open(f"/proc/{container_pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC) for name in NAMESPACES]
@@ -62,7 +61,7 @@ def spawn(container_pid: int, config: dict, args: list[str], output: int, cgroup
     raw, error = collect(pid_r, err_r)
     if error or not raw:
         raise StartError(error.decode(errors="replace") or "the process did not start")
-    return int(raw)
+    return int(raw), intermediate
 
 
 def _run(config: dict, args: list[str], output: int, program: bytes | None, err_w: int,
@@ -92,27 +91,30 @@ def _run(config: dict, args: list[str], output: int, program: bytes | None, err_
         os._exit(127)
 
 
-def spawn_runc(bundle: str, container_id: str, exec_root: str, args: list[str], output: int,
-               name: str) -> int:
-    """The same under runc: `runc exec --detach` of the bundle's own process spec (its user
-    resolved to numbers at the start) with `args`; its pid. `name` names its files."""
+def runc_exec(bundle: str, container_id: str, exec_root: str, args: list[str], name: str) -> tuple[list[str], str]:
+    """The command that runs `args` under runc (`runc exec --detach` of the bundle's own
+    process spec, its user resolved to numbers at the start), and the file it writes the
+    process's pid to. `name` names its files in the bundle; `runc_exec_done` removes them."""
     with open(os.path.join(bundle, "config.json")) as fh:
         process = json.load(fh)["process"]
     process.update(args=args, terminal=False)
     spec_path, pid_path = os.path.join(bundle, f"{name}.json"), os.path.join(bundle, f"{name}.pid")
-    log = os.path.join(bundle, "runc.log")
     with open(spec_path, "w") as fh:
         json.dump(process, fh)
+    command = runc.command(exec_root, "--log", os.path.join(bundle, "runc.log"), "--log-format", "json", "exec",
+                           "--detach", "--process", spec_path, "--pid-file", pid_path, container_id)
+    return command, pid_path
+
+
+def runc_exec_done(pid_path: str) -> int | None:
+    """The pid runc wrote (None if it wrote none); its files removed."""
     try:
-        done = subprocess.run(runc.command(exec_root, "--log", log, "--log-format", "json", "exec", "--detach",
-                                           "--process", spec_path, "--pid-file", pid_path, container_id),
-                              stdin=subprocess.DEVNULL, stdout=output, stderr=output, timeout=runc.TIMEOUT)
-        if done.returncode != 0:
-            raise StartError(f"runc exec failed ({done.returncode})")
         with open(pid_path) as fh:
             return int(fh.read().strip())
+    except (OSError, ValueError):
+        return None
     finally:
-        for path in (spec_path, pid_path):
+        for path in (pid_path, pid_path.removesuffix(".pid") + ".json"):
             try:
                 os.unlink(path)
             except FileNotFoundError:
