@@ -4,6 +4,7 @@ and the next build works."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -35,11 +36,11 @@ def _start_slow_build(daemon, marker: str) -> tuple[_Unix, http.client.HTTPRespo
     conn.request("POST", "/v1.45/build?nocache=1", body=tar, headers={"Content-Type": "application/x-tar"})
     response = conn.getresponse()
     assert response.status == 200
-    seen = b""
-    while b"started-step" not in seen:
+    seen = []
+    while not seen or seen[-1].get("stream") != "started-step\n":   # the RUN's own output
         line = response.readline()
         assert line, seen
-        seen += line
+        seen.append(json.loads(line))
     return conn, response
 
 
@@ -61,7 +62,7 @@ def test_a_client_that_hangs_up_stops_the_build_and_its_container(daemon):
     conn.sock.shutdown(socket.SHUT_RDWR)
     conn.close()
     until(lambda: not _step_containers(daemon, before), 10, "the step's container to go")
-    assert time.monotonic() - hung_up < 5
+    assert time.monotonic() - hung_up < 2   # the issue's bound for a Ctrl-C
     until(lambda: not _staging(daemon), 10, "the build's staging to go")
 
 
