@@ -31,7 +31,7 @@ from typing import BinaryIO, Callable
 from services.common import errors
 
 from . import archives, trees, wildcards
-from .layerplan import Entry, Layer, TreeContent, device_numbers, hash_file
+from .layerplan import Entry, Layer, entry_of, hash_file
 from .trees import LayeredTree
 
 _IO_ERRORS = (OSError, ValueError, tarfile.TarError)
@@ -288,27 +288,15 @@ class _Copier:
         under `rel` for the checksum."""
         uid, gid = (st.st_uid, st.st_gid) if self.preserve else self.identity
         perms = stat.S_IMODE(st.st_mode)
-        entry = Entry("file", perms, uid, gid, int(st.st_mtime))
-        digest = ""
-        if stat.S_ISDIR(st.st_mode):
-            entry.kind = "dir"
-        elif link is not None:
-            entry.kind, entry.linkname = "link", link[0]
-        elif stat.S_ISREG(st.st_mode):
-            entry.size, digest, entry.xattrs = hash_file(self.tree, path)
-            entry.data = TreeContent(self.tree, path, entry.size, digest)
-        elif stat.S_ISLNK(st.st_mode):
-            entry.kind, entry.linkname = "symlink", self.tree.readlink(path)
-        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-            entry.kind = "chr" if stat.S_ISCHR(st.st_mode) else "blk"
-            entry.devmajor, entry.devminor = device_numbers(st.st_rdev)
-            if entry.kind == "chr" and st.st_rdev == 0:
-                raise errors.BadParameter(f"/{path}: a 0/0 character device is a whiteout "
-                                          "in an image layer")
-        elif stat.S_ISFIFO(st.st_mode):
-            entry.kind = "fifo"
+        if link is not None:
+            entry = Entry("link", perms, uid, gid, int(st.st_mtime), linkname=link[0])
         else:
-            return None  # sockets are left out, as in Docker's tar
+            entry = entry_of(self.tree, path, st, uid, gid)
+            if entry is None:
+                return None  # sockets are left out, as in Docker's tar
+        if entry.kind == "chr" and st.st_rdev == 0:
+            raise errors.BadParameter(f"/{path}: a 0/0 character device is a whiteout in an image layer")
+        digest = entry.data.sha256 if entry.data is not None else ""
         if self.mode is not None and entry.kind in ("dir", "file"):
             entry.mode = self.mode
         owners = f"{uid}:{gid}" if self.preserve else ""

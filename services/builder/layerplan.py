@@ -186,18 +186,8 @@ class Layer:
         st = self._image_lstat(trees.split(path))
         if st is None or stat.S_ISDIR(st.st_mode):
             raise errors.BadParameter(f"/{key}: no such file")
-        entry = Entry("file", stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime))
-        if stat.S_ISREG(st.st_mode):
-            entry.size, digest, entry.xattrs = hash_file(self.image, key)
-            entry.data = TreeContent(self.image, key, entry.size, digest)
-        elif stat.S_ISLNK(st.st_mode):
-            entry.kind, entry.linkname = "symlink", self.image.readlink(key)
-        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-            entry.kind = "chr" if stat.S_ISCHR(st.st_mode) else "blk"
-            entry.devmajor, entry.devminor = device_numbers(st.st_rdev)
-        elif stat.S_ISFIFO(st.st_mode):
-            entry.kind = "fifo"
-        else:
+        entry = entry_of(self.image, key, st, st.st_uid, st.st_gid)
+        if entry is None:
             raise errors.BadParameter(f"/{key}: cannot be linked to")
         self.put(key, entry)
 
@@ -330,3 +320,25 @@ class _Checked:
     def finish(self) -> None:
         if self.src.read(1) or self.hash.hexdigest() != self.content.sha256:
             raise self._changed()
+
+
+def entry_of(tree, path: str, st, uid: int, gid: int) -> "Entry | None":
+    """The entry for what `st` says is at `path` in `tree`, owned by uid:gid (a file's
+    content is hashed now and read when written); None for what a layer cannot hold (a
+    socket)."""
+    entry = Entry("file", stat.S_IMODE(st.st_mode), uid, gid, int(st.st_mtime))
+    if stat.S_ISDIR(st.st_mode):
+        entry.kind = "dir"
+    elif stat.S_ISREG(st.st_mode):
+        entry.size, digest, entry.xattrs = hash_file(tree, path)
+        entry.data = TreeContent(tree, path, entry.size, digest)
+    elif stat.S_ISLNK(st.st_mode):
+        entry.kind, entry.linkname = "symlink", tree.readlink(path)
+    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        entry.kind = "chr" if stat.S_ISCHR(st.st_mode) else "blk"
+        entry.devmajor, entry.devminor = device_numbers(st.st_rdev)
+    elif stat.S_ISFIFO(st.st_mode):
+        entry.kind = "fifo"
+    else:
+        return None
+    return entry

@@ -76,10 +76,7 @@ def _run(config: dict, args: list[str], output: int, program: bytes | None, err_
         os.dup2(output, 2)
         os.closerange(3, err_w)
         os.closerange(err_w + 1, 65536)
-        env = list(process.get("env") or [])
-        uid, gid, groups, home = user.resolve(process, config.get("annotations") or {})
-        if not any(e.startswith("HOME=") for e in env):
-            env.append(f"HOME={home}")
+        env, uid, gid, groups = user.identity(config)
         init.restrict(process, program, kernel)
         os.setgroups(groups)
         os.setgid(gid)

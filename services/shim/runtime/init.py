@@ -49,10 +49,7 @@ def run(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes |
         # directory of /proc/self/fd/N would otherwise be a directory of the host.
         os.closerange(3, err_w)
         os.closerange(err_w + 1, 65536)
-        env = list(process.get("env") or [])
-        uid, gid, groups, home = user.resolve(process, config.get("annotations") or {})
-        if not any(e.startswith("HOME=") for e in env):
-            env.append(f"HOME={home}")
+        env, uid, gid, groups = user.identity(config)
         cwd = process.get("cwd") or "/"
         user.make_cwd(cwd)
         restrict(process, program, kernel)

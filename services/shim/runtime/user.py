@@ -49,6 +49,17 @@ def resolve(process: dict, annotations: dict, root: str = "/") -> tuple[int, int
     return uid, gid, [g for g in extra if g != gid] + [gid], home
 
 
+def identity(config: dict) -> tuple[list[str], int, int, list[int]]:
+    """The bundle's process environment (with HOME, as Docker adds it when the image does
+    not) and who it runs as: (env, uid, gid, groups). Run inside the container's root."""
+    process = config["process"]
+    env = list(process.get("env") or [])
+    uid, gid, groups, home = resolve(process, config.get("annotations") or {})
+    if not any(e.startswith("HOME=") for e in env):
+        env.append(f"HOME={home}")
+    return env, uid, gid, groups
+
+
 def _table(root: str, name: str) -> list[list[str]]:
     """The rows of <root>/etc/<name>; missing: none. Inside the container (root "/") a
     symlink leads nowhere but the container's files; from the shim, it is not followed
