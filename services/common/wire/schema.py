@@ -3,7 +3,8 @@
 - RPC methods (`METHODS`): name (noun.verb), the service that serves it, the shape of
   its parameters and of its reply, whether its reply is a stream of chunks and whether
   the caller uploads bytes, and how long a caller waits; and the records they carry (a
-  container travels as `CONTAINER`, an image as `IMAGE`, an exit as `EXIT`).
+  container travels as `CONTAINER`, an image as `IMAGE`, an exit as `EXIT`). The build
+  methods are declared in `builds.py`, into the same table.
 - The shim's start channel: JSON lines on the connection of whoever starts a shim (the
   zygote's unix socket, or the launcher's stdout). First a start report, `STARTED` or
   `START_FAILED` (`encode_report`/`decode_report`); after a start, `SERVING` once its
@@ -306,44 +307,6 @@ _declare(Method("image.commit", "registry",
                         "author": str, "config": ANY, "container_config": ANY,
                         "repo": Opt(str), "tag": Opt(str)},
                 reply={"id": str}, upload=True, timeout=120))
-
-# Builds. The builder parses and runs a Dockerfile: its RUN steps are containers of the
-# supervisor (container.build_step: created, run, committed and removed in one call, so a
-# builder that goes away takes its step's container with it), every other step an image
-# the registry service makes (image.step). A build's messages are progress messages, plus
-# `error` (and `code`: a RUN's exit code) for a failed build: the end of its stream.
-BUILD_CHUNK = {**PROGRESS, "error": Opt(str), "code": Opt(int)}
-BUILD_LIMITS = {"memory": int, "memswap": int, "cpushares": int, "cpusetcpus": str, "cpuperiod": int,
-                "cpuquota": int, "shmsize": int, "networkmode": str, "extrahosts": [str]}
-_declare(Method("build.run", "builder",
-                params={"dockerfile": Opt(str), "tags": [str], "quiet": bool, "nocache": bool,
-                        "cachefrom": [str], "pull": bool, "rm": bool, "forcerm": bool,
-                        "buildargs": MapOf(Opt(str)), "labels": MapOf(str), "target": Opt(str),
-                        "platform": Opt(str), "limits": BUILD_LIMITS, "remote": Opt(str),
-                        "auth": MapOf(AUTH)},
-                chunk=BUILD_CHUNK, upload=True, timeout=None))
-# The build cache as `docker system df` shows it (Docker's BuildCache records).
-BUILD_CACHE_RECORD = {"id": str, "parent": str, "description": str, "in_use": bool, "size": int,
-                      "created": str, "last_used": str, "usage_count": int}
-_declare(Method("build.usage", "builder", reply={"records": [BUILD_CACHE_RECORD]}))
-_declare(Method("build.prune", "builder",
-                params={"all": bool, "until": Opt(float), "keep_storage": int},
-                reply={"deleted": [str], "space_reclaimed": int}, timeout=None))
-# One build step as an image on top of `parent` ("": scratch): its layer uploaded as a tar
-# when `layer`, or none (an empty layer: a step that only configures).
-_declare(Method("image.step", "registry",
-                params={"parent": str, "created_by": str, "config": ANY, "container_config": ANY,
-                        "layer": bool, "author": str},
-                reply={"id": str}, upload=True, timeout=None))   # a big layer takes its time
-# A RUN step: a container of `config` made and run to its end, its output streamed as
-# labelled raw frames (STDIO), then committed with `commit` if it exited 0. The first
-# chunk names the container; the last has its exit code (and the image, if committed).
-# Unless `keep`, the container is removed at the end, whatever the end.
-_declare(Method("container.build_step", "supervisor",
-                params={"config": ANY, "host_config": ANY, "keep": bool,
-                        "commit": {"config": ANY, "container_config": ANY, "created_by": str, "author": str}},
-                chunk={"container": Opt(str), "fd": Opt(int), "exit_code": Opt(int), "image": Opt(str)},
-                timeout=None))
 
 # The shim of one container (socket shim-<container id>): the process, its stdio, its exit.
 EXIT = {"exit_code": int, "finished_at": str, "oom_killed": bool, "error": str}
