@@ -28,7 +28,7 @@ from .schema import (
     encode_report, encode_serving, encode_zygote_request, exit_record, method,
 )
 
-from .builds import BUILD_CACHE_RECORD, BUILD_CHUNK, BUILD_LIMITS  # noqa: E402 (it declares the build methods)
+from .builds import BUILD_CACHE_RECORD, BUILD_CHUNK, BUILD_LIMITS  # loading it declares the build methods
 
 if TYPE_CHECKING:
     from . import client, framing, server
