@@ -1,0 +1,121 @@
+"""Network links through netlink (pyroute2): a bridge per network and a veth pair per
+endpoint, with their addresses, routes and state. Only the supervisor uses them.
+
+pyroute2 speaks netlink for us (link kinds, attributes, errors) where hand-written
+packing would be long and brittle. A netlink socket belongs to the network namespace it
+was opened in, so work inside a container's namespace opens its socket in a thread that
+entered it (services.kernel.netns.run_in).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from . import netns
+
+IFNAMSIZ = 15   # the kernel's longest link name
+
+
+def _check_name(name: str) -> str:
+    if not name or len(name.encode()) > IFNAMSIZ or "/" in name or name.strip() != name:
+        raise ValueError(f"{name!r} cannot name a network link")
+    return name
+
+
+def _index(ipr: IPRoute, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+def exists(name: str) -> bool:
+    with IPRoute() as ipr:
+        return _index(ipr, name) is not None
+
+
+def names(prefix: str) -> list[str]:
+    """The host's links whose names start with `prefix` (Dockyard's own, for sweeps)."""
+    with IPRoute() as ipr:
+        found = (link.get_attr("IFLA_IFNAME") for link in ipr.get_links())
+        return sorted(n for n in found if n and n.startswith(prefix))
+
+
+def bridge(name: str, gateway: str, prefixlen: int) -> None:
+    """The bridge `name` with the gateway address, up (made if it is missing, its address
+    added if it lacks it: a restart finds what it made before)."""
+    _check_name(name)
+    with IPRoute() as ipr:
+        if _index(ipr, name) is None:
+            try:
+                ipr.link("add", ifname=name, kind="bridge")
+            except NetlinkError as exc:
+                if exc.code != errno.EEXIST:
+                    raise
+        index = _index(ipr, name)
+        present = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=2)}
+        if gateway not in present:
+            ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
+        ipr.link("set", index=index, state="up")
+
+
+def remove(name: str) -> None:
+    """Delete the link `name` (a bridge, or a veth and its peer); nothing if it is gone."""
+    with IPRoute() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            return
+        try:
+            ipr.link("del", index=index)
+        except NetlinkError as exc:
+            if exc.code != errno.ENODEV:
+                raise
+
+
+def endpoint(host_name: str, bridge_name: str, handle: str, address: str, prefixlen: int,
+             gateway: str | None, mac: str, ifname: str = "eth0") -> None:
+    """A veth pair: `host_name` on the bridge, its peer in the namespace of `handle` as
+    `ifname` with `address`/`prefixlen` and `mac`, the namespace's loopback up, and a
+    default route through `gateway` (none for an internal network)."""
+    # The peer is made beside it on the host, then moved and renamed: a name of its own
+    # for that moment (so `host_name` has a byte to spare).
+    peer = _check_name(_check_name(host_name) + "p")
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=host_name, kind="veth", peer=peer)
+        try:
+            master = _index(ipr, bridge_name)
+            if master is None:
+                raise ValueError(f"no bridge {bridge_name}")
+            ipr.link("set", index=_index(ipr, host_name), master=master, state="up")
+            fd = os.open(handle, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                ipr.link("set", index=_index(ipr, peer), net_ns_fd=fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            remove(host_name)
+            raise
+
+    def inside() -> None:
+        with IPRoute() as ns:
+            ns.link("set", index=_index(ns, "lo"), state="up")
+            index = _index(ns, peer)
+            ns.link("set", index=index, ifname=ifname, address=mac)
+            ns.addr("add", index=index, address=address, prefixlen=prefixlen)
+            ns.link("set", index=index, state="up")
+            if gateway:
+                ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+    netns.run_in(handle, inside)
+
+
+def addresses(handle: str, ifname: str = "eth0") -> list[str]:
+    """`ifname`'s IPv4 addresses (with their prefix) in the namespace of `handle`."""
+    def read() -> list[str]:
+        with IPRoute() as ns:
+            index = _index(ns, ifname)
+            if index is None:
+                return []
+            return [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ns.get_addr(index=index, family=2)]
+    return netns.run_in(handle, read)
