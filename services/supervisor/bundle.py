@@ -19,6 +19,8 @@ from services.kernel import devices as device_rules
 from services.kernel import seccomp
 from services.kernel.capabilities import CAPABILITIES, held
 
+from .networks.modes import Joined
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NAMESPACES = ("pid", "mount", "ipc", "uts", "network")
 # Docker's default masked and read-only paths (moby daemon/pkg/oci/defaults.go).
@@ -49,13 +51,19 @@ def host_resolv_conf() -> str:
     return "\n".join(keep) + "\n"
 
 
-def write_files(d: dict, hostname: str, dns: list[str], extra_hosts: list[str] | None = None) -> None:
+def write_files(d: dict, hostname: str, dns: list[str], extra_hosts: list[str] | None = None,
+                host_network: bool = False) -> None:
+    """The container's hostname, hosts and resolv.conf files. On the host's network, its
+    hosts file is the host's, as Docker's is (with the extra hosts after it)."""
     with open(d["hostname"], "w") as fh:
         fh.write(hostname + "\n")
+    extra = "".join(f"{address}\t{name}\n" for name, address in map(extra_host, extra_hosts or []))
     with open(d["hosts"], "w") as fh:
-        fh.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                 + "".join(f"{address}\t{name}\n" for name, address in map(extra_host, extra_hosts or []))
-                 + f"127.0.0.1\t{hostname}\n")
+        if host_network:
+            fh.write(_host_file("/etc/hosts") + extra)
+        else:
+            fh.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + extra
+                     + f"127.0.0.1\t{hostname}\n")
     with open(d["resolv"], "w") as fh:
         fh.write("".join(f"nameserver {server}\n" for server in dns) if dns else host_resolv_conf())
 
@@ -66,6 +74,15 @@ DEFAULT_SHM_SIZE = 64 << 20
 def shm_size(host: dict) -> int:
     """The size of /dev/shm: ShmSize, or Docker's 64 MiB."""
     return int(host.get("ShmSize") or 0) or DEFAULT_SHM_SIZE
+
+
+def _host_file(path: str) -> str:
+    try:
+        with open(path) as fh:
+            text = fh.read()
+    except OSError:
+        return ""
+    return text if text.endswith("\n") or not text else text + "\n"
 
 
 def extra_host(entry: str) -> tuple[str, str]:
@@ -266,9 +283,12 @@ def devices(host: dict) -> tuple[list[dict], list[device_rules.Rule]]:
     return nodes, rules + extra_rules
 
 
-def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
-    """config.json for the container record `rec`; `lowers` are its layer dirs, bottom first."""
+def oci_config(rec: dict, d: dict, lowers: list[str], network: "Joined | None" = None) -> dict:
+    """config.json for the container record `rec`; `lowers` are its layer dirs, bottom first;
+    `network` what its network mode joins (networks.modes.at_start; none: its own)."""
     config, host = rec["Config"], rec["HostConfig"]
+    network_ns = network.namespace if network is not None else {"type": "network"}
+    files = {**d, **(network.files or {})} if network is not None else d
     env = list(config.get("Env") or [])
     if not any(e.startswith("PATH=") for e in env):
         env.append(f"PATH={DEFAULT_PATH}")
@@ -290,9 +310,9 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
          "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/etc/resolv.conf", "type": "bind", "source": d["resolv"], "options": ["rbind", "rprivate"]},
-        {"destination": "/etc/hostname", "type": "bind", "source": d["hostname"], "options": ["rbind", "rprivate"]},
-        {"destination": "/etc/hosts", "type": "bind", "source": d["hosts"], "options": ["rbind", "rprivate"]},
+        {"destination": "/etc/resolv.conf", "type": "bind", "source": files["resolv"], "options": ["rbind", "rprivate"]},
+        {"destination": "/etc/hostname", "type": "bind", "source": files["hostname"], "options": ["rbind", "rprivate"]},
+        {"destination": "/etc/hosts", "type": "bind", "source": files["hosts"], "options": ["rbind", "rprivate"]},
     ]
     for m in rec.get("Mounts") or []:
         options = ["rbind", "rprivate"] + ([] if m.get("RW", True) else ["ro"])
@@ -327,7 +347,8 @@ def oci_config(rec: dict, d: dict, lowers: list[str]) -> dict:
         "hostname": config.get("Hostname") or rec["Id"][:12],
         "mounts": mounts,
         "linux": {
-            "namespaces": [{"type": ns} for ns in NAMESPACES],
+            "namespaces": [{"type": ns} for ns in NAMESPACES if ns != "network"]
+            + ([network_ns] if network_ns is not None else []),
             "devices": nodes,
             # Absolute: below the hierarchies' roots, as runc reads it (a relative path is
             # below the cgroup runc itself runs in).

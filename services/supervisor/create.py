@@ -11,6 +11,7 @@ from services.common.config import Settings
 from services.common.store import Store
 
 from . import bundle, names, spec
+from .networks import modes
 from .mounts import Mounts
 from .records import Records
 
@@ -49,6 +50,7 @@ class Creator:
         config, host = config or {}, host or {}
         for entry in host.get("ExtraHosts") or []:
             bundle.extra_host(entry)   # refused before anything is made
+        modes.check(host.get("NetworkMode") or "default")
         image_name = config.get("Image")
         if not image_name:
             raise errors.BadParameter("Config.Image is required")
@@ -72,7 +74,7 @@ class Creator:
             staged = {k: v.replace(d["dir"], stage) for k, v in d.items()}
             bundle.make_dirs(staged)
             bundle.write_files(staged, rec["Config"]["Hostname"], rec["HostConfig"]["Dns"],
-                               rec["HostConfig"].get("ExtraHosts"))
+                               rec["HostConfig"].get("ExtraHosts"), rec["HostConfig"]["NetworkMode"] == modes.HOST)
             os.rename(stage, d["dir"])
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)

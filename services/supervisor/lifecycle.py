@@ -22,6 +22,7 @@ from services.common.store import Store
 from services.kernel.cgroups import Cgroup, prime_migration
 
 from . import bundle, health, spec, states
+from .networks import modes
 from .mounts import Mounts
 from .records import Records
 from .restarts import Restarts, logged
@@ -83,23 +84,18 @@ class Lifecycle:
         asyncio.get_running_loop().run_in_executor(None, prime_migration)  # not awaited: see there
         d = container_files.paths(self.settings.data_root, cid)
         lowers = [self.store.layer_path(row["chain_id"]) for row in self.store.chain(rec["Image"])]
+        try:
+            network = modes.at_start(rec, self.records, self.settings.data_root)
+        except errors.DockyardError as exc:   # the network it names is not there to join
+            await self._not_started(rec, exc.message, 128, exc)
         with open(d["config"], "w") as fh:
-            json.dump(bundle.oci_config(rec, d, lowers), fh, indent=1)
+            json.dump(bundle.oci_config(rec, d, lowers, network), fh, indent=1)
         if os.path.exists(d["exit"]):
             os.unlink(d["exit"])
         report, channel = await self.shims.spawn(cid)
         if channel is None:
-            self.records.save(states.apply(rec, "start_failed", error=report["error"],
-                                           exit_code=report["exit_code"]))
-            error = errors.BadParameter(f"failed to create task for container: {report['error']}")
-            starting = self.starts.pop(cid, None)
-            if starting is not None and not starting.done():
-                starting.set_exception(error)
-            if rec["HostConfig"].get("AutoRemove"):
-                # As dockerd: a --rm container that cannot start is removed (the docker CLI
-                # waits for that removal before it reports the error).
-                await self.remove_locked(rec, volumes=True)
-            raise error
+            await self._not_started(rec, report["error"], report["exit_code"], errors.BadParameter(
+                f"failed to create task for container: {report['error']}"))
         states.apply(rec, "started", pid=report["pid"], started_at=report["started_at"],
                      probed=health.probe_of(rec["Config"]) is not None)
         rec["Dockyard"].update({"shim_pid": report["shim_pid"], "shim_start": proc_start(report["shim_pid"]),
@@ -110,6 +106,18 @@ class Lifecycle:
         _tell(self.starts, cid, report["pid"])
         for hook in self.started_hooks:
             hook(rec)
+
+    async def _not_started(self, rec: dict, why: str, exit_code: int, error: errors.DockyardError) -> None:
+        """Record a start that failed, tell whoever waits for the start, and raise `error`."""
+        self.records.save(states.apply(rec, "start_failed", error=why, exit_code=exit_code))
+        starting = self.starts.pop(rec["Id"], None)
+        if starting is not None and not starting.done():
+            starting.set_exception(error)
+        if rec["HostConfig"].get("AutoRemove"):
+            # As dockerd: a --rm container that cannot start is removed (the docker CLI
+            # waits for that removal before it reports the error).
+            await self.remove_locked(rec, volumes=True)
+        raise error
 
     async def started(self, call: wire.Call) -> dict:
         """The pid of the container's process once it runs (at once if it does already), and

@@ -30,6 +30,12 @@ def restrict(process: dict, program: bytes | None, kernel: Syscalls = SYS) -> No
         kernel.install_seccomp(program)
 
 
+def owns_network(config: dict) -> bool:
+    """Whether the bundle makes a network namespace of its own (not the host's, nor another
+    container's)."""
+    return any(ns["type"] == "network" and not ns.get("path") for ns in config["linux"]["namespaces"])
+
+
 def run(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes | None,
         err_w: int, kernel: Syscalls = SYS) -> None:
     try:
@@ -39,7 +45,8 @@ def run(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes |
             os.dup2(stdio.stdin, 0)
             os.dup2(stdio.stdout, 1)
             os.dup2(stdio.stderr, 2)
-        kernel.link_up("lo")
+        if owns_network(config):
+            kernel.link_up("lo")   # a new network namespace's loopback starts down
         rootfs.enter(os.path.join(bundle, config["root"]["path"]), config, overlay, kernel)
         if stdio.tty:
             terminal.take(stdio.console, kernel)

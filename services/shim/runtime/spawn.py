@@ -14,16 +14,26 @@ from .base import StartError, Stdio, collect, report
 
 
 def namespace_flags(config: dict) -> int:
-    """The clone flags of the bundle's linux.namespaces."""
+    """The clone flags of the new namespaces the bundle's linux.namespaces asks for (those
+    without a path: one with a path is joined)."""
     flags = 0
     for ns in config["linux"]["namespaces"]:
-        flags |= NAMESPACE_FLAGS[ns["type"]]
+        if not ns.get("path"):
+            flags |= NAMESPACE_FLAGS[ns["type"]]
     return flags
 
 
 def enter_namespaces(config: dict, kernel: Syscalls = SYS) -> None:
-    """Put this process in new namespaces of the kinds the bundle lists (its next child
-    is the first process of a new pid namespace)."""
+    """Join the namespaces the bundle names by path (another container's network), then
+    put this process in new ones of the other kinds it lists (its next child is the first
+    process of a new pid namespace). A kind it does not list stays the host's."""
+    for ns in config["linux"]["namespaces"]:
+        if ns.get("path"):
+            fd = os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                kernel.setns(fd, NAMESPACE_FLAGS[ns["type"]])
+            finally:
+                os.close(fd)
     kernel.unshare(namespace_flags(config))
 
 

@@ -7,8 +7,8 @@ Everything a create refuses is refused here, at create, not at the container's f
 from __future__ import annotations
 
 import os
-
 import signal
+import socket
 from dataclasses import dataclass
 
 from services.common import errors, timefmt
@@ -147,7 +147,9 @@ def record(made: Made, config: dict, host: dict) -> dict:
         raise errors.BadParameter(f"the working directory '{working_dir}' is invalid, it needs to be an "
                                   "absolute path")
     full_config = {
-        "Hostname": config.get("Hostname") or cid[:12],
+        # On the host's network a container is named as the host is, as in Docker.
+        "Hostname": config.get("Hostname") or (socket.gethostname() if host.get("NetworkMode") == "host"
+                                               else cid[:12]),
         "Domainname": config.get("Domainname") or "",
         "User": config.get("User") or image.get("User") or "",
         **{key: bool(config.get(key)) for key in ("AttachStdin", "AttachStdout", "AttachStderr", "Tty",
