@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import tempfile
+from typing import NoReturn
 
 from services.common import container_files, errors, layout, wire
 from services.common.config import Settings
@@ -107,7 +108,7 @@ class Lifecycle:
         for hook in self.started_hooks:
             hook(rec)
 
-    async def _not_started(self, rec: dict, why: str, exit_code: int, error: errors.DockyardError) -> None:
+    async def _not_started(self, rec: dict, why: str, exit_code: int, error: errors.DockyardError) -> NoReturn:
         """Record a start that failed, tell whoever waits for the start, and raise `error`."""
         self.records.save(states.apply(rec, "start_failed", error=why, exit_code=exit_code))
         starting = self.starts.pop(rec["Id"], None)

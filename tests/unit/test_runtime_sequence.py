@@ -179,3 +179,16 @@ def test_the_fake_records_every_call_of_the_interface_and_makes_none():
     fake.unshare(CLONE_NEWNET)   # a failure is used once
     assert fake.calls == [Call("setns", (7, 0)), Call("set_parent_death_signal", (9,)),
                           Call("unshare", (CLONE_NEWNS,)), Call("unshare", (CLONE_NEWNET,))]
+
+
+def test_a_namespace_named_by_path_is_joined_and_a_missing_kind_stays_the_hosts(tmp_path, kernel):
+    handle = tmp_path / "netns"
+    handle.write_text("")
+    joined = {"linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network", "path": str(handle)}]}}
+    spawn.enter_namespaces(joined, kernel)
+    assert [c.name for c in kernel.calls] == ["setns", "unshare"]
+    assert kernel.calls[0].args[1] == CLONE_NEWNET and kernel.calls[1] == Call("unshare", (CLONE_NEWPID | CLONE_NEWNS,))
+    assert not init.owns_network(joined)
+    host = {"linux": {"namespaces": [{"type": "pid"}, {"type": "uts"}]}}   # --network host: no network entry
+    assert spawn.namespace_flags(host) == CLONE_NEWPID | CLONE_NEWUTS and not init.owns_network(host)
+    assert init.owns_network({"linux": {"namespaces": [{"type": "network"}]}})
