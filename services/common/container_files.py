@@ -2,7 +2,7 @@
 
     <data-root>/containers/<id>/   rootfs/ upper/ work/ empty/ (the overlay's), config.json
                                    (its OCI bundle), <id>-json.log, hostname, hosts,
-                                   resolv.conf, exit.json (written by its shim at its exit,
+                                   resolv.conf, names.json (what its embedded DNS answers), exit.json (written by its shim at its exit,
                                    read by a supervisor that was away), shim.log
 
 The supervisor makes them, the shim runs the bundle and writes the log and exit file.
@@ -33,6 +33,7 @@ def paths(data_root: str, container_id: str) -> dict:
         "hostname": os.path.join(d, "hostname"),
         "hosts": os.path.join(d, "hosts"),
         "resolv": os.path.join(d, "resolv.conf"),
+        "names": os.path.join(d, "names.json"),
         "exit": os.path.join(d, "exit.json"),
         "shim_log": os.path.join(d, "shim.log"),
     }

@@ -9,13 +9,13 @@ import socket
 import subprocess
 
 from services.common import runc as runc_cli
-from services.common import timefmt
+from services.common import container_files, timefmt
 from services.common.config import Settings
 from services.common.wire import schema
 from services.kernel import devices
 from services.kernel.cgroups import Cgroup
 
-from . import runtime
+from . import resolver_sockets, runtime
 from .runtime import runc
 
 log = logging.getLogger("shim")
@@ -41,6 +41,8 @@ class Container:
         self.stdin_w: int | None = None
         self.log_fd = -1
         self.log_read_fd = -1
+        self.names_path = container_files.paths(settings.data_root, container_id)["names"]
+        self.dns_sockets = None   # its embedded resolver's, bound before its process starts
 
     def start(self) -> None:
         """Make the stdio, the cgroup and the process (blocking, before the loop runs)."""
@@ -76,6 +78,7 @@ class Container:
         overlay = {"lower": notes[schema.ANNOTATION_LOWERDIR], "upper": notes[schema.ANNOTATION_UPPERDIR],
                    "work": notes[schema.ANNOTATION_WORKDIR]}
         bundle = os.path.dirname(self.log_path)
+        self.dns_sockets = resolver_sockets.bind_for_container(self.config, self.names_path)
         try:
             if self.runc:
                 self.pid = runc.start(bundle, self.config, stdio, self.id, self.settings.exec_root, overlay)

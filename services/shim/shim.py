@@ -24,7 +24,7 @@ from services.common import container_files, errors, jsonlog, timefmt, wire
 from services.common.wire.server import ServiceServer
 from services.kernel.syscalls import SYS
 
-from . import probes
+from . import dns, probes
 from .container import Container
 
 log = logging.getLogger("shim")
@@ -59,6 +59,8 @@ class Shim(Container):
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        # First, as the container may already be asking (its queries wait in the sockets).
+        resolver = await dns.start_for_container(self.dns_sockets, self.names_path)
         self.exited = asyncio.Event()
         self.output_done = asyncio.Event()
         self.settled = asyncio.Event()
@@ -87,6 +89,8 @@ class Shim(Container):
             await asyncio.sleep(0.1)
         serving.cancel()
         server.close()
+        if resolver is not None:
+            resolver.close()
 
     def _readable(self, fd: int) -> None:
         try:
