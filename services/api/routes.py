@@ -6,7 +6,7 @@ from aiohttp import web
 
 from services.common import errors
 
-from . import attach, build, containers, images, keys, system
+from . import attach, build, containers, images, keys, networks, system
 
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
 
@@ -66,6 +66,16 @@ ROUTES = [
     # Builds.
     ("POST", "/build", build.build),
     ("POST", "/build/prune", since_version("1.31", build.prune)),
+    # Networks (API 1.21), with dockerd's paths: the list answers with a trailing slash too,
+    # and an id is anything (a name is not checked for slashes). Fixed paths first.
+    ("GET", "/networks", since_version("1.21", networks.list_networks)),
+    ("GET", "/networks/", since_version("1.21", networks.list_networks)),
+    ("POST", "/networks/create", since_version("1.21", networks.create)),
+    ("POST", "/networks/prune", since_version("1.25", networks.prune)),
+    ("GET", "/networks/{id:.+}", since_version("1.21", networks.inspect)),
+    ("POST", "/networks/{id:.+}/connect", since_version("1.21", networks.connect)),
+    ("POST", "/networks/{id:.+}/disconnect", since_version("1.21", networks.disconnect)),
+    ("DELETE", "/networks/{id:.+}", since_version("1.21", networks.remove)),
 ]
 
 

@@ -15,6 +15,16 @@ from services.common import errors, wire
 
 CID = "3f1c0e5a9b7d4c2e8f6a1b3d5c7e9f0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e"
 IMAGE_ID = "sha256:6d5b3c0c4d1f0e2a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a"
+NETWORK_ID = "7e2c4a6b8d0f1e3a5c7b9d1f3e5a7c9b1d3f5e7a9c1b3d5f7e9a1c3b5d7f9e1a"
+NETWORK = {"Name": "web", "Id": NETWORK_ID, "Created": "2026-12-02T02:00:00.000000000Z", "Scope": "local",
+           "Driver": "bridge", "EnableIPv6": False,
+           "IPAM": {"Driver": "default", "Options": {}, "Config": [{"Subnet": "10.214.9.0/24",
+                                                                    "Gateway": "10.214.9.1"}]},
+           "Internal": False, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+           "ConfigOnly": False, "Containers": {CID: {"Name": "api", "EndpointID": NETWORK_ID,
+                                                     "MacAddress": "02:42:0a:d6:09:02",
+                                                     "IPv4Address": "10.214.9.2/24", "IPv6Address": ""}},
+           "Options": {}, "Labels": {"tier": "front"}}
 NOW = "2026-12-01T22:24:33.044338773Z"
 ZERO = "0001-01-01T00:00:00Z"
 AUTH = {"username": "alice", "password": "s3cret", "token": ""}
@@ -194,6 +204,18 @@ SAMPLES = {
                                                    "created_by": "/bin/sh -c make"}},
                              "chunks": [{"container": CID}, ({"fd": 1}, b"built\n"),
                                         {"exit_code": 0, "image": IMAGE_ID}]},
+    "network.create": {"params": {"config": {"Name": "web", "Driver": "bridge", "Internal": False,
+                                             "IPAM": {"Config": [{"Subnet": "10.214.9.0/24"}]},
+                                             "Labels": {"tier": "front"}, "Options": {}}},
+                       "reply": {"id": NETWORK_ID, "warning": ""}},
+    "network.list": {"params": {"filters": {"driver": ["bridge"], "label_not": ["tier"]}},
+                     "reply": {"networks": [NETWORK]}},
+    "network.inspect": {"params": {"id": "web"}, "reply": NETWORK},
+    "network.remove": {"params": {"id": "web"}, "reply": {}},
+    "network.connect": {"params": {"id": "web", "container": CID, "endpoint_config": {"Aliases": ["api"]}},
+                        "reply": {}},
+    "network.disconnect": {"params": {"id": "web", "container": CID, "force": False}, "reply": {}},
+    "network.prune": {"params": {"filters": {"until": ["1764633600"]}}, "reply": {"deleted": ["web"]}},
     "shim.probe": {"params": {"pid": 889913, "args": ["/bin/sh", "-c", "true"], "timeout": 30.0},
                    "reply": {"exit_code": 0, "output": "", "timed_out": False}},
     "shim.state": {"params": {}, "reply": {"pid": 889913, "running": False, "started_at": NOW, "exit": EXIT_RECORD}},

@@ -165,8 +165,12 @@ def test_a_record_of_a_wrong_shape_does_not_fit():
     with pytest.raises(errors.BadParameter, match=r"Dockyard\.exits: expected int"):
         wire.check(wire.CONTAINER, rec, "container")
     rec = created_container()
-    rec["NetworkSettings"] = {}
-    with pytest.raises(errors.BadParameter, match="unexpected key 'NetworkSettings'"):
+    rec["NetworkSettings"] = ["bridge"]
+    with pytest.raises(errors.BadParameter, match="NetworkSettings: expected"):
+        wire.check(wire.CONTAINER, rec, "container")
+    rec = created_container()
+    rec["Networks"] = {}
+    with pytest.raises(errors.BadParameter, match="unexpected key 'Networks'"):
         wire.check(wire.CONTAINER, rec, "container")
     rec = created_container()
     rec["HostConfig"] = {1: "x"}

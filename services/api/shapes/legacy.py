@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.common.timefmt import unix as unix_time
 
+from . import networks
 from .common import container_command, human_duration, image_created, image_field, since
 
 
@@ -158,8 +159,7 @@ def container_inspect(rec: dict, api) -> dict:
                   "StartedAt": state["StartedAt"], "Ghost": False, "FinishedAt": state["FinishedAt"],
                   "Error": state["Error"]},
         "Image": image_id(rec["Image"]),
-        "NetworkSettings": {"IpAddress": "", "IpPrefixLen": 0, "Gateway": "", "Bridge": "",
-                            "PortMapping": None},
+        "NetworkSettings": networks.legacy_settings(rec),
         "SysInitPath": "",
         "ResolvConfPath": rec["ResolvConfPath"],
         "Volumes": {m["Destination"]: m["Source"] for m in rec.get("Mounts") or []},

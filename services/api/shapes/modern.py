@@ -5,8 +5,8 @@ from __future__ import annotations
 from services.common.config import RUNTIMES, runtime_path
 from services.common.timefmt import unix as unix_time
 
+from . import networks
 from .common import container_command, human_duration, image_created, image_field, since
-
 
 
 def version(rec: dict) -> dict:
@@ -225,12 +225,12 @@ def container_list(records: list[dict], api) -> list[dict]:
         "ImageID": rec["Image"],
         "Command": container_command(rec),
         "Created": unix_time(rec["Created"]),
-        "Ports": [],
+        "Ports": networks.list_ports(rec),
         "Labels": rec["Config"].get("Labels") or {},
         "State": rec["State"]["Status"],
         "Status": _status(rec),
         "HostConfig": {"NetworkMode": rec["HostConfig"].get("NetworkMode", "default")},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": networks.list_settings(rec),
         "Mounts": _mounts(rec),
     } for rec in records]
 
@@ -273,8 +273,7 @@ def container_inspect(rec: dict, api) -> dict:
         "Mounts": _mounts(rec),
         "Config": {k: rec["Config"].get(k) for k in _CONFIG_KEYS
                    if k not in _OMITTED_EMPTY or rec["Config"].get(k)},
-        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "",
-                            "Networks": {}, "IPAddress": "", "Gateway": "", "MacAddress": ""},
+        "NetworkSettings": networks.inspect_settings(rec, api),
     }
 
 

@@ -249,6 +249,10 @@ CONTAINER = {
     "ResolvConfPath": str, "HostnamePath": str, "HostsPath": str, "LogPath": str, "Name": str,
     "RestartCount": int, "Driver": str, "Platform": str,
     "Config": MapOf(ANY), "HostConfig": MapOf(ANY), "Mounts": [MOUNT],
+    # Docker's NetworkSettings as the supervisor keeps it: Networks (name -> Docker's
+    # EndpointSettings), Ports (a started container's bindings, "80/tcp" -> [{HostIp,
+    # HostPort}] or None), SandboxID, SandboxKey. None in records made before networks.
+    "NetworkSettings": Opt(MapOf(ANY)),
     "Dockyard": {
         "anonymous_volumes": [str],
         "cgroup": str,
