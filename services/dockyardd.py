@@ -38,6 +38,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--runtime", help="the default container runtime: builtin or runc")
     p.add_argument("--cgroup-parent", help="the cgroup containers are placed under")
     p.add_argument("-G", "--group", help="group that may use the unix socket")
+    p.add_argument("-b", "--bridge", help="the default bridge network's link name")
+    p.add_argument("--bip", help="the default bridge's address and subnet (CIDR)")
+    p.add_argument("--fixed-cidr", help="the part of the default bridge's subnet containers get addresses from")
+    p.add_argument("--default-address-pool", action="append", dest="default_address_pools", metavar="POOL",
+                   help="base=CIDR,size=N: where user-defined networks get subnets (repeatable)")
     p.add_argument("-l", "--log-level", help="debug, info, warn, error or fatal")
     return p.parse_args(argv)
 

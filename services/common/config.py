@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import socket
 from dataclasses import asdict, dataclass, field, fields
 from urllib.parse import urlsplit
@@ -75,6 +76,14 @@ class Settings:
     max_layer_bytes: int = 64 << 30
     # Cap on a build context, once decompressed (Dockerfiles are capped apart, at 10 MiB).
     max_build_context: int = 8 << 30
+    # Networks, as dockerd's flags: the default bridge's link name (-b; its nft table is
+    # named after it too), its gateway address and subnet (--bip), the part of it containers
+    # get addresses from (--fixed-cidr), and the pools user-defined networks get subnets
+    # from (--default-address-pool base=CIDR,size=N). Dockyard's own, apart from Docker's.
+    bridge: str = "dockyard0"
+    bip: str = "10.213.0.1/16"
+    fixed_cidr: str = ""
+    default_address_pools: list[str] = field(default_factory=lambda: ["base=10.214.0.0/15,size=24"])
 
     # -- loading
 
@@ -154,12 +163,46 @@ class Settings:
             cgroup_path(self.cgroup_parent, "")
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        self.address_pools()
+        self.bridge_address()
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,14}", self.bridge):
+            raise ConfigError(f"bridge {self.bridge!r}: a link name of 1 to 15 letters, digits, '_', '.' or '-', "
+                              "starting with a letter (its firewall table is named after it)")
         for host in self.hosts:
             h = parse_host(host, self.tls)
             if h.scheme == "tcp" and not self.tls and not h.loopback:
                 raise ConfigError(
                     f"refusing to listen on {host} without TLS: anyone who can reach it gets root "
                     "on this host; use a loopback address or --tlsverify with --tlscert/--tlskey")
+
+
+    def address_pools(self) -> list[tuple[str, int]]:
+        """The default address pools as (base, size): from `base=10.214.0.0/15,size=24`."""
+        pools = []
+        for text in self.default_address_pools:
+            fields_ = dict(part.partition("=")[::2] for part in text.split(","))
+            try:
+                base = ipaddress.IPv4Network(fields_["base"], strict=False)
+                size = int(fields_["size"])
+            except (KeyError, ValueError):
+                raise ConfigError(f"default-address-pool {text!r}: write it as base=<IPv4 CIDR>,size=<prefix length>")
+            if not base.prefixlen <= size <= 30:
+                raise ConfigError(f"default-address-pool {text!r}: size must be between {base.prefixlen} and 30")
+            pools.append((str(base), size))
+        return pools
+
+    def bridge_address(self) -> tuple[ipaddress.IPv4Interface, ipaddress.IPv4Network | None]:
+        """The default bridge's gateway (with its subnet) and the range containers get (--fixed-cidr)."""
+        try:
+            gateway = ipaddress.IPv4Interface(self.bip)
+            fixed = ipaddress.IPv4Network(self.fixed_cidr, strict=False) if self.fixed_cidr else None
+        except ValueError as exc:
+            raise ConfigError(f"bip {self.bip!r} or fixed-cidr {self.fixed_cidr!r}: {exc}") from None
+        if gateway.network.prefixlen > 30:
+            raise ConfigError(f"bip {self.bip}: the subnet has no room for containers")
+        if fixed is not None and not fixed.subnet_of(gateway.network):
+            raise ConfigError(f"fixed-cidr {self.fixed_cidr} is not inside the bridge's subnet {gateway.network}")
+        return gateway, fixed
 
 
 def _coerce(typ: object, value: object, key: str, source: str) -> object:

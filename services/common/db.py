@@ -90,6 +90,16 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX build_cache_image ON build_cache(image_id);
     """,
+    # 5: networks (the supervisor's): each as Docker's inspect shows it, less its containers
+    # (their endpoints are in the containers' records).
+    """
+    CREATE TABLE networks (
+        id       TEXT PRIMARY KEY,
+        name     TEXT NOT NULL UNIQUE,
+        created  TEXT NOT NULL,
+        config   BLOB NOT NULL
+    );
+    """,
 ]
 
 

@@ -4,7 +4,8 @@ endpoint, with their addresses, routes and state. Only the supervisor uses them.
 pyroute2 speaks netlink for us (link kinds, attributes, errors) where hand-written
 packing would be long and brittle. A netlink socket belongs to the network namespace it
 was opened in, so work inside a container's namespace opens its socket in a thread that
-entered it (services.kernel.netns.run_in).
+entered it (services.kernel.netns.run_in). pyroute2 runs an asyncio loop of its own, so
+an asyncio caller calls these from a thread (asyncio.to_thread), never from its loop's.
 """
 
 from __future__ import annotations
@@ -43,9 +44,24 @@ def names(prefix: str) -> list[str]:
         return sorted(n for n in found if n and n.startswith(prefix))
 
 
-def bridge(name: str, gateway: str, prefixlen: int) -> None:
+def owned(mark: str) -> list[str]:
+    """The host's links whose alias is `mark`: those a daemon made (its sweeps touch only
+    its own, whatever other daemons or engines share the host)."""
+    with IPRoute() as ipr:
+        return sorted(link.get_attr("IFLA_IFNAME") for link in ipr.get_links()
+                      if link.get_attr("IFLA_IFALIAS") == mark)
+
+
+def host_networks() -> list[str]:
+    """The IPv4 subnets of the host's own addresses (a new network's subnet must overlap
+    none of them, as dockerd checks)."""
+    with IPRoute() as ipr:
+        return [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(family=2)]
+
+
+def bridge(name: str, gateway: str, prefixlen: int, mark: str = "") -> None:
     """The bridge `name` with the gateway address, up (made if it is missing, its address
-    added if it lacks it: a restart finds what it made before)."""
+    added if it lacks it: a restart finds what it made before), its alias `mark`."""
     _check_name(name)
     with IPRoute() as ipr:
         if _index(ipr, name) is None:
@@ -55,6 +71,8 @@ def bridge(name: str, gateway: str, prefixlen: int) -> None:
                 if exc.code != errno.EEXIST:
                     raise
         index = _index(ipr, name)
+        if mark:
+            ipr.link("set", index=index, ifalias=mark)
         present = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=2)}
         if gateway not in present:
             ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
@@ -75,10 +93,10 @@ def remove(name: str) -> None:
 
 
 def endpoint(host_name: str, bridge_name: str, handle: str, address: str, prefixlen: int,
-             gateway: str | None, mac: str, ifname: str = "eth0") -> None:
-    """A veth pair: `host_name` on the bridge, its peer in the namespace of `handle` as
-    `ifname` with `address`/`prefixlen` and `mac`, the namespace's loopback up, and a
-    default route through `gateway` (none for an internal network)."""
+             gateway: str | None, mac: str, ifname: str = "eth0", mark: str = "") -> None:
+    """A veth pair: `host_name` on the bridge (its alias `mark`), its peer in the namespace
+    of `handle` as `ifname` with `address`/`prefixlen` and `mac`, the namespace's loopback
+    up, and a default route through `gateway` (none for an internal network)."""
     # The peer is made beside it on the host, then moved and renamed: a name of its own
     # for that moment (so `host_name` has a byte to spare).
     peer = _check_name(_check_name(host_name) + "p")
@@ -88,7 +106,8 @@ def endpoint(host_name: str, bridge_name: str, handle: str, address: str, prefix
             master = _index(ipr, bridge_name)
             if master is None:
                 raise ValueError(f"no bridge {bridge_name}")
-            ipr.link("set", index=_index(ipr, host_name), master=master, state="up")
+            extra = {"ifalias": mark} if mark else {}
+            ipr.link("set", index=_index(ipr, host_name), master=master, state="up", **extra)
             fd = os.open(handle, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 ipr.link("set", index=_index(ipr, peer), net_ns_fd=fd)
@@ -119,3 +138,26 @@ def addresses(handle: str, ifname: str = "eth0") -> list[str]:
                 return []
             return [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ns.get_addr(index=index, family=2)]
     return netns.run_in(handle, read)
+
+
+def remove_in(handle: str, ifname: str) -> None:
+    """Delete the link `ifname` inside the namespace of `handle` (a veth: its host end goes
+    with it); nothing if it is gone."""
+    def inside() -> None:
+        with IPRoute() as ns:
+            index = _index(ns, ifname)
+            if index is not None:
+                try:
+                    ns.link("del", index=index)
+                except NetlinkError as exc:
+                    if exc.code != errno.ENODEV:
+                        raise
+    netns.run_in(handle, inside)
+
+
+def loopback_up(handle: str) -> None:
+    """Raise the loopback link of the namespace of `handle`."""
+    def inside() -> None:
+        with IPRoute() as ns:
+            ns.link("set", index=_index(ns, "lo"), state="up")
+    netns.run_in(handle, inside)

@@ -1,4 +1,4 @@
-"""The supervisor service: containers (and, to come, volumes and networks), and the shims
+"""The supervisor service: containers, networks (and, to come, volumes), and the shims
 that run them. This module only composes its rooms."""
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from .lifecycle import Lifecycle
 from .listing import Listing
 from .logs import Logs
 from .mounts import Mounts
+from .networks.bridge import Bridges
+from .networks.room import NetworksRoom
+from .networks.store import Networks
 from .records import Records
 from .shims import Shims
 
@@ -26,16 +29,21 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
     records = Records(store.conn)
     shims = Shims(settings, clients)
     mounts = Mounts(store.conn, settings.data_root, records)
-    lifecycle = Lifecycle(settings, records, shims, mounts, store)
-    creator, snapshots = Creator(settings, records, mounts, store), Snapshots(settings, records, store, clients)
+    networks = Networks(store.conn)
+    networks.ensure_predefined(settings)
+    bridges = Bridges(settings, records, networks)
+    lifecycle = Lifecycle(settings, records, shims, mounts, store, bridges)
+    creator = Creator(settings, records, mounts, store, networks)
+    snapshots = Snapshots(settings, records, store, clients)
     build_steps = BuildSteps(records, creator, lifecycle, snapshots, clients)
     health = Health(records, clients)
     lifecycle.started_hooks.append(health.watch)
     rooms = [creator, lifecycle, Listing(settings, records, store, lifecycle), Logs(records), snapshots,
-             Info(settings, store.conn), build_steps, health]
+             Info(settings, store.conn), build_steps, health, NetworksRoom(settings, records, networks, bridges)]
     for room in rooms:
         for name, handler in room.handlers().items():
             server.handle(name)(handler)
+    await bridges.restore()   # before adoption: an exit found then gives back its addresses
     await adopt(settings, records, shims, lifecycle)
     await build_steps.sweep()
     await shims.start_zygote()

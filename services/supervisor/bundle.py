@@ -8,7 +8,6 @@ handling, the log's path, Docker's User string) travels as `org.dockyard.*` anno
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import stat
@@ -39,65 +38,12 @@ def make_dirs(d: dict) -> None:
         os.makedirs(d[key], mode=0o755, exist_ok=True)
 
 
-def host_resolv_conf() -> str:
-    """The host's resolv.conf without loopback resolvers, which a container cannot reach."""
-    try:
-        with open("/etc/resolv.conf") as fh:
-            lines = fh.read().splitlines()
-    except OSError:
-        return ""
-    keep = [line for line in lines
-            if not (line.startswith("nameserver") and (line.split()[1:2] or [""])[0].startswith(("127.", "::1")))]
-    return "\n".join(keep) + "\n"
-
-
-def write_files(d: dict, hostname: str, dns: list[str], extra_hosts: list[str] | None = None,
-                host_network: bool = False) -> None:
-    """The container's hostname, hosts and resolv.conf files. On the host's network, its
-    hosts file is the host's, as Docker's is (with the extra hosts after it)."""
-    with open(d["hostname"], "w") as fh:
-        fh.write(hostname + "\n")
-    extra = "".join(f"{address}\t{name}\n" for name, address in map(extra_host, extra_hosts or []))
-    with open(d["hosts"], "w") as fh:
-        if host_network:
-            fh.write(_host_file("/etc/hosts") + extra)
-        else:
-            fh.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + extra
-                     + f"127.0.0.1\t{hostname}\n")
-    with open(d["resolv"], "w") as fh:
-        fh.write("".join(f"nameserver {server}\n" for server in dns) if dns else host_resolv_conf())
-
-
 DEFAULT_SHM_SIZE = 64 << 20
 
 
 def shm_size(host: dict) -> int:
     """The size of /dev/shm: ShmSize, or Docker's 64 MiB."""
     return int(host.get("ShmSize") or 0) or DEFAULT_SHM_SIZE
-
-
-def _host_file(path: str) -> str:
-    try:
-        with open(path) as fh:
-            text = fh.read()
-    except OSError:
-        return ""
-    return text if text.endswith("\n") or not text else text + "\n"
-
-
-def extra_host(entry: str) -> tuple[str, str]:
-    """An ExtraHosts entry, `name:address` (or `name=address`), as (name, address): Docker's
-    forms; the address may be IPv6, so only the first separator splits."""
-    sep = "=" if "=" in entry else ":"
-    name, _, address = entry.partition(sep)
-    address = address.strip("[]")
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        raise errors.BadParameter(f"invalid IP address in add-host: {address!r}") from None
-    if not name or any(c.isspace() for c in name):
-        raise errors.BadParameter(f"invalid host name in add-host: {entry!r}")
-    return name, address
 
 
 def capabilities(host: dict) -> dict:

@@ -11,14 +11,16 @@ from services.common.config import Settings
 from services.common.store import Store
 
 from . import bundle, names, spec
-from .networks import modes
+from .networks import files, modes, ports
+from .networks.store import Networks
 from .mounts import Mounts
 from .records import Records
 
 
 class Creator:
-    def __init__(self, settings: Settings, records: Records, mounts: Mounts, store: Store):
+    def __init__(self, settings: Settings, records: Records, mounts: Mounts, store: Store, networks: Networks):
         self.settings = settings
+        self.networks = networks
         self.records = records
         self.mounts = mounts
         self.store = store
@@ -49,7 +51,7 @@ class Creator:
         spec.check(config or {}, host, networking)
         config, host = config or {}, host or {}
         for entry in host.get("ExtraHosts") or []:
-            bundle.extra_host(entry)   # refused before anything is made
+            files.extra_host(entry)   # refused before anything is made
         modes.check(host.get("NetworkMode") or "default")
         image_name = config.get("Image")
         if not image_name:
@@ -64,6 +66,8 @@ class Creator:
                          cgroup_parent=self.settings.cgroup_parent, default_runtime=self.settings.runtime)
         try:
             rec = spec.record(made, config, host)
+            rec["NetworkSettings"] = modes.settings_at_create(host, networking, self.networks.find)
+            ports.wanted(rec["Config"], rec["HostConfig"])   # a bad binding refused now, not at start
         except BaseException:
             self.mounts.remove_anonymous({"Dockyard": {"anonymous_volumes": anonymous}})
             raise
@@ -73,8 +77,7 @@ class Creator:
         try:
             staged = {k: v.replace(d["dir"], stage) for k, v in d.items()}
             bundle.make_dirs(staged)
-            bundle.write_files(staged, rec["Config"]["Hostname"], rec["HostConfig"]["Dns"],
-                               rec["HostConfig"].get("ExtraHosts"), rec["HostConfig"]["NetworkMode"] == modes.HOST)
+            files.write_all(staged, rec)
             os.rename(stage, d["dir"])
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)

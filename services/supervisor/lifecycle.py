@@ -24,6 +24,7 @@ from services.kernel.cgroups import Cgroup, prime_migration
 
 from . import bundle, health, spec, states
 from .networks import modes
+from .networks.bridge import Bridges
 from .mounts import Mounts
 from .records import Records
 from .restarts import Restarts, logged
@@ -42,8 +43,10 @@ def _tell(table: dict[str, asyncio.Future], cid: str, value) -> None:
 
 
 class Lifecycle:
-    def __init__(self, settings: Settings, records: Records, shims: Shims, mounts: Mounts, store: Store):
+    def __init__(self, settings: Settings, records: Records, shims: Shims, mounts: Mounts, store: Store,
+                 bridges: Bridges):
         self.settings = settings
+        self.bridges = bridges
         self.records = records
         self.shims = shims
         self.mounts = mounts
@@ -86,9 +89,12 @@ class Lifecycle:
         d = container_files.paths(self.settings.data_root, cid)
         lowers = [self.store.layer_path(row["chain_id"]) for row in self.store.chain(rec["Image"])]
         try:
-            network = modes.at_start(rec, self.records, self.settings.data_root)
-        except errors.DockyardError as exc:   # the network it names is not there to join
+            network = await self._network(rec)
+        except errors.DockyardError as exc:   # a network it names is not there, a port is taken...
             await self._not_started(rec, exc.message, 128, exc)
+        except Exception as exc:   # the kernel refused: still a start that failed, recorded as one
+            log.exception("wiring the network of %s", cid[:12])
+            await self._not_started(rec, str(exc), 128, errors.ServerError(f"cannot wire the network: {exc}"))
         with open(d["config"], "w") as fh:
             json.dump(bundle.oci_config(rec, d, lowers, network), fh, indent=1)
         if os.path.exists(d["exit"]):
@@ -102,14 +108,26 @@ class Lifecycle:
         rec["Dockyard"].update({"shim_pid": report["shim_pid"], "shim_start": proc_start(report["shim_pid"]),
                                 "pid_start": proc_start(report["pid"])})
         self.records.save(rec)
+        self.bridges.published(rec)
         self.serving[cid] = channel.serving
         self.watchers[cid] = logged(asyncio.ensure_future(self._watch(rec, channel)), cid)
         _tell(self.starts, cid, report["pid"])
         for hook in self.started_hooks:
             hook(rec)
 
+    async def _network(self, rec: dict) -> modes.Joined:
+        """What the container's network mode joins at this start; its endpoints on bridge
+        networks wired (`rec` updated)."""
+        if rec.get("NetworkSettings") is None:   # a record from before networks
+            rec["NetworkSettings"] = modes.settings_at_create(rec["HostConfig"], None, self.bridges.networks.find)
+        network = modes.at_start(rec, self.records, self.settings.data_root)
+        if network is None:
+            network = modes.Joined({"type": "network", "path": await self.bridges.plug_all(rec)})
+        return network
+
     async def _not_started(self, rec: dict, why: str, exit_code: int, error: errors.DockyardError) -> NoReturn:
         """Record a start that failed, tell whoever waits for the start, and raise `error`."""
+        await self.bridges.unplug_all(rec)
         self.records.save(states.apply(rec, "start_failed", error=why, exit_code=exit_code))
         starting = self.starts.pop(rec["Id"], None)
         if starting is not None and not starting.done():
@@ -151,7 +169,12 @@ class Lifecycle:
         rec = self.records.load(cid)
         states.apply(rec, "exited", **result)
         rec["Dockyard"]["exits"] = rec["Dockyard"].get("exits", 0) + 1
+        try:
+            await self.bridges.unplug_all(rec)
+        except Exception:   # the exit is recorded whatever; a restart's sweep takes what is left
+            log.exception("unwiring the network of %s", cid[:12])
         await self.records.save_until_it_works(rec, "the exit of")
+        self.bridges.published(rec)
         _tell(self.next_exits, cid, rec["State"])
         if rec["HostConfig"].get("AutoRemove"):
             async with self.records.lock(cid):
@@ -272,6 +295,7 @@ class Lifecycle:
         cid = rec["Id"]
         self.restarts.cancel(cid)
         self.records.save(states.apply(rec, "removing"))
+        await self.bridges.unplug_all(rec)   # nothing left to undo but after a crash
         d = container_files.paths(self.settings.data_root, cid)
         doomed = tempfile.mkdtemp(dir=self.staging)
         if os.path.exists(d["dir"]):

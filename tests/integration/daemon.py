@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import ipaddress
 import json
 import os
 import shutil
@@ -14,6 +16,8 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
+
+from services.kernel import links
 
 from ..polling import until
 from . import leaks
@@ -60,6 +64,7 @@ class Daemon:
     port: int
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
+    _network_block: ipaddress.IPv4Network | None = None
 
     @property
     def sock(self) -> str:
@@ -101,10 +106,34 @@ class Daemon:
     def unix_url(self) -> str:
         return f"unix://{self.sock}"
 
+    @property
+    def bridge(self) -> str:
+        """Its default bridge's link name (and its firewall table's): its own, as is
+        everything else of its networks, so that daemons side by side never meet."""
+        return "dyt" + hashlib.sha256(self.root.encode()).hexdigest()[:8]
+
+    def network_block(self) -> ipaddress.IPv4Network:
+        """A /16 of its own for its bridges: chosen once (from its root, then the first that
+        no address of the host is in), kept across its restarts."""
+        if self._network_block is None:
+            used = [ipaddress.ip_network(a, strict=False) for a in links.host_networks()]
+            start = int(hashlib.sha256(self.root.encode()).hexdigest(), 16) % 100
+            for step in range(100):
+                block = ipaddress.ip_network(f"10.{100 + (start + step) % 100}.0.0/16")
+                if not any(block.overlaps(u) for u in used):
+                    self._network_block = block
+                    break
+            else:
+                raise RuntimeError("no free 10.100-199.0.0/16 for a test daemon's networks")
+        return self._network_block
+
     def args(self) -> list[str]:
+        block = self.network_block()
         return [DOCKYARDD, "-H", self.unix_url, "-H", f"tcp://127.0.0.1:{self.port}",
                 "--data-root", self.data_root, "--exec-root", self.exec_root,
-                "--cgroup-parent", self.cgroup_parent, *self.extra_args]
+                "--cgroup-parent", self.cgroup_parent, "--bridge", self.bridge,
+                "--bip", f"{block.network_address + 1}/24", "--default-address-pool", f"base={block},size=24",
+                *self.extra_args]
 
     def start(self, timeout: float = 30) -> "Daemon":
         log = open(self.log_path, "ab")

@@ -1,7 +1,9 @@
 """A container's network mode (HostConfig.NetworkMode), as Docker names them, and what its
 bundle gets for it at each start:
 
-    default, bridge   a network namespace of its own (its bridge endpoint: issue 11)
+    default, bridge   a namespace of its own with an endpoint on the default bridge
+    <network>         a namespace of its own with an endpoint on that network (and others
+                      NetworkingConfig or a connect adds): networks.bridge wires them
     none              a network namespace of its own, with only its loopback
     host              the host's network namespace, and the host's name and hosts file
     container:<id>    another running container's network namespace, hosts, resolv.conf
@@ -38,14 +40,42 @@ class Joined:
     files: dict | None = None
 
 
-def at_start(rec: dict, records: Records, data_root: str) -> Joined:
+def settings_at_create(host: dict, networking: dict | None, find) -> dict:
+    """A new container's NetworkSettings: an endpoint's configuration on each network it is
+    to join (its mode's, then those NetworkingConfig adds), keyed by the network's name
+    (`find` looks a network up; one not there yet is looked for again at each start)."""
+    from .bridge import endpoint_settings
+    mode = host.get("NetworkMode") or "default"
+    # "default" is the default bridge's other name (the docker CLI sends it).
+    configs = {("bridge" if name == "default" else name): config
+               for name, config in ((networking or {}).get("EndpointsConfig") or {}).items()}
+    wanted = [] if mode.startswith(CONTAINER) else ["bridge" if mode == "default" else mode]
+    wanted += [name for name in configs if name not in wanted]
+    networks = {}
+    for ref in wanted:
+        config = configs.get(ref)
+        try:
+            net = find(ref)
+        except errors.NotFound:
+            networks[ref] = endpoint_settings(config)
+            continue
+        networks[net["Name"]] = {**endpoint_settings(config), "NetworkID": net["Id"]}
+    if (HOST in networks or "none" in networks) and len(networks) > 1:
+        raise errors.BadParameter("conflicting options: a container on the host's network or on none cannot "
+                                  "be connected to other networks")
+    return {"Networks": networks, "Ports": {}, "SandboxID": "", "SandboxKey": ""}
+
+
+def at_start(rec: dict, records: Records, data_root: str) -> Joined | None:
+    """What the container joins at its start for a mode of the host's, another container's
+    or none; None for bridge networks (the bridge driver wires those)."""
     mode = rec["HostConfig"].get("NetworkMode") or "default"
     if mode == HOST:
         return Joined(None)
-    if mode in OWN:
+    if mode == "none":
         return Joined({"type": "network"})
     if not mode.startswith(CONTAINER):
-        raise errors.NotFound(f"network {mode} not found")
+        return None
     target = records.find(mode[len(CONTAINER):])
     if not target["State"]["Running"]:
         raise errors.Conflict(f"cannot join network of a non running container: {target['Id']}")

@@ -1,0 +1,256 @@
+"""The bridge driver: a container's endpoints on bridge networks. At each start, its network
+namespace (a handle `<exec-root>/netns/<short id>` that outlives every service), an
+address from each network's pool and a veth pair into it, its published ports in the
+firewall, and its hosts, resolv.conf and DNS names; all of it undone at its exit. The
+kernel keeps forwarding with no Dockyard process in the path, so a restart of any
+service changes nothing a container sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+
+from services.common import container_files, errors
+from services.common.config import Settings
+from services.kernel import firewall, links, netns
+
+from ..records import Records
+from . import dns, files, ipam, ports
+from .store import Networks
+
+log = logging.getLogger("supervisor")
+
+VETH_PREFIX = "dyv"
+
+
+def endpoint_settings(config: dict | None) -> dict:
+    """Docker's EndpointSettings of a container not yet started on the network."""
+    config = config or {}
+    return {"IPAMConfig": config.get("IPAMConfig") or None, "Links": config.get("Links") or None,
+            "Aliases": config.get("Aliases") or None, "MacAddress": config.get("MacAddress") or "",
+            "DriverOpts": config.get("DriverOpts") or None, "NetworkID": "", "EndpointID": "", "Gateway": "",
+            "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+
+
+def unplugged(ep: dict) -> dict:
+    """The endpoint as a stopped container shows it: its configuration only."""
+    keep = {k: ep.get(k) for k in ("IPAMConfig", "Links", "Aliases", "DriverOpts", "NetworkID")}
+    mac = ep.get("MacAddress") or ""
+    if ep.get("IPAddress") and mac == ipam.mac_of(ipam.Addr(ep["IPAddress"])):
+        mac = ""   # derived from its address, not configured
+    return {**endpoint_settings(keep), "MacAddress": mac, "NetworkID": keep["NetworkID"] or ""}
+
+
+def veth_name(ep: dict) -> str:
+    return VETH_PREFIX + ep["EndpointID"][:11]
+
+
+class Bridges:
+    def __init__(self, settings: Settings, records: Records, networks: Networks):
+        self.settings = settings
+        self.records = records
+        self.networks = networks
+        self.handles = os.path.join(settings.exec_root, "netns")
+        self.mark = f"dockyard:{settings.bridge}"   # the alias of every link this daemon makes
+        self.pools: dict[str, ipam.Pool] = {}       # network id -> its addresses
+        self.forwards: dict[str, list[firewall.Forward]] = {}   # container id -> its published ports
+        self.firewall_lock = asyncio.Lock()
+
+    def handle(self, cid: str) -> str:
+        return netns.path(self.handles, cid[:12])
+
+    def pool(self, net: dict) -> ipam.Pool:
+        if net["Id"] not in self.pools:
+            self.pools[net["Id"]] = ipam.Pool.configure(net["IPAM"]["Config"][0], [])
+        return self.pools[net["Id"]]
+
+    def gateway(self) -> str:
+        """The default bridge's address: what `host-gateway` names."""
+        return str(self.settings.bridge_address()[0].ip)
+
+    # -------------------------------------------------------- the supervisor's start
+
+    async def restore(self) -> None:
+        """After a start of the supervisor: the addresses and ports running containers
+        hold, the bridges and firewall as the records say, and nothing else of this
+        daemon's (stray namespaces and veths a crash left)."""
+        running = [rec for rec in self.records.all() if dns._running(rec)]
+        keep_links, keep_handles = set(), set()
+        for net in self.networks.all():
+            if net["Driver"] == "bridge":
+                await asyncio.to_thread(self.make_bridge, net)
+                keep_links.add(net["Dockyard"]["bridge"])
+        for rec in running:
+            settings = rec.get("NetworkSettings") or {}
+            for ep in settings.get("Networks", {}).values():
+                if ep.get("IPAddress") and ep.get("EndpointID"):
+                    try:
+                        self.pool(self.networks.find(ep["NetworkID"])).used.add(ipam.Addr(ep["IPAddress"]))
+                    except errors.NotFound:
+                        continue
+                    keep_links.add(veth_name(ep))
+            if settings.get("SandboxKey"):
+                keep_handles.add(os.path.basename(settings["SandboxKey"]))
+            self.forwards[rec["Id"]] = self._forwards(rec)
+        for name in await asyncio.to_thread(links.owned, self.mark):
+            if name not in keep_links:
+                log.info("removing link %s: nothing of this daemon's uses it", name)
+                await asyncio.to_thread(links.remove, name)
+        for name in os.listdir(self.handles) if os.path.isdir(self.handles) else []:
+            if name not in keep_handles:
+                await asyncio.to_thread(netns.remove, os.path.join(self.handles, name))
+        await asyncio.to_thread(firewall.enable_forwarding)
+        await self.apply_firewall()
+        dns.publish(self.settings.data_root, running, {ep.get("NetworkID") for rec in running
+                                                       for ep in rec["NetworkSettings"]["Networks"].values()})
+
+    def make_bridge(self, net: dict) -> None:
+        pool = self.pool(net)
+        name = net["Dockyard"]["bridge"]
+        links.bridge(name, str(pool.gateway), pool.subnet.prefixlen, self.mark)
+        firewall.allow_localnet(name)
+
+    async def apply_firewall(self) -> None:
+        """The whole firewall table, from the networks and the published ports."""
+        bridges = [firewall.Bridge(net["Dockyard"]["bridge"], str(self.pool(net).subnet), net["Internal"],
+                                   net["Options"].get("com.docker.network.bridge.enable_ip_masquerade") != "false")
+                   for net in self.networks.all() if net["Driver"] == "bridge"]
+        forwards = [f for fs in self.forwards.values() for f in fs]
+        async with self.firewall_lock:
+            await asyncio.to_thread(firewall.apply, self.settings.bridge, bridges, forwards)
+
+    # ------------------------------------------------------------ start and exit
+
+    async def plug_all(self, rec: dict) -> str:
+        """Wire the container of `rec` at its start: its namespace's handle (returned), an
+        endpoint on each of its networks, its published ports; `rec` updated, not saved."""
+        settings = rec["NetworkSettings"]
+        wired = []
+        for name in list(settings["Networks"]):
+            net = self.networks.find(name)
+            if net["Driver"] != "bridge":
+                raise errors.BadParameter(f"container cannot be connected to network {name} and to others")
+            if net["Name"] != name:   # named by id at create
+                settings["Networks"][net["Name"]] = settings["Networks"].pop(name)
+            wired.append(net)
+        handle = self.handle(rec["Id"])
+        await asyncio.to_thread(netns.remove, handle)   # a crash's leftover
+        await asyncio.to_thread(netns.create, self.handles, rec["Id"][:12])
+        settings["SandboxKey"], settings["SandboxID"] = handle, secrets.token_hex(32)
+        try:
+            routed = False
+            for index, net in enumerate(wired):
+                await self.plug(rec, net, f"eth{index}", route=not routed and not net["Internal"])
+                routed = routed or not net["Internal"]
+            self._publish(rec)
+            if self.forwards.get(rec["Id"]):
+                await self.apply_firewall()
+            self.write_files(rec)
+        except BaseException:
+            await self.unplug_all(rec)
+            raise
+        return handle
+
+    async def plug(self, rec: dict, net: dict, ifname: str, route: bool) -> None:
+        """An endpoint of the running (or starting) container on `net`, as `ifname`."""
+        ep = rec["NetworkSettings"]["Networks"].setdefault(net["Name"], endpoint_settings(None))
+        pool = self.pool(net)
+        wanted = (ep.get("IPAMConfig") or {}).get("IPv4Address") or None
+        if wanted and net["Name"] == dns.DEFAULT_BRIDGE:
+            raise errors.BadParameter("user specified IP address is supported on user defined networks only")
+        address = pool.allocate(wanted)
+        ep.update(NetworkID=net["Id"], EndpointID=secrets.token_hex(32), IPAddress=str(address),
+                  IPPrefixLen=pool.subnet.prefixlen, Gateway="" if net["Internal"] else str(pool.gateway),
+                  MacAddress=ep.get("MacAddress") or rec["Config"].get("MacAddress") or ipam.mac_of(address),
+                  DNSNames=None if net["Name"] == dns.DEFAULT_BRIDGE else dns.dns_names(rec, ep))
+        try:
+            await asyncio.to_thread(links.endpoint, veth_name(ep), net["Dockyard"]["bridge"],
+                                    rec["NetworkSettings"]["SandboxKey"], str(address), pool.subnet.prefixlen,
+                                    str(pool.gateway) if route else None, ep["MacAddress"], ifname, self.mark)
+        except BaseException:
+            pool.release(address)
+            ep.update(unplugged(ep))
+            raise
+
+    async def unplug(self, rec: dict, name: str) -> None:
+        """Take the container's endpoint on network `name` away (its veth, its address)."""
+        ep = rec["NetworkSettings"]["Networks"][name]
+        if ep.get("EndpointID"):
+            await asyncio.to_thread(links.remove, veth_name(ep))
+        if ep.get("IPAddress"):
+            try:
+                self.pool(self.networks.find(ep["NetworkID"])).release(ep["IPAddress"])
+            except errors.NotFound:
+                pass
+        rec["NetworkSettings"]["Networks"][name] = unplugged(ep)
+
+    async def unplug_all(self, rec: dict) -> None:
+        """Undo plug_all at the container's exit (or a start that failed): `rec` updated, not
+        saved. What is gone already is skipped."""
+        settings = rec.get("NetworkSettings")
+        if not settings:
+            return
+        for name in list(settings["Networks"]):
+            await self.unplug(rec, name)
+        if settings.get("SandboxKey"):
+            await asyncio.to_thread(netns.remove, settings["SandboxKey"])
+        settings.update(SandboxKey="", SandboxID="", Ports={})
+        if self.forwards.pop(rec["Id"], None):
+            await self.apply_firewall()
+        try:
+            os.unlink(container_files.paths(self.settings.data_root, rec["Id"])["names"])
+        except FileNotFoundError:
+            pass
+
+    def _forwards(self, rec: dict) -> list[firewall.Forward]:
+        settings = rec["NetworkSettings"]
+        first = next((ep for ep in settings["Networks"].values() if ep.get("IPAddress")), None)
+        if first is None:
+            return []
+        bridge = self.networks.find(first["NetworkID"])["Dockyard"]["bridge"]
+        return [firewall.Forward(b.proto, b.host_ip, b.host_port, first["IPAddress"], b.port, bridge)
+                for b in ports.from_settings(settings.get("Ports"))]
+
+    def _publish(self, rec: dict) -> None:
+        """Host ports for the container's bindings, into its NetworkSettings.Ports."""
+        config, host = rec["Config"], rec["HostConfig"]
+        asked = ports.wanted(config, host)
+        taken = [b for cid, fs in self.forwards.items() if cid != rec["Id"]
+                 for b in (ports.Bound(f.port, f.proto, f.host_ip, f.host_port) for f in fs)]
+        rec["NetworkSettings"]["Ports"] = ports.settings_ports(config, host, ports.choose(asked, taken))
+        self.forwards[rec["Id"]] = self._forwards(rec)
+
+    def write_files(self, rec: dict) -> None:
+        """Its hosts and resolv.conf for its addresses now, and its DNS names."""
+        eps = [ep for ep in rec["NetworkSettings"]["Networks"].values() if ep.get("IPAddress")]
+        d = container_files.paths(self.settings.data_root, rec["Id"])
+        files.write_all(d, rec, self.gateway(), [eps[0]["IPAddress"]] if eps else [], self.link_entries(rec),
+                        embedded=dns.embedded(rec))
+        if dns.embedded(rec):
+            dns.write(self.settings.data_root, rec, self.records.all())
+
+    def link_entries(self, rec: dict) -> list[tuple[str, str]]:
+        """Hosts entries of its legacy links (HostConfig.Links "/target:/self/alias") to
+        running containers on the default bridge: (address, "alias target")."""
+        out = []
+        for link in rec["HostConfig"].get("Links") or []:
+            target, _, alias = link.partition(":")
+            try:
+                other = self.records.find(target.lstrip("/"))
+            except errors.NotFound:
+                continue
+            ep = ((other.get("NetworkSettings") or {}).get("Networks") or {}).get(dns.DEFAULT_BRIDGE) or {}
+            if ep.get("IPAddress"):
+                alias = alias.rsplit("/", 1)[-1] or target.lstrip("/")
+                out.append((ep["IPAddress"], " ".join(dict.fromkeys([alias, other["Name"].lstrip("/")]))))
+        return out
+
+    def published(self, rec: dict) -> None:
+        """Tell the other containers' DNS of a change of `rec` (saved): its start, exit,
+        connect or disconnect."""
+        ids = {ep.get("NetworkID") for ep in ((rec.get("NetworkSettings") or {}).get("Networks") or {}).values()}
+        dns.publish(self.settings.data_root, self.records.all(), ids - {None, ""})
