@@ -29,6 +29,8 @@ ROUTES = [
     ("GET", "/version", system.version),
     ("GET", "/info", system.info),
     ("GET", "/system/df", since_version("1.25", system.disk_usage)),
+    ("GET", "/swarm", since_version("1.24", system.swarm_inspect)),
+    ("POST", "/swarm/leave", since_version("1.24", system.swarm_leave)),
     ("GET", "/auth", system.auth_get),
     ("POST", "/auth", system.auth_login),
     # Images. Fixed paths first: a name may hold slashes, so {name:.+} would swallow them.

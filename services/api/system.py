@@ -102,3 +102,17 @@ async def disk_usage(request: web.Request) -> web.Response:
         clients.call("image.usage"), clients.call("build.usage"))
     return json_response(shapes.modern.disk_usage(   # a modern endpoint, unprefixed too
         layers, images["images"], containers["containers"], cache["records"], request[keys.API]))
+
+
+# Dockyard is never part of a swarm: the swarm endpoints answer as a dockerd outside one
+# does (clients such as docker-py's leave_swarm(force=True) read the 503 as "nothing to leave").
+NOT_A_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
+                 "connect this node to swarm and try again.")
+
+
+async def swarm_inspect(request: web.Request) -> web.Response:
+    raise errors.Unavailable(NOT_A_MANAGER)
+
+
+async def swarm_leave(request: web.Request) -> web.Response:
+    raise errors.Unavailable("This node is not part of a swarm")

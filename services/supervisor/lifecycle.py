@@ -23,7 +23,7 @@ from services.common.store import Store
 from services.kernel.cgroups import Cgroup, prime_migration
 
 from . import bundle, health, spec, states
-from .networks import modes
+from .networks import legacy_links, modes
 from .networks.bridge import Bridges
 from .mounts import Mounts
 from .records import Records
@@ -122,7 +122,8 @@ class Lifecycle:
             rec["NetworkSettings"] = modes.settings_at_create(rec["HostConfig"], None, self.bridges.networks.find)
         network = modes.at_start(rec, self.records, self.settings.data_root)
         if network is None:
-            network = modes.Joined({"type": "network", "path": await self.bridges.plug_all(rec)})
+            network = modes.Joined({"type": "network", "path": await self.bridges.plug_all(rec)},
+                                   env=legacy_links.environment(rec, self.records))
         return network
 
     async def _not_started(self, rec: dict, why: str, exit_code: int, error: errors.DockyardError) -> NoReturn:

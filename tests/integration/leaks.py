@@ -1,10 +1,9 @@
 """What a daemon must not leave behind, checked at the end of the session (with the daemon
 still running) and after any test daemon is discarded.
 
-Every check is scoped to one daemon's root, cgroup parent and processes: other daemons
+Every check is scoped to one daemon's root, cgroup parent and processes, and its networks
+to the links marked as its own, its nft table and its namespace handles: other daemons
 (other sessions, other engineers' trees) may run on the same host at the same time.
-Of DESIGN.md's leak list, veths and firewall rules are not checked: nothing makes them yet
-(containers have only loopback until networking lands); add them with it.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from services.common.sockets import SERVICES, shim_name
+from services.kernel import firewall, links, netns
 
 from ..polling import until
 from .containers import create, inspect, start, wait
@@ -236,9 +236,46 @@ def session_leaks(daemon, warm: dict[str, tuple[int, int]]) -> dict[str, object]
             left[f"staging of {service}"] = staged
     if dead := zombies(daemon):
         left["zombies"] = [(p.pid, f"child of {p.ppid}") for p in dead]
+    left.update(network_leaks(daemon, running))
     if grown := fd_growth(daemon, warm):
         left["fds"] = grown
     return left
+
+
+def network_leaks(daemon, running: set[str]) -> dict[str, object]:
+    """Of its networks, what no network or running container holds: links it made (its
+    mark: the bridges of its networks and its running containers' veths stay), namespace
+    handles, and published ports in its firewall table."""
+    left: dict[str, object] = {}
+    r = daemon.get("/v1.45/networks")
+    assert r.status == 200, r.body
+    bridges = {net["Options"].get("com.docker.network.bridge.name") or f"dy-{net['Id'][:12]}"
+               for net in r.json() if net["Driver"] == "bridge"}
+    veths = set()
+    for cid in running:
+        rec = daemon.get(f"/v1.45/containers/{cid}/json").json()
+        veths |= {"dyv" + ep["EndpointID"][:11] for ep in rec["NetworkSettings"]["Networks"].values()
+                  if ep.get("EndpointID")}
+    if stray := set(links.owned(f"dockyard:{daemon.bridge}")) - bridges - veths:
+        left["links"] = sorted(stray)
+    handles = os.path.join(daemon.exec_root, "netns")
+    if os.path.isdir(handles) and (stray := set(os.listdir(handles)) - {cid[:12] for cid in running}):
+        left["network namespace handles"] = sorted(stray)
+    if not running and "dnat" in (table := firewall.listing(daemon.bridge)):
+        left["published ports"] = [line.strip() for line in table.splitlines() if "dnat" in line]
+    return left
+
+
+def discard_networks(daemon) -> None:
+    """What a stopped daemon leaves by design of its networks (as dockerd leaves docker0
+    and its rules): its namespace handles, links and firewall table, taken away."""
+    handles = os.path.join(daemon.exec_root, "netns")
+    for name in os.listdir(handles) if os.path.isdir(handles) else []:
+        netns.remove(os.path.join(handles, name))
+    for name in links.owned(f"dockyard:{daemon.bridge}"):
+        links.remove(name)
+    links.remove(daemon.bridge)
+    firewall.remove(daemon.bridge)
 
 
 def check_session(daemon, at_start: dict[str, tuple[int, int]], warm: dict[str, tuple[int, int]],
@@ -258,7 +295,10 @@ def check_discarded(daemon, timeout: float = 30) -> None:
     and nothing of its root stays mounted on the host."""
     until(lambda: not shims_of(daemon.root), timeout, f"the shims of {daemon.root} to exit",
           interval=0.2, detail=lambda: f"left: {shims_of(daemon.root)}")
+    discard_networks(daemon)
     assert not host_mounts(daemon), host_mounts(daemon)
+    assert not links.owned(f"dockyard:{daemon.bridge}") and not links.exists(daemon.bridge)
+    assert firewall.listing(daemon.bridge) == ""
 
 
 def warm_up(daemon) -> None:

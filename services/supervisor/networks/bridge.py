@@ -18,7 +18,7 @@ from services.common.config import Settings
 from services.kernel import firewall, links, netns
 
 from ..records import Records
-from . import dns, files, ipam, ports
+from . import dns, files, ipam, legacy_links, ports
 from .store import Networks
 
 log = logging.getLogger("supervisor")
@@ -30,7 +30,7 @@ def endpoint_settings(config: dict | None) -> dict:
     """Docker's EndpointSettings of a container not yet started on the network."""
     config = config or {}
     return {"IPAMConfig": config.get("IPAMConfig") or None, "Links": config.get("Links") or None,
-            "Aliases": config.get("Aliases") or None, "MacAddress": config.get("MacAddress") or "",
+            "Aliases": config.get("Aliases") or None, "MacAddress": ipam.mac_address(config.get("MacAddress")),
             "DriverOpts": config.get("DriverOpts") or None, "NetworkID": "", "EndpointID": "", "Gateway": "",
             "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
             "GlobalIPv6PrefixLen": 0, "DNSNames": None}
@@ -228,26 +228,10 @@ class Bridges:
         """Its hosts and resolv.conf for its addresses now, and its DNS names."""
         eps = [ep for ep in rec["NetworkSettings"]["Networks"].values() if ep.get("IPAddress")]
         d = container_files.paths(self.settings.data_root, rec["Id"])
-        files.write_all(d, rec, self.gateway(), [eps[0]["IPAddress"]] if eps else [], self.link_entries(rec),
+        files.write_all(d, rec, self.gateway(), [eps[0]["IPAddress"]] if eps else [], legacy_links.hosts_entries(rec, self.records),
                         embedded=dns.embedded(rec))
         if dns.embedded(rec):
             dns.write(self.settings.data_root, rec, self.records.all())
-
-    def link_entries(self, rec: dict) -> list[tuple[str, str]]:
-        """Hosts entries of its legacy links (HostConfig.Links "/target:/self/alias") to
-        running containers on the default bridge: (address, "alias target")."""
-        out = []
-        for link in rec["HostConfig"].get("Links") or []:
-            target, _, alias = link.partition(":")
-            try:
-                other = self.records.find(target.lstrip("/"))
-            except errors.NotFound:
-                continue
-            ep = ((other.get("NetworkSettings") or {}).get("Networks") or {}).get(dns.DEFAULT_BRIDGE) or {}
-            if ep.get("IPAddress"):
-                alias = alias.rsplit("/", 1)[-1] or target.lstrip("/")
-                out.append((ep["IPAddress"], " ".join(dict.fromkeys([alias, other["Name"].lstrip("/")]))))
-        return out
 
     def published(self, rec: dict) -> None:
         """Tell the other containers' DNS of a change of `rec` (saved): its start, exit,

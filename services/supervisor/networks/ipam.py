@@ -11,6 +11,7 @@ supervisor keeps what is allocated and asks again after a restart.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 
 from services.common import errors
@@ -130,3 +131,15 @@ class Pool:
 def mac_of(addr: Addr) -> str:
     """The MAC address Docker derives from an endpoint's IPv4 address (02:42 and its bytes)."""
     return "02:42:" + ":".join(f"{b:02x}" for b in addr.packed)
+
+
+MAC_ADDRESS = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
+
+
+def mac_address(text) -> str:
+    """A configured MAC address (Config.MacAddress, an endpoint's MacAddress), checked."""
+    if not text:
+        return ""
+    if not isinstance(text, str) or not MAC_ADDRESS.fullmatch(text):
+        raise errors.BadParameter(f"invalid MAC address: {text}")
+    return text.lower()

@@ -12,7 +12,7 @@ bundle gets for it at each start:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.common import container_files, errors
 
@@ -34,10 +34,11 @@ def check(mode: str) -> None:
 @dataclass
 class Joined:
     """What a start gets for its network mode: the OCI network namespace entry (None: the
-    host's, no namespace of its own), and the files bound at /etc/hosts, resolv.conf and
-    hostname (None: its own)."""
+    host's, no namespace of its own), the files bound at /etc/hosts, resolv.conf and
+    hostname (None: its own), and environment variables of its links."""
     namespace: dict | None
     files: dict | None = None
+    env: list[str] = field(default_factory=list)   # its legacy links' variables
 
 
 def settings_at_create(host: dict, networking: dict | None, find) -> dict:

@@ -155,7 +155,7 @@ class NetworksRoom:
             rec = blank(name, "bridge", [pool.config()], options, body.get("Labels") or {},
                         bool(body.get("Internal")), bool(body.get("Attachable")))
             rec["EnableIPv6"] = bool(body.get("EnableIPv6"))
-            rec["IPAM"]["Options"] = ipam_body.get("Options") or {}
+            rec["IPAM"]["Options"] = ipam_body.get("Options") or None
             link = options.get(BRIDGE_NAME_OPTION) or f"dy-{rec['Id'][:12]}"
             if not _LINK_NAME.fullmatch(link):
                 raise errors.BadParameter(f"invalid bridge name {link!r}: 1 to 15 letters, digits, '_', '.' or '-'")

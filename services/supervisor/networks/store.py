@@ -25,7 +25,7 @@ def blank(name: str, driver: str, ipam_config: list[dict], options: dict | None 
     return {
         "Name": name, "Id": secrets.token_hex(32), "Created": timefmt.now(), "Scope": "local",
         "Driver": driver, "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": None if not ipam_config else {}, "Config": ipam_config},
+        "IPAM": {"Driver": "default", "Options": None, "Config": ipam_config},
         "Internal": internal, "Attachable": attachable, "Ingress": False, "ConfigFrom": {"Network": ""},
         "ConfigOnly": False, "Options": options or {}, "Labels": labels or {}, "Dockyard": {"bridge": ""},
     }

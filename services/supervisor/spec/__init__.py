@@ -15,6 +15,7 @@ from services.common import errors, timefmt
 from services.common.config import RUNTIMES, cgroup_path
 
 from .. import bundle, health, states
+from ..networks import ipam, legacy_links
 from .types import check, integer, str_list  # noqa: F401 (check: for the room's users)
 
 MIN_MEMORY = 6 << 20
@@ -151,6 +152,7 @@ def record(made: Made, config: dict, host: dict) -> dict:
         "Hostname": config.get("Hostname") or (socket.gethostname() if host.get("NetworkMode") == "host"
                                                else cid[:12]),
         "Domainname": config.get("Domainname") or "",
+        "MacAddress": ipam.mac_address(config.get("MacAddress")),
         "User": config.get("User") or image.get("User") or "",
         **{key: bool(config.get(key)) for key in ("AttachStdin", "AttachStdout", "AttachStderr", "Tty",
                                                    "OpenStdin", "StdinOnce")},
@@ -185,7 +187,7 @@ def record(made: Made, config: dict, host: dict) -> dict:
         "NetworkMode": host.get("NetworkMode") or "default",
         "PortBindings": host.get("PortBindings") or {},
         "PublishAllPorts": bool(host.get("PublishAllPorts")),
-        "Links": str_list(host.get("Links"), "Links") or None,
+        "Links": legacy_links.normalized(str_list(host.get("Links"), "Links"), made.name),
         "AutoRemove": bool(host.get("AutoRemove")), "Privileged": bool(host.get("Privileged")),
         "CapAdd": str_list(host.get("CapAdd"), "CapAdd"), "CapDrop": str_list(host.get("CapDrop"), "CapDrop"),
         "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")),

@@ -1,0 +1,69 @@
+"""Legacy links on the default bridge (HostConfig.Links, `docker run --link db:alias`):
+for each running container linked to, hosts entries and Docker's environment variables
+(ALIAS_NAME, ALIAS_PORT_80_TCP..., ALIAS_ENV_<its env>), as dockerd's links give them.
+"""
+
+from __future__ import annotations
+
+from services.common import errors
+
+from ..records import Records
+from .ports import port_key
+
+DEFAULT_BRIDGE = "bridge"
+NOT_PASSED_ON = ("HOME", "PATH", "HOSTNAME")   # of the target's environment
+
+
+def normalized(links: list[str] | None, self_name: str) -> list[str] | None:
+    """HostConfig.Links as Docker stores them: "/target:/self/alias" ("target:alias" and
+    "target" are the forms clients send)."""
+    out = []
+    for link in links or []:
+        target, _, alias = link.partition(":")
+        target = target.strip("/")
+        alias = alias.rsplit("/", 1)[-1] or target
+        if not target:
+            raise errors.BadParameter(f"invalid link {link!r}: it names no container")
+        out.append(f"/{target}:/{self_name.strip('/')}/{alias}")
+    return out or None
+
+
+def _targets(rec: dict, records: Records) -> list[tuple[str, dict, str]]:
+    """(alias, target record, its address on the default bridge) of each running target."""
+    out = []
+    for link in rec["HostConfig"].get("Links") or []:
+        target, _, alias = link.partition(":")
+        try:
+            other = records.find(target.strip("/"))
+        except errors.NotFound:
+            continue
+        ep = ((other.get("NetworkSettings") or {}).get("Networks") or {}).get(DEFAULT_BRIDGE) or {}
+        if other["State"]["Running"] and ep.get("IPAddress"):
+            out.append((alias.rsplit("/", 1)[-1] or target.strip("/"), other, ep["IPAddress"]))
+    return out
+
+
+def hosts_entries(rec: dict, records: Records) -> list[tuple[str, str]]:
+    """(address, "alias target-name") for its hosts file."""
+    return [(address, " ".join(dict.fromkeys([alias, other["Name"].lstrip("/")])))
+            for alias, other, address in _targets(rec, records)]
+
+
+def environment(rec: dict, records: Records) -> list[str]:
+    """Docker's link environment variables."""
+    env = []
+    for alias, other, address in _targets(rec, records):
+        prefix = alias.upper().replace("-", "_").replace(".", "_")
+        env.append(f"{prefix}_NAME=/{rec['Name'].strip('/')}/{alias}")
+        exposed = sorted(port_key(k) for k in (other["Config"].get("ExposedPorts") or {}))
+        for number, (port, proto) in enumerate(exposed):
+            url = f"{proto}://{address}:{port}"
+            if number == 0:
+                env.append(f"{prefix}_PORT={url}")
+            key = f"{prefix}_PORT_{port}_{proto.upper()}"
+            env += [f"{key}={url}", f"{key}_ADDR={address}", f"{key}_PORT={port}", f"{key}_PROTO={proto}"]
+        for entry in other["Config"].get("Env") or []:
+            name, _, value = entry.partition("=")
+            if name not in NOT_PASSED_ON:
+                env.append(f"{prefix}_ENV_{name}={value}")
+    return env
