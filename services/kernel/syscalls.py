@@ -129,6 +129,10 @@ class Syscalls:
     def sethostname(self, name: str) -> None:
         socket.sethostname(name)
 
+    def setdomainname(self, name: str) -> None:
+        raw = name.encode()
+        _check(_libc.setdomainname(raw, ctypes.c_size_t(len(raw))), "setdomainname")
+
     # Files that only a privileged process may make, and lookups inside a new root.
 
     def make_node(self, name: str, mode: int, device: int, *, dir_fd: int) -> None:

@@ -291,6 +291,7 @@ def oci_config(rec: dict, d: dict, lowers: list[str], network: "Joined | None" =
         },
         "root": {"path": "rootfs", "readonly": bool(host.get("ReadonlyRootfs"))},
         "hostname": config.get("Hostname") or rec["Id"][:12],
+        **({"domainname": config["Domainname"]} if config.get("Domainname") else {}),
         "mounts": mounts,
         "linux": {
             "namespaces": [{"type": ns} for ns in NAMESPACES if ns != "network"]

@@ -263,7 +263,8 @@ def test_namespaces_and_mounts(daemon):
     for dev in ("null", "zero", "random", "urandom", "tty", "pts", "shm"):
         assert dev in text
     assert "overlay / overlay" in text and "/sys sysfs ro" in text
-    assert "eth0" not in text  # only loopback until networking lands
+    # On the default bridge: loopback and eth0, with Docker's MAC prefix.
+    assert ": lo:" in text and ": eth0@" in text and "link/ether 02:42:" in text
     remove(daemon, cid)
 
 

@@ -51,6 +51,8 @@ def run(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes |
         if stdio.tty:
             terminal.take(stdio.console, kernel)
         kernel.sethostname(config.get("hostname") or "localhost")
+        if config.get("domainname") and "uts" in {ns["type"] for ns in config["linux"]["namespaces"]}:
+            kernel.setdomainname(config["domainname"])
         # Nothing of the shim's may reach the container beyond 0-2 (the error pipe closes on
         # exec), and nothing may be reached through /proc/self/fd before that: a working
         # directory of /proc/self/fd/N would otherwise be a directory of the host.

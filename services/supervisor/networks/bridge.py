@@ -236,5 +236,7 @@ class Bridges:
     def published(self, rec: dict) -> None:
         """Tell the other containers' DNS of a change of `rec` (saved): its start, exit,
         connect or disconnect."""
+        if not dns.embedded(rec):
+            return   # only on the default bridge (or none, or the host's): no one's DNS names it
         ids = {ep.get("NetworkID") for ep in ((rec.get("NetworkSettings") or {}).get("Networks") or {}).values()}
         dns.publish(self.settings.data_root, self.records.all(), ids - {None, ""})

@@ -92,9 +92,12 @@ def resolv_conf(host_config: dict, embedded: bool, path: str = HOST_RESOLV_CONF)
     options = host_config.get("DnsOptions") or options
     if embedded:
         servers = [EMBEDDED_DNS]
-        options = ["ndots:0", *[o for o in options if not o.startswith("ndots:")]]
+        if not any(o.startswith("ndots:") for o in options):   # a user's own ndots is kept
+            options = [*options, "ndots:0"]
     else:
-        servers = host_config.get("Dns") or [s for s in servers if not _loopback(s)] or GOOGLE_DNS
+        # Containers have IPv4 only: loopback and IPv6 resolvers are out of their reach.
+        servers = host_config.get("Dns") or [s for s in servers if not _loopback(s) and ":" not in s] \
+            or GOOGLE_DNS
     text = "".join(f"nameserver {s}\n" for s in servers)
     if search:
         text += f"search {' '.join(search)}\n"

@@ -11,7 +11,7 @@ from ..records import Records
 from .ports import port_key
 
 DEFAULT_BRIDGE = "bridge"
-NOT_PASSED_ON = ("HOME", "PATH", "HOSTNAME")   # of the target's environment
+NOT_PASSED_ON = ("HOME", "PATH")   # of the target's environment
 
 
 def normalized(links: list[str] | None, self_name: str) -> list[str] | None:
@@ -44,8 +44,9 @@ def _targets(rec: dict, records: Records) -> list[tuple[str, dict, str]]:
 
 
 def hosts_entries(rec: dict, records: Records) -> list[tuple[str, str]]:
-    """(address, "alias target-name") for its hosts file."""
-    return [(address, " ".join(dict.fromkeys([alias, other["Name"].lstrip("/")])))
+    """(address, "alias target-hostname target-name") for its hosts file, as Docker's."""
+    return [(address, " ".join(dict.fromkeys(n for n in (alias, other["Config"].get("Hostname"),
+                                                         other["Name"].lstrip("/")) if n)))
             for alias, other, address in _targets(rec, records)]
 
 
