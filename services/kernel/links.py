@@ -94,39 +94,37 @@ def remove(name: str) -> None:
 
 def endpoint(host_name: str, bridge_name: str, handle: str, address: str, prefixlen: int,
              gateway: str | None, mac: str, ifname: str = "eth0", mark: str = "") -> None:
-    """A veth pair: `host_name` on the bridge (its alias `mark`), its peer in the namespace
-    of `handle` as `ifname` with `address`/`prefixlen` and `mac`, the namespace's loopback
-    up, and a default route through `gateway` (none for an internal network)."""
-    # The peer is made beside it on the host, then moved and renamed: a name of its own
-    # for that moment (so `host_name` has a byte to spare).
-    peer = _check_name(_check_name(host_name) + "p")
+    """A veth pair: `host_name` on the bridge (its alias `mark`), its peer made right in the
+    namespace of `handle` as `ifname` with `mac`, then given `address`/`prefixlen`, the
+    namespace's loopback up, and a default route through `gateway` (none for an internal
+    network). One request makes the pair, so a failure leaves nothing on the host."""
+    _check_name(host_name)
+    _check_name(ifname)
     with IPRoute() as ipr:
-        ipr.link("add", ifname=host_name, kind="veth", peer=peer)
+        master = _index(ipr, bridge_name)
+        if master is None:
+            raise ValueError(f"no bridge {bridge_name}")
+        fd = os.open(handle, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            master = _index(ipr, bridge_name)
-            if master is None:
-                raise ValueError(f"no bridge {bridge_name}")
             extra = {"ifalias": mark} if mark else {}
-            ipr.link("set", index=_index(ipr, host_name), master=master, state="up", **extra)
-            fd = os.open(handle, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                ipr.link("set", index=_index(ipr, peer), net_ns_fd=fd)
-            finally:
-                os.close(fd)
-        except BaseException:
-            remove(host_name)
-            raise
+            ipr.link("add", ifname=host_name, kind="veth", master=master, state="up",
+                     peer={"ifname": ifname, "address": mac, "net_ns_fd": fd}, **extra)
+        finally:
+            os.close(fd)
 
     def inside() -> None:
         with IPRoute() as ns:
             ns.link("set", index=_index(ns, "lo"), state="up")
-            index = _index(ns, peer)
-            ns.link("set", index=index, ifname=ifname, address=mac)
+            index = _index(ns, ifname)
             ns.addr("add", index=index, address=address, prefixlen=prefixlen)
             ns.link("set", index=index, state="up")
             if gateway:
                 ns.route("add", dst="0.0.0.0/0", gateway=gateway)
-    netns.run_in(handle, inside)
+    try:
+        netns.run_in(handle, inside)
+    except BaseException:
+        remove(host_name)
+        raise
 
 
 def addresses(handle: str, ifname: str = "eth0") -> list[str]:

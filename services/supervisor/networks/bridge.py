@@ -59,6 +59,7 @@ class Bridges:
         self.pools: dict[str, ipam.Pool] = {}       # network id -> its addresses
         self.forwards: dict[str, list[firewall.Forward]] = {}   # container id -> its published ports
         self.firewall_lock = asyncio.Lock()
+        self.removals: set[asyncio.Task] = set()   # veths being deleted after their exit
 
     def handle(self, cid: str) -> str:
         return netns.path(self.handles, cid[:12])
@@ -176,17 +177,20 @@ class Bridges:
             ep.update(unplugged(ep))
             raise
 
-    async def unplug(self, rec: dict, name: str) -> None:
-        """Take the container's endpoint on network `name` away (its veth, its address)."""
+    async def unplug(self, rec: dict, name: str, now: bool = True) -> str | None:
+        """Take the container's endpoint on network `name` away (its address; its veth now,
+        or, unless `now`, left to the caller: the name returned)."""
         ep = rec["NetworkSettings"]["Networks"][name]
-        if ep.get("EndpointID"):
-            await asyncio.to_thread(links.remove, veth_name(ep))
+        veth = veth_name(ep) if ep.get("EndpointID") else None
+        if veth and now:
+            await asyncio.to_thread(links.remove, veth)
         if ep.get("IPAddress"):
             try:
                 self.pool(self.networks.find(ep["NetworkID"])).release(ep["IPAddress"])
             except errors.NotFound:
                 pass
         rec["NetworkSettings"]["Networks"][name] = unplugged(ep)
+        return veth
 
     async def unplug_all(self, rec: dict) -> None:
         """Undo plug_all at the container's exit (or a start that failed): `rec` updated, not
@@ -194,10 +198,13 @@ class Bridges:
         settings = rec.get("NetworkSettings")
         if not settings:
             return
-        for name in list(settings["Networks"]):
-            await self.unplug(rec, name)
+        veths = [await self.unplug(rec, name, now=False) for name in list(settings["Networks"])]
         if settings.get("SandboxKey"):
             await asyncio.to_thread(netns.remove, settings["SandboxKey"])
+        # The kernel deletes a namespace's veths with it, a little later (deleting them first
+        # would cost every exit tens of milliseconds); a namespace another container still
+        # holds (container:<id>) keeps them, so they are deleted here, off the exit's path.
+        self._later(*[v for v in veths if v])
         settings.update(SandboxKey="", SandboxID="", Ports={})
         if self.forwards.pop(rec["Id"], None):
             await self.apply_firewall()
@@ -205,6 +212,18 @@ class Bridges:
             os.unlink(container_files.paths(self.settings.data_root, rec["Id"])["names"])
         except FileNotFoundError:
             pass
+
+    def _later(self, *veths: str) -> None:
+        async def remove() -> None:
+            for veth in veths:
+                try:
+                    await asyncio.to_thread(links.remove, veth)
+                except Exception:   # the sweep at the next start takes it
+                    log.exception("removing veth %s", veth)
+        if veths:
+            task = asyncio.ensure_future(remove())
+            self.removals.add(task)
+            task.add_done_callback(self.removals.discard)
 
     def _forwards(self, rec: dict) -> list[firewall.Forward]:
         settings = rec["NetworkSettings"]
