@@ -106,11 +106,16 @@ def endpoint(host_name: str, bridge_name: str, handle: str, address: str, prefix
             raise ValueError(f"no bridge {bridge_name}")
         fd = os.open(handle, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            extra = {"ifalias": mark} if mark else {}
             ipr.link("add", ifname=host_name, kind="veth", master=master, state="up",
-                     peer={"ifname": ifname, "address": mac, "net_ns_fd": fd}, **extra)
+                     peer={"ifname": ifname, "address": mac, "net_ns_fd": fd})
         finally:
             os.close(fd)
+        if mark:   # the kernel ignores an alias given with the add
+            try:
+                ipr.link("set", index=_index(ipr, host_name), ifalias=mark)
+            except BaseException:
+                remove(host_name)
+                raise
 
     def inside() -> None:
         with IPRoute() as ns:

@@ -139,7 +139,10 @@ def write_all(d: dict, rec: dict, gateway: str = "", own: list[str] = (), links:
     on_host = mode == "host"
     with open(d["hostname"], "w") as fh:
         fh.write(config["Hostname"] + "\n")
-    write(d["hosts"], hosts(config["Hostname"], host.get("ExtraHosts"), gateway, list(own), list(links), on_host))
+    # Docker's own line names the full name first, then the bare hostname.
+    names = f"{config['Hostname']}.{config['Domainname']} {config['Hostname']}" if config.get("Domainname") \
+        else config["Hostname"]
+    write(d["hosts"], hosts(names, host.get("ExtraHosts"), gateway, list(own), list(links), on_host))
     if embedded is None:
         embedded = user_defined(mode)
     write(d["resolv"], _read(HOST_RESOLV_CONF) if on_host and not host.get("Dns")

@@ -45,11 +45,6 @@ def shown(net: dict, records: list[dict]) -> dict:
     return out
 
 
-def _referenced(net: dict, records: list[dict]) -> bool:
-    return any(net["Id"] == ep.get("NetworkID") or net["Name"] == name
-               for rec in records for name, ep in ((rec.get("NetworkSettings") or {}).get("Networks") or {}).items())
-
-
 def _until(values: list[str] | None) -> float | None:
     if not values:
         return None
@@ -82,7 +77,7 @@ def matches(net: dict, filters: dict, records: list[dict]) -> bool:
             return False
     if "dangling" in f:
         dangling = common.get_bool(f, "dangling", False)
-        unused = net["Name"] not in PREDEFINED and not _referenced(net, records)
+        unused = net["Name"] not in PREDEFINED and not endpoints_on(net, records)
         if dangling != unused:
             return False
     until = _until(f.get("until"))
@@ -199,7 +194,8 @@ class NetworksRoom:
         async with self.lock:
             records = self.records.all()
             for net in self.networks.all():
-                if net["Name"] in PREDEFINED or _referenced(net, records) or not matches(net, filters, records):
+                # As dockerd: a network without active endpoints (running containers) is unused.
+                if net["Name"] in PREDEFINED or endpoints_on(net, records) or not matches(net, filters, records):
                     continue
                 await self._remove(net)
                 deleted.append(net["Name"])
