@@ -166,3 +166,16 @@ def test_publish_skips_a_container_whose_directory_is_gone(tmp_path):
     dns.publish(root, EVERYONE, {BACK, FRONT})
     assert os.path.exists(names_file(root, WEB))
     assert not os.path.exists(container_files.container_dir(root, DB["Id"]))
+
+
+def test_links_of_an_endpoint_name_the_linked_container_for_that_container_only():
+    db = {"Id": "d" * 64, "Name": "/db", "Config": {"Hostname": "d" * 12}, "State": {"Running": True},
+          "HostConfig": {}, "NetworkSettings": {"Networks": {"app": {"NetworkID": "n1", "IPAddress": "10.214.3.2"}}}}
+    web = {"Id": "e" * 64, "Name": "/web", "Config": {"Hostname": "e" * 12}, "State": {"Running": True},
+           "HostConfig": {}, "NetworkSettings": {"Networks": {"app": {"NetworkID": "n1", "IPAddress": "10.214.3.3",
+                                                                     "Links": ["db:database"]}}}}
+    other = {**web, "Id": "f" * 64, "Name": "/other", "NetworkSettings": {"Networks": {"app": {
+        "NetworkID": "n1", "IPAddress": "10.214.3.4"}}}}
+    assert dns.table(web, [db, other])["database"] == ["10.214.3.2"]
+    assert dns.table(web, [db, other])["database.app"] == ["10.214.3.2"]
+    assert "database" not in dns.table(other, [db, web])

@@ -43,10 +43,25 @@ def table(rec: dict, others: list[dict]) -> dict[str, list[str]]:
             network = mine.get(ep.get("NetworkID"))
             if network is None or not ep.get("IPAddress"):
                 continue
-            for dns_name in dns_names(peer, ep):
+            names = dns_names(peer, ep) + _linked_as(rec, network, peer)
+            for dns_name in names:
                 for key in (dns_name.lower(), f"{dns_name}.{network}".lower()):
                     if ep["IPAddress"] not in out.setdefault(key, []):
                         out[key].append(ep["IPAddress"])
+    return out
+
+
+def _linked_as(rec: dict, network: str, peer: dict) -> list[str]:
+    """The aliases `rec`'s endpoint on `network` links `peer` under (EndpointConfig.Links,
+    "name:alias" or "name": names only `rec` resolves, as Docker's links on user-defined
+    networks)."""
+    ep = rec["NetworkSettings"]["Networks"].get(network) or {}
+    out = []
+    for link in ep.get("Links") or []:
+        target, _, alias = link.partition(":")
+        target = target.strip("/")
+        if target in (peer["Name"].lstrip("/"), peer["Id"]) or (len(target) >= 12 and peer["Id"].startswith(target)):
+            out.append(alias.rsplit("/", 1)[-1] or target)
     return out
 
 
