@@ -45,6 +45,11 @@ def unplugged(ep: dict) -> dict:
     return {**endpoint_settings(keep), "MacAddress": mac, "NetworkID": keep["NetworkID"] or ""}
 
 
+def _networks(rec: dict) -> dict:
+    """The container's endpoints by network name (none in a record from before networks)."""
+    return (rec.get("NetworkSettings") or {}).get("Networks") or {}
+
+
 def veth_name(ep: dict) -> str:
     return VETH_PREFIX + ep["EndpointID"][:11]
 
@@ -96,7 +101,8 @@ class Bridges:
                     keep_links.add(veth_name(ep))
             if settings.get("SandboxKey"):
                 keep_handles.add(os.path.basename(settings["SandboxKey"]))
-            self.forwards[rec["Id"]] = self._forwards(rec)
+            if settings.get("Ports"):
+                self.forwards[rec["Id"]] = self._forwards(rec)
         for name in await asyncio.to_thread(links.owned, self.mark):
             if name not in keep_links:
                 log.info("removing link %s: nothing of this daemon's uses it", name)
@@ -107,7 +113,7 @@ class Bridges:
         await asyncio.to_thread(firewall.enable_forwarding)
         await self.apply_firewall()
         dns.publish(self.settings.data_root, running, {ep.get("NetworkID") for rec in running
-                                                       for ep in rec["NetworkSettings"]["Networks"].values()})
+                                                       for ep in _networks(rec).values()})
 
     def make_bridge(self, net: dict) -> None:
         pool = self.pool(net)
@@ -166,7 +172,9 @@ class Bridges:
         address = pool.allocate(wanted)
         ep.update(NetworkID=net["Id"], EndpointID=secrets.token_hex(32), IPAddress=str(address),
                   IPPrefixLen=pool.subnet.prefixlen, Gateway="" if net["Internal"] else str(pool.gateway),
-                  MacAddress=ep.get("MacAddress") or rec["Config"].get("MacAddress") or ipam.mac_of(address),
+                  # Config.MacAddress (before API 1.44) is the first network's.
+                  MacAddress=ep.get("MacAddress") or (ifname == "eth0" and rec["Config"].get("MacAddress"))
+                  or ipam.mac_of(address),
                   DNSNames=None if net["Name"] == dns.DEFAULT_BRIDGE else dns.dns_names(rec, ep))
         try:
             await asyncio.to_thread(links.endpoint, veth_name(ep), net["Dockyard"]["bridge"],
@@ -247,8 +255,8 @@ class Bridges:
         """Its hosts and resolv.conf for its addresses now, and its DNS names."""
         eps = [ep for ep in rec["NetworkSettings"]["Networks"].values() if ep.get("IPAddress")]
         d = container_files.paths(self.settings.data_root, rec["Id"])
-        files.write_all(d, rec, self.gateway(), [eps[0]["IPAddress"]] if eps else [], legacy_links.hosts_entries(rec, self.records),
-                        embedded=dns.embedded(rec))
+        files.write_all(d, rec, self.gateway(), [eps[0]["IPAddress"]] if eps else [],
+                        legacy_links.hosts_entries(rec, self.records), embedded=dns.embedded(rec))
         if dns.embedded(rec):
             dns.write(self.settings.data_root, rec, self.records.all())
 
@@ -257,5 +265,5 @@ class Bridges:
         connect or disconnect."""
         if not dns.embedded(rec):
             return   # only on the default bridge (or none, or the host's): no one's DNS names it
-        ids = {ep.get("NetworkID") for ep in ((rec.get("NetworkSettings") or {}).get("Networks") or {}).values()}
+        ids = {ep.get("NetworkID") for ep in _networks(rec).values()}
         dns.publish(self.settings.data_root, self.records.all(), ids - {None, ""})
