@@ -89,7 +89,9 @@ def _container_ports(rec: dict) -> tuple[set[str], set[str]]:
     for key in [*((rec.get("Config") or {}).get("ExposedPorts") or {}), *bindings]:
         port, _, proto = str(key).partition("/")
         exposed.add(f"{port}/{proto or 'tcp'}")
-    for key, hosts in bindings.items():
+    # A running container's real bindings (a chosen port too), else those it asks for.
+    actual = (rec.get("NetworkSettings") or {}).get("Ports") or {}
+    for key, hosts in (actual if any(actual.values()) else bindings).items():
         proto = str(key).partition("/")[2] or "tcp"
         for host in hosts or []:
             host_port = str((host or {}).get("HostPort") or "").partition("-")[0]

@@ -386,3 +386,12 @@ def test_prune_needs_api_1_25_under_a_prefix(tmp_path):
                 assert r.status == 400
                 assert (await r.json())["message"] == f"POST /{kind}/prune requires minimum API version 1.25"
     with_client(tmp_path, body)
+
+
+def test_publish_matches_the_host_port_a_running_container_was_given():
+    """`-p 80` asks for any port: the filter sees the one the kernel picked."""
+    chosen = record("b6", "running", "chosen", host={"PortBindings": {"80/tcp": [{"HostPort": ""}]}},
+                    NetworkSettings={"Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "49153"}]}})
+    assert ids(ctr_filters.select([chosen], {"publish": ["49153"]}, True, -1)) == ["b6"]
+    assert ids(ctr_filters.select([chosen], {"publish": ["80"]}, True, -1)) == []
+    assert ids(ctr_filters.select([chosen], {"expose": ["80"]}, True, -1)) == ["b6"]
