@@ -117,15 +117,23 @@ def render(table: str, bridges: Sequence[Bridge], forwards: Sequence[Forward]) -
     # such a packet out of a bridge only with route_localnet on it (allow_localnet).
     for name in names:
         masquerades.append(f'ip saddr 127.0.0.0/8 oifname "{name}" masquerade')
+    # A container reaching a published port of a container on its own bridge (through a
+    # host address: hairpin) leaves with the bridge's address, or the answer would come
+    # straight back across the bridge, past the translation.
+    for bridge, subnet in zip(bridges, subnets):
+        masquerades.append(f'ct status dnat ip saddr {subnet} oifname "{bridge.name}" masquerade')
 
-    isolation = []
+    internal, isolation = [], []
     for bridge in bridges:
         # No traffic from one of our bridges into another one of ours, as Docker's
         # DOCKER-ISOLATION chains do; the way out to the host's uplinks stays open.
         isolation.append(f'iifname "{bridge.name}" oifname != "{bridge.name}" oifname @bridges drop')
         if bridge.internal:
-            isolation.append(f'iifname "{bridge.name}" oifname != "{bridge.name}" drop')
-            isolation.append(f'oifname "{bridge.name}" iifname != "{bridge.name}" drop')
+            internal.append(f'iifname "{bridge.name}" oifname != "{bridge.name}" drop')
+            internal.append(f'oifname "{bridge.name}" iifname != "{bridge.name}" drop')
+    # A published port is open to every network's containers (as through Docker's proxy),
+    # but not a way out of an internal network.
+    filtering = internal + ["ct status dnat accept"] + isolation
 
     def block(lines: list[str]) -> str:
         return "".join(f"\t\t{line}\n" for line in lines)
@@ -148,7 +156,7 @@ def render(table: str, bridges: Sequence[Bridge], forwards: Sequence[Forward]) -
         f"\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
         f"{block(masquerades)}\t}}\n"
         f"\tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n"
-        f"{block(isolation)}\t}}\n"
+        f"{block(filtering)}\t}}\n"
         f"}}\n"
     )
 

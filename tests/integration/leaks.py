@@ -261,8 +261,8 @@ def network_leaks(daemon, running: set[str]) -> dict[str, object]:
     handles = os.path.join(daemon.exec_root, "netns")
     if os.path.isdir(handles) and (stray := set(os.listdir(handles)) - {cid[:12] for cid in running}):
         left["network namespace handles"] = sorted(stray)
-    if not running and "dnat" in (table := firewall.listing(daemon.bridge)):
-        left["published ports"] = [line.strip() for line in table.splitlines() if "dnat" in line]
+    if not running and "dnat to" in (table := firewall.listing(daemon.bridge)):
+        left["published ports"] = [line.strip() for line in table.splitlines() if "dnat to" in line]
     return left
 
 

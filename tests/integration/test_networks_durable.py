@@ -161,7 +161,7 @@ def test_removing_containers_and_networks_leaves_nothing(client, daemon, made):
     assert not links.exists(bridge) and not any(links.exists(v) for v in veths)
     assert not {c.id[:12] for c in ours} & handles(daemon)
     table = firewall.listing(daemon.bridge)
-    assert "dnat" not in table and bridge not in table, table
+    assert "dnat to" not in table and bridge not in table, table
     # Of the daemon's links, only its networks' bridges (its default one at least) and its
     # running containers' veths are left; of its handles, only its running containers'.
     running = client.containers.list()

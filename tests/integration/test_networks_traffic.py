@@ -136,6 +136,23 @@ def test_a_published_port_answers_from_the_host_and_goes_with_the_container(clie
     until(lambda: http_get("127.0.0.1", port) == "published\n", 20, "the port to answer after a restart")
 
 
+def test_a_published_port_answers_containers_of_its_bridge_and_of_other_networks(client, daemon, made):
+    """Through a host address (the default bridge's gateway), as Docker's published ports do."""
+    port = free_port()
+    made.httpd("hairpin", ports={"80/tcp": port})
+    gateway = str(daemon.network_block().network_address + 1)
+    fetch = ["sh", "-c", f"timeout 5 wget -qO- http://{gateway}:{port}/; echo exit=$?"]
+    code, out = made.run(fetch)   # on the same bridge: the answer must come back through the host
+    assert code == 0 and "hairpin" in out and "exit=0" in out, out
+    other = made.network()
+    code, out = made.run(fetch, network=other.name)
+    assert code == 0 and "hairpin" in out and "exit=0" in out, out
+    internal = made.network(internal=True)
+    code, out = made.run(["sh", "-c", f"timeout 5 wget -qO- http://{gateway}:{port}/; echo exit=$?"],
+                         network=internal.name)
+    assert "hairpin" not in out, out   # an internal network has no way out, not even to a published port
+
+
 def test_chosen_host_ports_answer_and_are_shown(client, daemon, made):
     # -p 80: a free host port chosen.
     web = made.httpd("chosen", ports={"80/tcp": None})

@@ -75,6 +75,10 @@ def test_masquerade_for_each_bridge_that_goes_out_and_for_loopback_clients_of_ev
         'ip saddr 127.0.0.0/8 oifname "dy-default" masquerade',
         'ip saddr 127.0.0.0/8 oifname "dy.internal" masquerade',
         'ip saddr 127.0.0.0/8 oifname "dy_nomasq" masquerade',
+        # hairpin: a container reaching a published port of its own bridge's, through the host
+        'ct status dnat ip saddr 10.214.0.0/24 oifname "dy-default" masquerade',
+        'ct status dnat ip saddr 10.214.1.0/24 oifname "dy.internal" masquerade',
+        'ct status dnat ip saddr 10.214.2.0/24 oifname "dy_nomasq" masquerade',
     ]
 
 
@@ -86,10 +90,13 @@ def test_bridges_are_isolated_from_each_other_and_an_internal_one_from_everythin
         "set bridges {", "type ifname", 'elements = { "dy-default", "dy.internal", "dy_nomasq" }', "}"]
     assert chain(script, "forward") == [
         "type filter hook forward priority filter; policy accept;",
-        'iifname "dy-default" oifname != "dy-default" oifname @bridges drop',
-        'iifname "dy.internal" oifname != "dy.internal" oifname @bridges drop',
+        # an internal bridge first: no way out, not even to a published port
         'iifname "dy.internal" oifname != "dy.internal" drop',
         'oifname "dy.internal" iifname != "dy.internal" drop',
+        # a published port is open to every network's containers
+        "ct status dnat accept",
+        'iifname "dy-default" oifname != "dy-default" oifname @bridges drop',
+        'iifname "dy.internal" oifname != "dy.internal" oifname @bridges drop',
         'iifname "dy_nomasq" oifname != "dy_nomasq" oifname @bridges drop',
     ]
 
