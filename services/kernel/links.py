@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -19,6 +20,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from . import netns
 
 IFNAMSIZ = 15   # the kernel's longest link name
+IFA_F_NODAD = 0x02   # an address with no duplicate address detection (IPv6): usable at once
 
 
 def _check_name(name: str) -> str:
@@ -59,9 +61,14 @@ def host_networks() -> list[str]:
         return [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(family=2)]
 
 
-def bridge(name: str, gateway: str, prefixlen: int, mark: str = "") -> None:
-    """The bridge `name` with the gateway address, up (made if it is missing, its address
-    added if it lacks it: a restart finds what it made before), its alias `mark`."""
+def _family(address: str) -> int:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+def bridge(name: str, gateways: list[tuple[str, int]], mark: str = "") -> None:
+    """The bridge `name` with its gateway addresses ((address, prefix length): an IPv4 one,
+    maybe an IPv6 one), up (made if it is missing, an address added if it lacks it: a
+    restart finds what it made before), its alias `mark`."""
     _check_name(name)
     with IPRoute() as ipr:
         if _index(ipr, name) is None:
@@ -73,9 +80,13 @@ def bridge(name: str, gateway: str, prefixlen: int, mark: str = "") -> None:
         index = _index(ipr, name)
         if mark:
             ipr.link("set", index=index, ifalias=mark)
-        present = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=2)}
-        if gateway not in present:
-            ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
+        for gateway, prefixlen in gateways:
+            family = _family(gateway)
+            present = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=family)}
+            if gateway not in present:
+                # No duplicate address detection: the address is Dockyard's to give, now.
+                ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen, family=family,
+                         flags=IFA_F_NODAD if family == socket.AF_INET6 else 0)
         ipr.link("set", index=index, state="up")
 
 
@@ -92,12 +103,13 @@ def remove(name: str) -> None:
                 raise
 
 
-def endpoint(host_name: str, bridge_name: str, handle: str, address: str, prefixlen: int,
-             gateway: str | None, mac: str, ifname: str = "eth0", mark: str = "") -> None:
+def endpoint(host_name: str, bridge_name: str, handle: str, addresses: list[tuple[str, int, str | None]],
+             mac: str, ifname: str = "eth0", mark: str = "") -> None:
     """A veth pair: `host_name` on the bridge (its alias `mark`), its peer made right in the
-    namespace of `handle` as `ifname` with `mac`, then given `address`/`prefixlen`, the
-    namespace's loopback up, and a default route through `gateway` (none for an internal
-    network). One request makes the pair, so a failure leaves nothing on the host."""
+    namespace of `handle` as `ifname` with `mac`, then given `addresses` ((address, prefix
+    length, gateway): an IPv4 one, maybe an IPv6 one; a gateway is the default route of
+    its family, none for an internal network), and the namespace's loopback up. One
+    request makes the pair, so a failure leaves nothing on the host."""
     _check_name(host_name)
     _check_name(ifname)
     with IPRoute() as ipr:
@@ -121,10 +133,16 @@ def endpoint(host_name: str, bridge_name: str, handle: str, address: str, prefix
         with IPRoute() as ns:
             ns.link("set", index=_index(ns, "lo"), state="up")
             index = _index(ns, ifname)
-            ns.addr("add", index=index, address=address, prefixlen=prefixlen)
+            for address, prefixlen, _ in addresses:
+                family = _family(address)
+                ns.addr("add", index=index, address=address, prefixlen=prefixlen, family=family,
+                        flags=IFA_F_NODAD if family == socket.AF_INET6 else 0)
             ns.link("set", index=index, state="up")
-            if gateway:
-                ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+            for address, _, gateway in addresses:
+                if gateway:
+                    family = _family(address)
+                    ns.route("add", dst="::/0" if family == socket.AF_INET6 else "0.0.0.0/0", gateway=gateway,
+                             family=family)
     try:
         netns.run_in(handle, inside)
     except BaseException:

@@ -97,8 +97,8 @@ def test_a_published_port_forwards_from_loopback_and_host_addresses_until_remove
     handle = netns.create(str(tmp_path / "netns"), "published")
     server = None
     try:
-        links.bridge(names["bridge"], GATEWAY, 24)
-        links.endpoint(names["veth"], names["bridge"], handle, CONTAINER, 24, GATEWAY, "02:42:0a:d7:51:02")
+        links.bridge(names["bridge"], [(GATEWAY, 24)])
+        links.endpoint(names["veth"], names["bridge"], handle, [(CONTAINER, 24, GATEWAY)], "02:42:0a:d7:51:02")
         add_dummy(names["dummy"], HOST_ADDRESS)
         firewall.allow_localnet(names["bridge"])
         server = Server(handle, CONTAINER)

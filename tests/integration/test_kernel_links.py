@@ -24,10 +24,10 @@ def names():
 def test_bridge_and_endpoint_carry_traffic_and_go_away(tmp_path, names):
     handle = netns.create(str(tmp_path / "netns"), "ep")
     try:
-        links.bridge(names["bridge"], "10.215.77.1", 24)
-        links.bridge(names["bridge"], "10.215.77.1", 24)   # again, as after a restart: no change
+        links.bridge(names["bridge"], [("10.215.77.1", 24)])
+        links.bridge(names["bridge"], [("10.215.77.1", 24)])   # again, as after a restart: no change
         assert links.exists(names["bridge"])
-        links.endpoint(names["veth"], names["bridge"], handle, "10.215.77.2", 24, "10.215.77.1",
+        links.endpoint(names["veth"], names["bridge"], handle, [("10.215.77.2", 24, "10.215.77.1")],
                        "02:42:0a:d7:4d:02")
         assert links.addresses(handle) == ["10.215.77.2/24"]
         assert names["veth"] in links.names("dytv") and not links.exists(names["veth"] + "p")
@@ -53,11 +53,11 @@ def test_bridge_and_endpoint_carry_traffic_and_go_away(tmp_path, names):
 
 def test_a_bad_name_or_a_missing_bridge_is_refused(tmp_path, names):
     with pytest.raises(ValueError):
-        links.bridge("x" * 16, "10.215.78.1", 24)
+        links.bridge("x" * 16, [("10.215.78.1", 24)])
     handle = netns.create(str(tmp_path / "netns"), "nobridge")
     try:
         with pytest.raises(ValueError, match="no bridge"):
-            links.endpoint(names["veth"], "dytbmissing", handle, "10.215.78.2", 24, None, "02:42:0a:d7:4e:02")
+            links.endpoint(names["veth"], "dytbmissing", handle, [("10.215.78.2", 24, None)], "02:42:0a:d7:4e:02")
         assert not links.exists(names["veth"]) and not links.exists(names["veth"] + "p")
     finally:
         netns.remove(handle)

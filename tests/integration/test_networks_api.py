@@ -292,3 +292,33 @@ def test_prune_removes_unused_networks_only(client, daemon, made):
     # Nothing more to prune under that label.
     assert client.networks.prune(filters={"label": label})["NetworksDeleted"] is None
     assert client.networks.prune(filters={"label": f"{label}=2"})["NetworksDeleted"] is None
+
+
+def test_an_ipv6_network_gives_each_endpoint_an_ipv6_address_too(client, daemon, made):
+    # A unique local prefix of this daemon's own (from its block), never one of the host's.
+    block = daemon.network_block().network_address.packed[1]
+    prefix = f"fd7e:d0c:{block:x}::"
+    with pytest.raises(docker.errors.APIError) as refused:
+        made.network(enable_ipv6=True)   # there is no default IPv6 pool: a subnet must be given
+    assert refused.value.status_code == 400
+    net = made.network(enable_ipv6=True, ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=f"{prefix}/64")]))
+    net.reload()
+    assert net.attrs["EnableIPv6"] is True
+    configs = net.attrs["IPAM"]["Config"]
+    assert [ipaddress.ip_network(c["Subnet"]).version for c in configs] == [4, 6]   # IPv4 always, as Docker
+    assert configs[1] == {"Subnet": f"{prefix}/64", "Gateway": f"{prefix}1"}
+    web = made.httpd("six", network=net.name,
+                     networking_config={net.name: client.api.create_endpoint_config(ipv6_address=f"{prefix}f00d")})
+    ep = endpoint(web, net.name)
+    assert ep["GlobalIPv6Address"] == f"{prefix}f00d" and ep["GlobalIPv6PrefixLen"] == 64
+    assert ep["IPv6Gateway"] == f"{prefix}1" and ep["IPAMConfig"]["IPv6Address"] == f"{prefix}f00d"
+    net.reload()
+    assert net.attrs["Containers"][web.id]["IPv6Address"] == f"{prefix}f00d/64"
+    code, out = made.run(["sh", "-c", f"ip -6 addr show eth0; timeout 5 wget -qO- http://[{prefix}f00d]/"],
+                         network=net.name)
+    assert code == 0 and "six" in out and f"{prefix}2/64" in out, out
+    # The same fixed address twice is refused, as for IPv4.
+    with pytest.raises(docker.errors.APIError) as taken:
+        made.start(["sleep", "30"], network=net.name,
+                   networking_config={net.name: client.api.create_endpoint_config(ipv6_address=f"{prefix}f00d")})
+    assert taken.value.status_code == 409

@@ -9,6 +9,7 @@ service changes nothing a container sees.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import secrets
@@ -61,7 +62,7 @@ class Bridges:
         self.networks = networks
         self.handles = os.path.join(settings.exec_root, "netns")
         self.mark = f"dockyard:{settings.bridge}"   # the alias of every link this daemon makes
-        self.pools: dict[str, ipam.Pool] = {}       # network id -> its addresses
+        self.pools: dict[tuple[str, int], ipam.Pool] = {}   # (network id, IP version) -> its addresses
         self.forwards: dict[str, list[firewall.Forward]] = {}   # container id -> its published ports
         self.firewall_lock = asyncio.Lock()
         self.removals: set[asyncio.Task] = set()   # veths being deleted after their exit
@@ -69,10 +70,22 @@ class Bridges:
     def handle(self, cid: str) -> str:
         return netns.path(self.handles, cid[:12])
 
-    def pool(self, net: dict) -> ipam.Pool:
-        if net["Id"] not in self.pools:
-            self.pools[net["Id"]] = ipam.Pool.configure(net["IPAM"]["Config"][0], [])
-        return self.pools[net["Id"]]
+    def pool(self, net: dict, version: int = 4) -> ipam.Pool | None:
+        """The network's IPv4 (or IPv6) addresses; None for IPv6 on a network without."""
+        key = (net["Id"], version)
+        if key not in self.pools:
+            config = next((c for c in net["IPAM"]["Config"] if ipam.version_of(c) == version), None)
+            if config is None:
+                return None
+            self.pools[key] = ipam.Pool.configure(config, [], version=version)
+        return self.pools[key]
+
+    def pools_of(self, net: dict) -> list[ipam.Pool]:
+        return [p for p in (self.pool(net, 4), self.pool(net, 6)) if p is not None]
+
+    def forget_pools(self, net: dict) -> None:
+        for version in (4, 6):
+            self.pools.pop((net["Id"], version), None)
 
     def gateway(self) -> str:
         """The default bridge's address: what `host-gateway` names."""
@@ -95,9 +108,12 @@ class Bridges:
             for ep in settings.get("Networks", {}).values():
                 if ep.get("IPAddress") and ep.get("EndpointID"):
                     try:
-                        self.pool(self.networks.find(ep["NetworkID"])).used.add(ipam.Addr(ep["IPAddress"]))
+                        net = self.networks.find(ep["NetworkID"])
                     except errors.NotFound:
                         continue
+                    self.pool(net).used.add(ipam.Addr(ep["IPAddress"]))
+                    if ep.get("GlobalIPv6Address") and self.pool(net, 6) is not None:
+                        self.pool(net, 6).used.add(ipaddress.IPv6Address(ep["GlobalIPv6Address"]))
                     keep_links.add(veth_name(ep))
             if settings.get("SandboxKey"):
                 keep_handles.add(os.path.basename(settings["SandboxKey"]))
@@ -116,9 +132,8 @@ class Bridges:
                                                        for ep in _networks(rec).values()})
 
     def make_bridge(self, net: dict) -> None:
-        pool = self.pool(net)
         name = net["Dockyard"]["bridge"]
-        links.bridge(name, str(pool.gateway), pool.subnet.prefixlen, self.mark)
+        links.bridge(name, [(str(p.gateway), p.subnet.prefixlen) for p in self.pools_of(net)], self.mark)
         firewall.allow_localnet(name)
 
     async def apply_firewall(self) -> None:
@@ -170,18 +185,32 @@ class Bridges:
         if wanted and net["Name"] == dns.DEFAULT_BRIDGE:
             raise errors.BadParameter("user specified IP address is supported on user defined networks only")
         address = pool.allocate(wanted)
+        pool6, address6 = self.pool(net, 6), None
+        if pool6 is not None:
+            try:
+                address6 = pool6.allocate((ep.get("IPAMConfig") or {}).get("IPv6Address") or None)
+            except BaseException:
+                pool.release(address)
+                raise
+            ep.update(GlobalIPv6Address=str(address6), GlobalIPv6PrefixLen=pool6.subnet.prefixlen,
+                      IPv6Gateway="" if net["Internal"] else str(pool6.gateway))
         ep.update(NetworkID=net["Id"], EndpointID=secrets.token_hex(32), IPAddress=str(address),
                   IPPrefixLen=pool.subnet.prefixlen, Gateway="" if net["Internal"] else str(pool.gateway),
                   # Config.MacAddress (before API 1.44) is the first network's.
                   MacAddress=ep.get("MacAddress") or (ifname == "eth0" and rec["Config"].get("MacAddress"))
                   or ipam.mac_of(address),
                   DNSNames=None if net["Name"] == dns.DEFAULT_BRIDGE else dns.dns_names(rec, ep))
+        addresses = [(str(address), pool.subnet.prefixlen, str(pool.gateway) if route else None)]
+        if address6 is not None:
+            addresses.append((str(address6), pool6.subnet.prefixlen, str(pool6.gateway) if route else None))
         try:
             await asyncio.to_thread(links.endpoint, veth_name(ep), net["Dockyard"]["bridge"],
-                                    rec["NetworkSettings"]["SandboxKey"], str(address), pool.subnet.prefixlen,
-                                    str(pool.gateway) if route else None, ep["MacAddress"], ifname, self.mark)
+                                    rec["NetworkSettings"]["SandboxKey"], addresses, ep["MacAddress"], ifname,
+                                    self.mark)
         except BaseException:
             pool.release(address)
+            if address6 is not None:
+                pool6.release(address6)
             ep.update(unplugged(ep))
             raise
 
@@ -194,9 +223,13 @@ class Bridges:
             await asyncio.to_thread(links.remove, veth)
         if ep.get("IPAddress"):
             try:
-                self.pool(self.networks.find(ep["NetworkID"])).release(ep["IPAddress"])
+                net = self.networks.find(ep["NetworkID"])
             except errors.NotFound:
-                pass
+                net = None
+            if net is not None:
+                self.pool(net).release(ep["IPAddress"])
+                if ep.get("GlobalIPv6Address") and self.pool(net, 6) is not None:
+                    self.pool(net, 6).release(ep["GlobalIPv6Address"])
         rec["NetworkSettings"]["Networks"][name] = unplugged(ep)
         return veth
 

@@ -21,26 +21,33 @@ DEFAULT_POOLS = (("10.214.0.0/15", 24),)      # dockerd's --default-address-pool
 
 Net = ipaddress.IPv4Network
 Addr = ipaddress.IPv4Address
+AnyNet = ipaddress.IPv4Network | ipaddress.IPv6Network
+AnyAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def _network(text: str, what: str) -> Net:
+def _network(text: str, what: str, version: int = 4) -> AnyNet:
     try:
         net = ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise errors.BadParameter(f"invalid {what}: {text!r} is not a CIDR address") from None
-    if not isinstance(net, Net):
-        raise errors.BadParameter(f"invalid {what} {text}: only IPv4 is supported")
+    if net.version != version:
+        raise errors.BadParameter(f"invalid {what} {text}: only IPv{version} is supported here")
     return net
 
 
-def _address(text: str, what: str) -> Addr:
+def _address(text: str, what: str, version: int = 4) -> AnyAddr:
     try:
         addr = ipaddress.ip_address(text.split("/")[0])
     except ValueError:
         raise errors.BadParameter(f"invalid {what}: {text!r} is not an IP address") from None
-    if not isinstance(addr, Addr):
-        raise errors.BadParameter(f"invalid {what} {text}: only IPv4 is supported")
+    if addr.version != version:
+        raise errors.BadParameter(f"invalid {what} {text}: only IPv{version} is supported here")
     return addr
+
+
+def version_of(config: dict) -> int:
+    """Which IP version an IPAM Config entry is of (its subnet's; none given: 4)."""
+    return 6 if ":" in str(config.get("Subnet") or "") else 4
 
 
 def pick_subnet(taken: list[Net], pools=DEFAULT_POOLS) -> Net:
@@ -56,38 +63,43 @@ def pick_subnet(taken: list[Net], pools=DEFAULT_POOLS) -> Net:
 
 @dataclass
 class Pool:
-    """One network's IPv4 configuration (IPAM Config) and what is handed out of it."""
-    subnet: Net
-    gateway: Addr
-    ip_range: Net
-    reserved: dict[str, Addr] = field(default_factory=dict)   # AuxiliaryAddresses
-    used: set[Addr] = field(default_factory=set)
+    """One network's IPv4 or IPv6 configuration (an IPAM Config entry) and what is handed
+    out of it."""
+    subnet: AnyNet
+    gateway: AnyAddr
+    ip_range: AnyNet
+    reserved: dict[str, AnyAddr] = field(default_factory=dict)   # AuxiliaryAddresses
+    used: set[AnyAddr] = field(default_factory=set)
 
     @classmethod
-    def configure(cls, config: dict, taken: list[Net], pools=DEFAULT_POOLS) -> "Pool":
+    def configure(cls, config: dict, taken: list[AnyNet], pools=DEFAULT_POOLS, version: int = 4) -> "Pool":
         """A pool from an IPAM Config entry ({Subnet, IPRange, Gateway, AuxiliaryAddresses},
-        each optional), checked as Docker checks it, overlapping no subnet `taken`."""
+        each optional but an IPv6 one's subnet: there is no default IPv6 pool), checked as
+        Docker checks it, overlapping no subnet `taken`."""
         if config.get("Subnet"):
-            subnet = _network(config["Subnet"], "subnet")
+            subnet = _network(config["Subnet"], "subnet", version)
             for other in taken:
-                if subnet.overlaps(other):
+                if other.version == version and subnet.overlaps(other):
                     raise errors.Forbidden("Pool overlaps with other one on this address space")
         else:
             if config.get("IPRange") or config.get("Gateway"):
                 raise errors.BadParameter("a subnet is required when an IP range or a gateway is given")
-            subnet = pick_subnet(taken, pools)
-        ip_range = _network(config["IPRange"], "ip range") if config.get("IPRange") else subnet
+            if version == 6:
+                raise errors.BadParameter("an IPv6 network needs its subnet: there is no default IPv6 pool")
+            subnet = pick_subnet([t for t in taken if t.version == 4], pools)
+        ip_range = _network(config["IPRange"], "ip range", version) if config.get("IPRange") else subnet
         if not ip_range.subnet_of(subnet):
             raise errors.BadParameter(f"invalid ip range {ip_range}: it is not inside the subnet {subnet}")
         hosts = subnet.num_addresses
         if hosts < 4:
             raise errors.BadParameter(f"invalid subnet {subnet}: it has no room for a gateway and a container")
-        gateway = _address(config["Gateway"], "gateway") if config.get("Gateway") else subnet.network_address + 1
+        gateway = _address(config["Gateway"], "gateway", version) if config.get("Gateway") \
+            else subnet.network_address + 1
         if gateway not in subnet or gateway in (subnet.network_address, subnet.broadcast_address):
             raise errors.BadParameter(f"invalid gateway {gateway}: it is not a host address of {subnet}")
         reserved = {}
         for name, text in (config.get("AuxiliaryAddresses") or {}).items():
-            addr = _address(text, f"auxiliary address {name}")
+            addr = _address(text, f"auxiliary address {name}", version)
             if addr not in subnet:
                 raise errors.BadParameter(f"invalid auxiliary address {name}={addr}: it is not inside {subnet}")
             reserved[name] = addr
@@ -98,10 +110,11 @@ class Pool:
                 and addr not in (self.subnet.network_address, self.subnet.broadcast_address))
 
     def allocate(self, wanted: str | None = None) -> Addr:
-        """An address for an endpoint: `wanted` (IPAMConfig.IPv4Address) if it is free, else
-        the lowest free one of the range."""
+        """An address for an endpoint: `wanted` (IPAMConfig.IPv4Address or IPv6Address) if
+        it is free, else the lowest free one of the range."""
+        version = self.subnet.version
         if wanted:
-            addr = _address(wanted, "IPv4 address")
+            addr = _address(wanted, f"IPv{version} address", version)
             if addr not in self.subnet:
                 raise errors.BadParameter(f"invalid address {addr}: it does not belong to the network's "
                                           f"subnet {self.subnet}")
@@ -113,10 +126,11 @@ class Pool:
             if self._free(addr):
                 self.used.add(addr)
                 return addr
-        raise errors.Unavailable(f"no available IPv4 addresses on this network's address pools: {self.subnet}")
+        raise errors.Unavailable(f"no available IPv{version} addresses on this network's address pools: "
+                                 f"{self.subnet}")
 
     def release(self, addr: str | Addr) -> None:
-        self.used.discard(_address(str(addr), "address"))
+        self.used.discard(_address(str(addr), "address", self.subnet.version))
 
     def config(self) -> dict:
         """The IPAM Config entry Docker shows for it."""

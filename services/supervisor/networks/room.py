@@ -34,7 +34,9 @@ def endpoints_on(net: dict, records: list[dict]) -> dict:
             if ep.get("NetworkID") == net["Id"] and ep.get("EndpointID"):
                 out[rec["Id"]] = {"Name": rec["Name"].lstrip("/"), "EndpointID": ep["EndpointID"],
                                   "MacAddress": ep["MacAddress"],
-                                  "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}", "IPv6Address": ""}
+                                  "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}",
+                                  "IPv6Address": f"{ep['GlobalIPv6Address']}/{ep['GlobalIPv6PrefixLen']}"
+                                  if ep.get("GlobalIPv6Address") else ""}
     return out
 
 
@@ -110,7 +112,8 @@ class NetworksRoom:
 
     async def _taken(self) -> list[ipam.Net]:
         """Subnets a new network must not overlap: the other networks', the host's own."""
-        taken = [self.bridges.pool(net).subnet for net in self.networks.all() if net["Driver"] == "bridge"]
+        taken = [pool.subnet for net in self.networks.all() if net["Driver"] == "bridge"
+                 for pool in self.bridges.pools_of(net)]
         # pyroute2 runs an event loop of its own: never on this one's thread.
         for text in await asyncio.to_thread(links.host_networks):
             net = ipam.Net(text, strict=False)
@@ -139,15 +142,22 @@ class NetworksRoom:
         configs = ipam_body.get("Config") or []
         if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
             raise errors.BadParameter("IPAM.Config must be a list of objects")
-        v4 = [c for c in configs if ":" not in str(c.get("Subnet") or "")]
-        if len(v4) != len(configs) or len(v4) > 1:
-            raise errors.BadParameter("a network here has one IPv4 subnet (no IPv6 subnets)")
+        v4 = [c for c in configs if ipam.version_of(c) == 4]
+        v6 = [c for c in configs if ipam.version_of(c) == 6]
+        if len(v4) > 1 or len(v6) > 1:
+            raise errors.BadParameter("a network here has one IPv4 subnet and, with EnableIPv6, one IPv6 subnet")
+        if bool(v6) != bool(body.get("EnableIPv6")):
+            raise errors.BadParameter("an IPv6 subnet goes with EnableIPv6, and EnableIPv6 needs one (there is "
+                                      "no default IPv6 pool)")
         options = dict(body.get("Options") or {})
         async with self.lock:
             if self.networks.by_name(name) is not None:
                 raise errors.Conflict(f"network with name {name} already exists")
-            pool = ipam.Pool.configure(v4[0] if v4 else {}, await self._taken(), self.settings.address_pools())
-            rec = blank(name, "bridge", [pool.config()], options, body.get("Labels") or {},
+            taken = await self._taken()
+            pools = [ipam.Pool.configure(v4[0] if v4 else {}, taken, self.settings.address_pools())]
+            if v6:
+                pools.append(ipam.Pool.configure(v6[0], taken, version=6))
+            rec = blank(name, "bridge", [pool.config() for pool in pools], options, body.get("Labels") or {},
                         bool(body.get("Internal")), bool(body.get("Attachable")))
             rec["EnableIPv6"] = bool(body.get("EnableIPv6"))
             rec["IPAM"]["Options"] = ipam_body.get("Options") or None
@@ -158,12 +168,13 @@ class NetworksRoom:
                     or await asyncio.to_thread(links.exists, link):
                 raise errors.Conflict(f"bridge name {link} is in use")
             rec["Dockyard"]["bridge"] = link
-            self.bridges.pools[rec["Id"]] = pool
+            for pool in pools:
+                self.bridges.pools[rec["Id"], pool.subnet.version] = pool
             try:
                 await asyncio.to_thread(self.bridges.make_bridge, rec)
                 self.networks.insert(rec)
             except BaseException:
-                self.bridges.pools.pop(rec["Id"], None)
+                self.bridges.forget_pools(rec)
                 await asyncio.to_thread(links.remove, link)
                 raise
             await self.bridges.apply_firewall()
@@ -184,7 +195,7 @@ class NetworksRoom:
             raise errors.Conflict(f"error while removing network: network {net['Name']} id {net['Id']} "
                                   "has active endpoints")
         self.networks.delete(net["Id"])
-        self.bridges.pools.pop(net["Id"], None)
+        self.bridges.forget_pools(net)
         await asyncio.to_thread(links.remove, net["Dockyard"]["bridge"])
         await self.bridges.apply_firewall()
 
