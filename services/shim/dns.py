@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 
-from dnslib import A, CLASS, OPCODE, PTR, QTYPE, RCODE, RR, DNSRecord
+from dnslib import AAAA, A, CLASS, OPCODE, PTR, QTYPE, RCODE, RR, DNSRecord
 
 from .resolver_sockets import ADDRESS, bind_in
 
@@ -88,7 +88,7 @@ def _parse(content) -> tuple[dict[str, list[str]], list[tuple[str, int]], list[s
         known = records.setdefault(str(name).rstrip(".").lower(), [])  # even with no IPv4 address
         for address in addresses if isinstance(addresses, list) else [addresses]:
             try:
-                known.append(str(ipaddress.IPv4Address(address)))
+                known.append(str(ipaddress.ip_address(address)))   # IPv4 (A) or IPv6 (AAAA)
             except ValueError:
                 skipped.append(f"{name}: {address!r}")
     for entry in content.get("upstream", []):
@@ -161,9 +161,11 @@ class Resolver:
         addresses = self.names.records.get(name)
         reply = request.reply(ra=1, aa=0)
         if addresses is not None:
-            if question.qtype == QTYPE.A:
+            if question.qtype in (QTYPE.A, QTYPE.AAAA):
+                record, version = (A, 4) if question.qtype == QTYPE.A else (AAAA, 6)
                 for address in addresses:
-                    reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(address), ttl=TTL))
+                    if ipaddress.ip_address(address).version == version:
+                        reply.add_answer(RR(question.qname, question.qtype, rdata=record(address), ttl=TTL))
             return reply  # other types of a name of ours: it has no such records
         owner = self.names.reverse.get(_reversed_address(name)) if question.qtype == QTYPE.PTR else None
         if owner is None:

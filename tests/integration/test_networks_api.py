@@ -314,9 +314,10 @@ def test_an_ipv6_network_gives_each_endpoint_an_ipv6_address_too(client, daemon,
     assert ep["IPv6Gateway"] == f"{prefix}1" and ep["IPAMConfig"]["IPv6Address"] == f"{prefix}f00d"
     net.reload()
     assert net.attrs["Containers"][web.id]["IPv6Address"] == f"{prefix}f00d/64"
-    code, out = made.run(["sh", "-c", f"ip -6 addr show eth0; timeout 5 wget -qO- http://[{prefix}f00d]/"],
-                         network=net.name)
+    code, out = made.run(["sh", "-c", f"ip -6 addr show eth0; timeout 5 wget -qO- http://[{prefix}f00d]/; "
+                                      f"nslookup -type=aaaa {web.name}"], network=net.name)
     assert code == 0 and "six" in out and f"{prefix}2/64" in out, out
+    assert f"{prefix}f00d" in out.split("Server:", 1)[-1], out   # the embedded DNS answers AAAA
     # The same fixed address twice is refused, as for IPv4.
     with pytest.raises(docker.errors.APIError) as taken:
         made.start(["sleep", "30"], network=net.name,

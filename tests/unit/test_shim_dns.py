@@ -132,7 +132,8 @@ def addresses(reply: DNSRecord) -> list[str]:
     return [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A]
 
 
-RECORDS = {"web": ["10.214.0.2"], "db": ["10.214.0.3"], "api": ["10.214.0.4", "10.214.0.5"]}
+RECORDS = {"web": ["10.214.0.2"], "db": ["10.214.0.3"], "api": ["10.214.0.4", "10.214.0.5"],
+           "six": ["10.214.0.6", "fd7e:d0c::6"]}
 
 
 def run(scenario) -> None:
@@ -159,6 +160,10 @@ def test_names_are_answered(tmp_path):
             assert addresses(reply) == ["10.214.0.3"]
             reply = await ask_udp(server.address, query("web", "AAAA"))
             assert reply.header.rcode == RCODE.NOERROR and reply.rr == []
+            # A name on an IPv6 network has both: A the IPv4 address, AAAA the IPv6 one.
+            assert addresses(await ask_udp(server.address, query("six"))) == ["10.214.0.6"]
+            reply = await ask_tcp(server.address, query("six", "AAAA"))
+            assert [str(rr.rdata) for rr in reply.rr] == ["fd7e:d0c::6"] and reply.rr[0].rtype == QTYPE.AAAA
             reply = await ask_udp(server.address, query("2.0.214.10.in-addr.arpa", "PTR"))
             assert [str(rr.rdata) for rr in reply.rr] == ["web."]
             reply = await ask_udp(server.address, query("5.0.214.10.in-addr.arpa", "PTR"))

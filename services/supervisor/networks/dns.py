@@ -44,10 +44,11 @@ def table(rec: dict, others: list[dict]) -> dict[str, list[str]]:
             if network is None or not ep.get("IPAddress"):
                 continue
             names = dns_names(peer, ep) + _linked_as(rec, network, peer)
+            addresses = [ep["IPAddress"], *([ep["GlobalIPv6Address"]] if ep.get("GlobalIPv6Address") else [])]
             for dns_name in names:
                 for key in (dns_name.lower(), f"{dns_name}.{network}".lower()):
-                    if ep["IPAddress"] not in out.setdefault(key, []):
-                        out[key].append(ep["IPAddress"])
+                    known = out.setdefault(key, [])
+                    known += [a for a in addresses if a not in known]
     return out
 
 
