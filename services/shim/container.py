@@ -15,7 +15,7 @@ from services.common.wire import schema
 from services.kernel import devices
 from services.kernel.cgroups import Cgroup
 
-from . import resolver_sockets, runtime
+from . import held_ports, resolver_sockets, runtime
 from .runtime import runc
 
 log = logging.getLogger("shim")
@@ -43,6 +43,7 @@ class Container:
         self.log_read_fd = -1
         self.names_path = container_files.paths(settings.data_root, container_id)["names"]
         self.dns_sockets = None   # its embedded resolver's, bound before its process starts
+        self.held_ports: list[socket.socket] = []   # its published ports, held while it runs
 
     def start(self) -> None:
         """Make the stdio, the cgroup and the process (blocking, before the loop runs)."""
@@ -80,6 +81,10 @@ class Container:
         bundle = os.path.dirname(self.log_path)
         self.dns_sockets = resolver_sockets.bind_for_container(self.config, self.names_path)
         try:
+            self.held_ports = held_ports.hold(notes.get(schema.ANNOTATION_PORTS) or "")
+        except held_ports.PortTaken as exc:
+            raise runtime.StartError(str(exc), exit_code=128) from None
+        try:
             if self.runc:
                 self.pid = runc.start(bundle, self.config, stdio, self.id, self.settings.exec_root, overlay)
             else:
@@ -103,7 +108,8 @@ class Container:
             os.set_blocking(self.stdin_w, False)
 
     def clean_up(self) -> None:
-        """Once its process is gone: its cgroup, and what runc keeps of it."""
+        """Once its process is gone: its published ports, its cgroup, and what runc keeps of it."""
+        held_ports.release(self.held_ports)
         try:
             self.cgroup.destroy()
         except OSError as exc:

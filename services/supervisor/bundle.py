@@ -314,5 +314,9 @@ def oci_config(rec: dict, d: dict, lowers: list[str], network: "Joined | None" =
             wire.ANNOTATION_STDIN_ONCE: wire.ANNOTATION_TRUE if config.get("StdinOnce") else wire.ANNOTATION_FALSE,
             wire.ANNOTATION_USER: user,
             wire.ANNOTATION_RUNTIME: host.get("Runtime") or "builtin",
+            wire.ANNOTATION_PORTS: " ".join(
+                f"{proto}:{binding['HostIp'] or '0.0.0.0'}:{binding['HostPort']}"
+                for key, bindings in ((rec.get("NetworkSettings") or {}).get("Ports") or {}).items()
+                for proto in [key.partition("/")[2] or "tcp"] for binding in bindings or []),
         },
     }

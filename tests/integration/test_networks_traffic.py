@@ -124,9 +124,11 @@ def test_a_published_port_answers_from_the_host_and_goes_with_the_container(clie
     listed = client.api.containers(filters={"id": web.id})[0]["Ports"]
     assert listed == [{"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": port, "Type": "tcp"}]
     assert f"dport {port} " in firewall.listing(daemon.bridge)
+    assert refused_bind(port)   # held for the container: no program of the host can take it
 
     web.stop(timeout=1)
     until(lambda: refused(port), 10, f"127.0.0.1:{port} to refuse once the container stopped")
+    assert not refused_bind(port)   # let go with the container
     table = firewall.listing(daemon.bridge)
     assert f"dport {port} " not in table and first_address(web) not in table, table
     web.reload()

@@ -130,7 +130,7 @@ def test_annotation_keys_are_declared_once():
             wire.ANNOTATION_LOG_PATH, wire.ANNOTATION_OPEN_STDIN, wire.ANNOTATION_STDIN_ONCE,
             wire.ANNOTATION_USER, wire.ANNOTATION_RUNTIME]
     assert len(set(keys)) == 8 and all(k.startswith("org.dockyard.") for k in keys)
-    assert set(wire.ANNOTATIONS) == set(keys)
+    assert set(wire.ANNOTATIONS) == set(keys) | {wire.ANNOTATION_PORTS}   # the ports: optional
     notes = {k: "x" for k in keys} | {wire.ANNOTATION_OPEN_STDIN: wire.ANNOTATION_TRUE,
                                         wire.ANNOTATION_STDIN_ONCE: wire.ANNOTATION_FALSE}
     wire.check(wire.ANNOTATIONS, notes, "annotations")

@@ -426,7 +426,11 @@ ANNOTATION_OPEN_STDIN = "org.dockyard.open-stdin"  # ANNOTATION_TRUE or ANNOTATI
 ANNOTATION_STDIN_ONCE = "org.dockyard.stdin-once"  # ANNOTATION_TRUE or ANNOTATION_FALSE
 ANNOTATION_USER = "org.dockyard.user"              # Docker's User string, resolved in the rootfs
 ANNOTATION_RUNTIME = "org.dockyard.runtime"        # which runtime runs the bundle (config.RUNTIMES)
+# The host ports its shim holds while the container runs (published: the firewall forwards
+# them), space-separated `proto:host-ip:port` ("tcp:0.0.0.0:8080"); "" for none.
+ANNOTATION_PORTS = "org.dockyard.ports"
 ANNOTATION_TRUE, ANNOTATION_FALSE = "true", "false"
 ANNOTATIONS = {key: str for key in (
     ANNOTATION_LOWERDIR, ANNOTATION_UPPERDIR, ANNOTATION_WORKDIR, ANNOTATION_LOG_PATH,
     ANNOTATION_OPEN_STDIN, ANNOTATION_STDIN_ONCE, ANNOTATION_USER, ANNOTATION_RUNTIME)}
+ANNOTATIONS[ANNOTATION_PORTS] = Opt(str)
