@@ -49,3 +49,9 @@ def check_writable(path: str) -> None:
     with open(probe, "w") as fh:
         fh.write("ok")
     os.unlink(probe)
+
+
+def netns_dir(exec_root: str) -> str:
+    """Where the supervisor keeps containers' network namespace handles (one per container
+    with a namespace of its own on bridge networks, named by its short id)."""
+    return os.path.join(exec_root, "netns")

@@ -66,6 +66,15 @@ def _link(name: str) -> str:
     return name
 
 
+def usable_link_name(name: str) -> bool:
+    """Whether a bridge may have this name (one the firewall's rules can hold)."""
+    try:
+        _link(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _address(text: str) -> str:
     try:
         return str(ipaddress.IPv4Address(text))
@@ -148,6 +157,11 @@ def render(table: str, bridges: Sequence[Bridge], forwards: Sequence[Forward]) -
         f"\tset bridges {{\n\t\ttype ifname\n{members}\t}}\n"
         # Published ports answer on the host's own addresses only, whether the client
         # comes from outside (prerouting) or from this host (output, loopback included).
+        # route_localnet (allow_localnet) lets a loopback client's packets out onto a bridge;
+        # nothing may come the other way: a container sending to 127.0.0.0/8 through its
+        # gateway would reach the host's loopback services (the CVE-2020-8558 class).
+        f"\tchain guard {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n"
+        f"\t\tiifname @bridges ip daddr 127.0.0.0/8 drop\n\t}}\n"
         f"\tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
         f"\t\tfib daddr type local jump ports\n\t}}\n"
         f"\tchain output {{\n\t\ttype nat hook output priority -100; policy accept;\n"

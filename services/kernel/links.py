@@ -182,3 +182,22 @@ def loopback_up(handle: str) -> None:
         with IPRoute() as ns:
             ns.link("set", index=_index(ns, "lo"), state="up")
     netns.run_in(handle, inside)
+
+
+def names_in(handle: str) -> list[str]:
+    """The links of the namespace of `handle`."""
+    def read() -> list[str]:
+        with IPRoute() as ns:
+            return sorted(link.get_attr("IFLA_IFNAME") for link in ns.get_links())
+    return netns.run_in(handle, read)
+
+
+def default_route(handle: str, gateway: str) -> None:
+    """The default route of the namespace of `handle` (of the gateway's family) through
+    `gateway`, whatever it was before."""
+    def inside() -> None:
+        with IPRoute() as ns:
+            family = _family(gateway)
+            ns.route("replace", dst="::/0" if family == socket.AF_INET6 else "0.0.0.0/0", gateway=gateway,
+                     family=family)
+    netns.run_in(handle, inside)

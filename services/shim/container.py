@@ -9,7 +9,7 @@ import socket
 import subprocess
 
 from services.common import runc as runc_cli
-from services.common import container_files, timefmt
+from services.common import container_files, layout, timefmt
 from services.common.config import Settings
 from services.common.wire import schema
 from services.kernel import devices
@@ -79,7 +79,7 @@ class Container:
         overlay = {"lower": notes[schema.ANNOTATION_LOWERDIR], "upper": notes[schema.ANNOTATION_UPPERDIR],
                    "work": notes[schema.ANNOTATION_WORKDIR]}
         bundle = os.path.dirname(self.log_path)
-        self.dns_sockets = resolver_sockets.bind_for_container(self.config, self.names_path)
+        self.dns_sockets = resolver_sockets.bind_for_container(self.config, layout.netns_dir(self.settings.exec_root))
         try:
             self.held_ports = held_ports.hold(notes.get(schema.ANNOTATION_PORTS) or "")
         except held_ports.PortTaken as exc:

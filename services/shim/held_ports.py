@@ -1,5 +1,5 @@
 """The host ports a container publishes, held by its shim while the container runs: bound
-(never listened on, so nothing is accepted here) so that no other program of the host can
+(and listened on, never accepted from) so that no other program of the host can
 take one and shadow what the firewall forwards, as Docker's proxy holds them. The kernel
 forwards the traffic itself (services.kernel.firewall); a held port goes with the exit.
 """
@@ -29,6 +29,11 @@ def hold(spec: str) -> list[socket.socket]:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # past connections in TIME_WAIT
             try:
                 sock.bind((address, int(port)))
+                if proto == "tcp":
+                    # Listening, for a bound socket alone does not keep out a program that
+                    # binds with SO_REUSEADDR too; every connection is forwarded before it
+                    # could reach this one, which never accepts.
+                    sock.listen(1)
             except OSError as exc:
                 raise PortTaken(f"driver failed programming external connectivity: Bind for {address}:{port} "
                                 f"failed: port is already allocated ({exc.strerror})") from None

@@ -53,17 +53,18 @@ def network_namespace(config: dict) -> str | None:
     return None
 
 
-def bind_for_container(config: dict, names_path: str) -> tuple[socket.socket, socket.socket] | None:
+def bind_for_container(config: dict, handles: str) -> tuple[socket.socket, socket.socket] | None:
     """The resolver's sockets in the namespace of the container whose OCI config is
-    `config`, if it has a resolver (its names file is there and its network namespace is a
-    handle): bound before its process starts, so its first query is queued, not refused.
-    Sockets that cannot be bound are logged, and the container runs on without them."""
+    `config`, if that namespace is its own handle under `handles` (a container on bridge
+    networks: it may be connected to a user-defined one at any time): bound before its
+    process starts, so its first query is queued, not refused. Sockets that cannot be
+    bound are logged, and the container runs on without them."""
     handle = network_namespace(config)
-    if handle is None or not os.path.exists(names_path):
+    if handle is None or os.path.dirname(handle) != handles:
         return None
     try:
         return bind_in(handle, ADDRESS)
-    except OSError as exc:  # its namespace gone, or its address taken (a joined namespace)
+    except OSError as exc:  # its namespace gone, or its address taken
         log.warning("the embedded DNS resolver cannot start, the container runs without it: %s", exc)
     except Exception:
         log.exception("the embedded DNS resolver cannot start; the container runs without it")

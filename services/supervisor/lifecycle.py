@@ -90,16 +90,19 @@ class Lifecycle:
         lowers = [self.store.layer_path(row["chain_id"]) for row in self.store.chain(rec["Image"])]
         try:
             network = await self._network(rec)
+            with open(d["config"], "w") as fh:
+                json.dump(bundle.oci_config(rec, d, lowers, network), fh, indent=1)
+            if os.path.exists(d["exit"]):
+                os.unlink(d["exit"])
+            report, channel = await self.shims.spawn(cid)
         except errors.DockyardError as exc:   # a network it names is not there, a port is taken...
             await self._not_started(rec, exc.message, 128, exc)
         except Exception as exc:   # the kernel refused: still a start that failed, recorded as one
-            log.exception("wiring the network of %s", cid[:12])
-            await self._not_started(rec, str(exc), 128, errors.ServerError(f"cannot wire the network: {exc}"))
-        with open(d["config"], "w") as fh:
-            json.dump(bundle.oci_config(rec, d, lowers, network), fh, indent=1)
-        if os.path.exists(d["exit"]):
-            os.unlink(d["exit"])
-        report, channel = await self.shims.spawn(cid)
+            log.exception("starting %s", cid[:12])
+            await self._not_started(rec, str(exc), 128, errors.ServerError(f"cannot start the container: {exc}"))
+        except BaseException:   # cancelled: what was wired for it goes
+            await self.bridges.unplug_all(rec)
+            raise
         if channel is None:
             await self._not_started(rec, report["error"], report["exit_code"], errors.BadParameter(
                 f"failed to create task for container: {report['error']}"))
@@ -170,11 +173,14 @@ class Lifecycle:
         rec = self.records.load(cid)
         states.apply(rec, "exited", **result)
         rec["Dockyard"]["exits"] = rec["Dockyard"].get("exits", 0) + 1
+        # Its addresses given back in the record it saves, with no wait between the load and
+        # the save (a connect holding its lock may be saving too); the kernel's part after.
+        unwired = self.bridges.release_all(rec)
+        await self.records.save_until_it_works(rec, "the exit of")
         try:
-            await self.bridges.unplug_all(rec)
+            await self.bridges.finish(rec, *unwired)
         except Exception:   # the exit is recorded whatever; a restart's sweep takes what is left
             log.exception("unwiring the network of %s", cid[:12])
-        await self.records.save_until_it_works(rec, "the exit of")
         self.bridges.published(rec)
         _tell(self.next_exits, cid, rec["State"])
         if rec["HostConfig"].get("AutoRemove"):

@@ -146,3 +146,56 @@ def test_a_refused_script_is_a_firewall_error_and_changes_nothing(names):
         firewall.apply("drop", bridges, [])
     assert "\n" not in str(refused.value) and "Error" in str(refused.value)
     assert firewall.listing(names["table"]) == before
+
+
+def _reach_host_loopback(handle: str, port: int) -> bool:
+    """From inside the namespace, a TCP connection to the host's 127.0.0.2:port through the
+    namespace's gateway (what a container could send with a hand-made frame): the local
+    route of 127/8 taken away and route_localnet on, so the kernel sends it out."""
+    def attempt() -> bool:
+        with IPRoute() as ns:
+            try:
+                ns.route("del", dst="127.0.0.0/8", table=255, type="local", proto=2, scope=254,
+                         oif=ns.link_lookup(ifname="lo")[0])
+                ns.route("add", dst="127.0.0.2/32", gateway=GATEWAY)
+            except NetlinkError as exc:   # done by an earlier attempt
+                if exc.code not in (errno.ESRCH, errno.EEXIST):
+                    raise
+        with open("/proc/sys/net/ipv4/conf/eth0/route_localnet", "w") as fh:
+            fh.write("1")
+        try:
+            with socket.create_connection(("127.0.0.2", port), timeout=2) as conn:
+                return conn.recv(16) == b"host loopback"
+        except OSError:
+            return False
+    return netns.run_in(handle, attempt)
+
+
+def test_a_container_cannot_reach_the_hosts_loopback_through_its_gateway(tmp_path, names):
+    handle = netns.create(str(tmp_path / "netns"), "guard")
+    server = socket.create_server(("127.0.0.2", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"host loopback")
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        links.bridge(names["bridge"], [(GATEWAY, 24)])
+        links.endpoint(names["veth"], names["bridge"], handle, [(CONTAINER, 24, GATEWAY)], "02:42:0a:d7:51:02",
+                       ifname="eth0")
+        firewall.allow_localnet(names["bridge"])   # as the supervisor sets it on every bridge
+        firewall.apply(names["table"], [Bridge(names["bridge"], SUBNET)], [])
+        assert not _reach_host_loopback(handle, port)
+        # Without the guard chain the same packets reach the host's loopback service: the
+        # check above is what stops them.
+        firewall.remove(names["table"])
+        assert _reach_host_loopback(handle, port)
+    finally:
+        server.close()
+        netns.remove(handle)

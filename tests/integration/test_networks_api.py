@@ -18,7 +18,7 @@ from services.kernel import firewall, links
 from ..polling import until
 
 from .networking import (  # noqa: F401 (fixtures)
-    endpoint, first_address, handles, http_get, made, mark, standin, unique, veth)
+    endpoint, first_address, free_port, handles, http_get, made, mark, standin, unique, veth)
 
 PREDEFINED = {"bridge", "host", "none"}
 
@@ -323,3 +323,32 @@ def test_an_ipv6_network_gives_each_endpoint_an_ipv6_address_too(client, daemon,
         made.start(["sleep", "30"], network=net.name,
                    networking_config={net.name: client.api.create_endpoint_config(ipv6_address=f"{prefix}f00d")})
     assert taken.value.status_code == 409
+
+
+def test_a_connected_default_bridge_container_resolves_names_and_its_ports_follow_it(client, daemon, made):
+    first, second = made.network(), made.network()
+    peer = made.httpd("peer", network=first.name, name=unique("peer"))
+    port = free_port()
+    # On the default bridge at its start: no user-defined network, no names yet.
+    web = made.httpd("moved", ports={"80/tcp": ("127.0.0.1", port)})
+    handle = web.attrs["NetworkSettings"]["SandboxKey"]
+    first.connect(web)
+    # Its DNS is the embedded resolver now, and it answers (its shim was ready for it),
+    # asked from its own namespace (container: mode shares its files and its resolver).
+    with open(web.attrs["ResolvConfPath"]) as fh:
+        assert "nameserver 127.0.0.11" in fh.read()
+    code, out = made.run(["nslookup", peer.name], network_mode=f"container:{web.id}")
+    assert code == 0 and first_address(peer) in out, out
+
+    # Leaving the default bridge: the published port follows it to its next network, and
+    # so does its way out (the default route).
+    client.networks.get("bridge").disconnect(web)
+    web.reload()
+    assert set(web.attrs["NetworkSettings"]["Networks"]) == {first.name}
+    until(lambda: http_get("127.0.0.1", port) == "moved\n", 10, "the published port to follow the container")
+    code, out = made.run(["ip", "route"], network_mode=f"container:{web.id}")
+    assert f"default via {endpoint(web, first.name)['Gateway']}" in out, out
+    # A connect after a disconnect takes a free interface name (eth0 went with the bridge).
+    second.connect(web)
+    web.reload()
+    assert links.addresses(handle, "eth0") == [f"{endpoint(web, second.name)['IPAddress']}/24"]

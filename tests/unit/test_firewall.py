@@ -136,3 +136,10 @@ def test_a_bad_value_is_refused_before_it_reaches_a_script():
     for field, value in bad_fields:
         with pytest.raises(ValueError):
             render("dockyard", [], [Forward(**{**fields, field: value})])
+
+
+def test_containers_cannot_reach_the_hosts_loopback_through_their_gateway():
+    assert chain(render("dockyard", BRIDGES, FORWARDS), "guard") == [
+        "type filter hook prerouting priority raw; policy accept;",
+        "iifname @bridges ip daddr 127.0.0.0/8 drop",
+    ]

@@ -17,7 +17,10 @@ def free_port() -> int:
 
 
 def bindable(kind: int, port: int) -> bool:
+    """Whether a program could take the port, even one that binds with SO_REUSEADDR (as
+    Go's listeners, nginx and Python's servers do)."""
     with socket.socket(socket.AF_INET, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

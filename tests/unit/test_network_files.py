@@ -313,3 +313,15 @@ def test_write_all_on_the_host_network_gives_the_hosts_files(tmp_path, monkeypat
                                             ("backend", True)])
 def test_user_defined_modes(mode, expected):
     assert files.user_defined(mode) is expected
+
+
+def test_behind_systemd_resolveds_stub_the_default_bridge_gets_the_resolvers_behind_it(tmp_path, monkeypatch):
+    stub, behind = tmp_path / "resolv.conf", tmp_path / "systemd-resolv.conf"
+    stub.write_text("nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch corp.example\n")
+    behind.write_text("nameserver 192.0.2.53\nnameserver 192.0.2.54\n")
+    monkeypatch.setattr(files, "HOST_RESOLV_CONF", str(stub))
+    monkeypatch.setattr(files, "SYSTEMD_RESOLV_CONF", str(behind))
+    text = files.resolv_conf({}, embedded=False, path=str(stub))
+    assert text.startswith("nameserver 192.0.2.53\nnameserver 192.0.2.54\n") and "search corp.example" in text
+    # The embedded resolver forwards from the host's namespace: the stub itself serves.
+    assert files.upstream({}, path=str(stub)) == ["127.0.0.53"]

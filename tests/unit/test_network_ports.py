@@ -44,9 +44,14 @@ def test_port_key_refuses_what_is_no_port(key):
         ports.port_key(key)
 
 
-def test_port_key_refuses_sctp():
-    with pytest.raises(errors.BadParameter, match="sctp"):
-        ports.port_key("132/sctp")
+def test_an_sctp_port_may_be_exposed_but_not_published():
+    assert ports.port_key("132/sctp") == (132, "sctp")
+    config = {"ExposedPorts": {"132/sctp": {}, "80/tcp": {}}}
+    # Exposed only, or under PublishAllPorts: shown, never published (nor a start refused).
+    assert ports.wanted(config, {"PublishAllPorts": True}) == [ports.Wanted(80, "tcp", "", 0, 0)]
+    assert ports.settings_ports(config, {}, []) == {"132/sctp": None, "80/tcp": None}
+    with pytest.raises(errors.BadParameter, match="sctp ports cannot be published"):
+        ports.wanted(config, {"PortBindings": {"132/sctp": [{"HostPort": "132"}]}})
 
 
 # -- what a container asks for

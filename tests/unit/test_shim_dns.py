@@ -316,20 +316,25 @@ def test_a_large_local_answer_is_truncated_over_udp(tmp_path):
     run(scenario)
 
 
-def test_started_for_a_container_only_when_it_has_names(tmp_path, caplog):
-    names = tmp_path / "names.json"
-    own = {"linux": {"namespaces": [{"type": "pid"}, {"type": "network"}]}}
-    joined = {"linux": {"namespaces": [{"type": "network", "path": str(tmp_path / "handle")}]}}
-    assert resolver_sockets.network_namespace(own) is None
+def test_bound_only_in_a_namespace_of_the_containers_own(tmp_path, caplog):
+    """A handle under the daemon's handles dir is the container's own namespace (on bridge
+    networks: a user-defined one may be connected at any time); another path is one it
+    joined (container:<id>), whose own container answers there; none: no namespace path."""
+    handles = str(tmp_path / "netns")
+    own = {"linux": {"namespaces": [{"type": "network", "path": os.path.join(handles, "0123456789ab")}]}}
+    joined = {"linux": {"namespaces": [{"type": "network", "path": "/proc/4242/ns/net"}]}}
+    unnamed = {"linux": {"namespaces": [{"type": "pid"}, {"type": "network"}]}}
+    assert resolver_sockets.network_namespace(unnamed) is None
     assert resolver_sockets.network_namespace({"linux": {}}) is None
-    assert resolver_sockets.network_namespace(joined) == str(tmp_path / "handle")
+    assert resolver_sockets.network_namespace(own) == os.path.join(handles, "0123456789ab")
 
-    assert resolver_sockets.bind_for_container(joined, str(names)) is None  # no names file
-    write_names(names, RECORDS, [])
-    assert resolver_sockets.bind_for_container(own, str(names)) is None     # no handle
-    # A handle that is no namespace: logged, and no resolver.
-    assert resolver_sockets.bind_for_container(joined, str(names)) is None
-    assert "cannot start" in caplog.text and "handle" in caplog.text
+    assert resolver_sockets.bind_for_container(joined, handles) is None   # not its own: not tried
+    assert resolver_sockets.bind_for_container(unnamed, handles) is None
+    assert "cannot start" not in caplog.text
+    # Its own handle that is no namespace (here: no file at all): logged, and no resolver.
+    assert resolver_sockets.bind_for_container(own, handles) is None
+    assert "cannot start" in caplog.text
+    names = tmp_path / "names.json"
 
     async def scenario():
         assert await dns.start_for_container(None, str(names)) is None   # nothing was bound

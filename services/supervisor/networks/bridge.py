@@ -14,7 +14,7 @@ import logging
 import os
 import secrets
 
-from services.common import container_files, errors
+from services.common import container_files, errors, layout
 from services.common.config import Settings
 from services.kernel import firewall, links, netns
 
@@ -35,6 +35,22 @@ def endpoint_settings(config: dict | None) -> dict:
             "DriverOpts": config.get("DriverOpts") or None, "NetworkID": "", "EndpointID": "", "Gateway": "",
             "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
             "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+
+
+def check_addresses(network: str, ep: dict) -> None:
+    """An endpoint's fixed addresses (IPAMConfig), refused as Docker refuses them: not IP
+    addresses of their family, or on the default bridge."""
+    wanted = ep.get("IPAMConfig") or {}
+    for key, version in (("IPv4Address", 4), ("IPv6Address", 6)):
+        if wanted.get(key):
+            try:
+                ok = ipaddress.ip_address(wanted[key]).version == version
+            except ValueError:
+                ok = False
+            if not ok:
+                raise errors.BadParameter(f"invalid {key} {wanted[key]!r}: not an IPv{version} address")
+            if network == dns.DEFAULT_BRIDGE:
+                raise errors.BadParameter("user specified IP address is supported on user defined networks only")
 
 
 def unplugged(ep: dict) -> dict:
@@ -60,12 +76,15 @@ class Bridges:
         self.settings = settings
         self.records = records
         self.networks = networks
-        self.handles = os.path.join(settings.exec_root, "netns")
+        self.handles = layout.netns_dir(settings.exec_root)
         self.mark = f"dockyard:{settings.bridge}"   # the alias of every link this daemon makes
         self.pools: dict[tuple[str, int], ipam.Pool] = {}   # (network id, IP version) -> its addresses
         self.forwards: dict[str, list[firewall.Forward]] = {}   # container id -> its published ports
         self.firewall_lock = asyncio.Lock()
         self.removals: set[asyncio.Task] = set()   # veths being deleted after their exit
+        # Container id -> the networks it has endpoints on, from the moment one is being
+        # made (before its record says so): a network in use cannot be removed.
+        self.wired: dict[str, set[str]] = {}
 
     def handle(self, cid: str) -> str:
         return netns.path(self.handles, cid[:12])
@@ -97,7 +116,7 @@ class Bridges:
         """After a start of the supervisor: the addresses and ports running containers
         hold, the bridges and firewall as the records say, and nothing else of this
         daemon's (stray namespaces and veths a crash left)."""
-        running = [rec for rec in self.records.all() if dns._running(rec)]
+        running = [rec for rec in self.records.all() if dns.running(rec)]
         keep_links, keep_handles = set(), set()
         for net in self.networks.all():
             if net["Driver"] == "bridge":
@@ -111,6 +130,7 @@ class Bridges:
                         net = self.networks.find(ep["NetworkID"])
                     except errors.NotFound:
                         continue
+                    self.wired.setdefault(rec["Id"], set()).add(net["Id"])
                     self.pool(net).used.add(ipam.Addr(ep["IPAddress"]))
                     if ep.get("GlobalIPv6Address") and self.pool(net, 6) is not None:
                         self.pool(net, 6).used.add(ipaddress.IPv6Address(ep["GlobalIPv6Address"]))
@@ -181,9 +201,9 @@ class Bridges:
         """An endpoint of the running (or starting) container on `net`, as `ifname`."""
         ep = rec["NetworkSettings"]["Networks"].setdefault(net["Name"], endpoint_settings(None))
         pool = self.pool(net)
+        self.wired.setdefault(rec["Id"], set()).add(net["Id"])
+        check_addresses(net["Name"], ep)
         wanted = (ep.get("IPAMConfig") or {}).get("IPv4Address") or None
-        if wanted and net["Name"] == dns.DEFAULT_BRIDGE:
-            raise errors.BadParameter("user specified IP address is supported on user defined networks only")
         address = pool.allocate(wanted)
         pool6, address6 = self.pool(net, 6), None
         if pool6 is not None:
@@ -212,15 +232,15 @@ class Bridges:
             if address6 is not None:
                 pool6.release(address6)
             ep.update(unplugged(ep))
+            self._unwired(rec["Id"], net["Id"])
             raise
 
-    async def unplug(self, rec: dict, name: str, now: bool = True) -> str | None:
-        """Take the container's endpoint on network `name` away (its address; its veth now,
-        or, unless `now`, left to the caller: the name returned)."""
+    def release(self, rec: dict, name: str) -> str | None:
+        """Give back what the container's endpoint on network `name` holds (its addresses),
+        in `rec` (not saved) and at once, with no wait: the name of its veth, which the
+        caller deletes (or the kernel, with the namespace)."""
         ep = rec["NetworkSettings"]["Networks"][name]
         veth = veth_name(ep) if ep.get("EndpointID") else None
-        if veth and now:
-            await asyncio.to_thread(links.remove, veth)
         if ep.get("IPAddress"):
             try:
                 net = self.networks.find(ep["NetworkID"])
@@ -230,31 +250,61 @@ class Bridges:
                 self.pool(net).release(ep["IPAddress"])
                 if ep.get("GlobalIPv6Address") and self.pool(net, 6) is not None:
                     self.pool(net, 6).release(ep["GlobalIPv6Address"])
+        self._unwired(rec["Id"], ep.get("NetworkID") or "")
         rec["NetworkSettings"]["Networks"][name] = unplugged(ep)
         return veth
 
-    async def unplug_all(self, rec: dict) -> None:
-        """Undo plug_all at the container's exit (or a start that failed): `rec` updated, not
-        saved. What is gone already is skipped."""
+    def _unwired(self, cid: str, network_id: str) -> None:
+        nets = self.wired.get(cid)
+        if nets is not None:
+            nets.discard(network_id)
+            if not nets:
+                del self.wired[cid]
+
+    def in_use(self, network_id: str) -> bool:
+        """Whether a container has (or is being given) an endpoint on the network."""
+        return any(network_id in nets for nets in self.wired.values())
+
+    async def unplug(self, rec: dict, name: str) -> None:
+        """Take the container's endpoint on network `name` away: its addresses, its veth."""
+        veth = self.release(rec, name)
+        if veth:
+            await asyncio.to_thread(links.remove, veth)
+
+    def release_all(self, rec: dict) -> tuple[str, list[str], bool]:
+        """What unplug_all gives back, in `rec` (not saved) and at once, with no wait: so a
+        record changed by a connect meanwhile is never overwritten. The kernel's part to
+        do (finish): the namespace's handle, the veths, whether the firewall changed."""
         settings = rec.get("NetworkSettings")
         if not settings:
-            return
-        veths = [await self.unplug(rec, name, now=False) for name in list(settings["Networks"])]
-        if settings.get("SandboxKey"):
-            await asyncio.to_thread(netns.remove, settings["SandboxKey"])
+            return "", [], False
+        veths = [v for v in (self.release(rec, name) for name in list(settings["Networks"])) if v]
+        handle = settings.get("SandboxKey") or ""
+        settings.update(SandboxKey="", SandboxID="", Ports={})
+        self.wired.pop(rec["Id"], None)
+        return handle, veths, self.forwards.pop(rec["Id"], None) is not None
+
+    async def finish(self, rec: dict, handle: str, veths: list[str], firewall_changed: bool) -> None:
+        """The kernel's part of an exit (release_all said what)."""
+        if handle:
+            await asyncio.to_thread(netns.remove, handle)
         # The kernel deletes a namespace's veths with it, a little later (deleting them first
         # would cost every exit tens of milliseconds); a namespace another container still
         # holds (container:<id>) keeps them, so they are deleted here, off the exit's path.
-        self._later(*[v for v in veths if v])
-        settings.update(SandboxKey="", SandboxID="", Ports={})
-        if self.forwards.pop(rec["Id"], None):
+        self.remove_later(*veths)
+        if firewall_changed:
             await self.apply_firewall()
         try:
             os.unlink(container_files.paths(self.settings.data_root, rec["Id"])["names"])
         except FileNotFoundError:
             pass
 
-    def _later(self, *veths: str) -> None:
+    async def unplug_all(self, rec: dict) -> None:
+        """Undo plug_all (a start that failed, a removal): `rec` updated, not saved. What is
+        gone already is skipped."""
+        await self.finish(rec, *self.release_all(rec))
+
+    def remove_later(self, *veths: str) -> None:
         async def remove() -> None:
             for veth in veths:
                 try:
@@ -267,13 +317,28 @@ class Bridges:
             task.add_done_callback(self.removals.discard)
 
     def _forwards(self, rec: dict) -> list[firewall.Forward]:
+        """Its published ports, to its address on the first network that is not internal
+        (an internal network's containers publish nothing, as in Docker)."""
         settings = rec["NetworkSettings"]
-        first = next((ep for ep in settings["Networks"].values() if ep.get("IPAddress")), None)
-        if first is None:
-            return []
-        bridge = self.networks.find(first["NetworkID"])["Dockyard"]["bridge"]
-        return [firewall.Forward(b.proto, b.host_ip, b.host_port, first["IPAddress"], b.port, bridge)
-                for b in ports.from_settings(settings.get("Ports"))]
+        for ep in settings["Networks"].values():
+            if not ep.get("IPAddress"):
+                continue
+            try:
+                net = self.networks.find(ep["NetworkID"])
+            except errors.NotFound:
+                continue
+            if not net["Internal"]:
+                return [firewall.Forward(b.proto, b.host_ip, b.host_port, ep["IPAddress"], b.port,
+                                         net["Dockyard"]["bridge"])
+                        for b in ports.from_settings(settings.get("Ports"))]
+        return []
+
+    async def reforward(self, rec: dict) -> None:
+        """After a connect or a disconnect: its published ports go to where it is now."""
+        forwards = self._forwards(rec)
+        if forwards != self.forwards.get(rec["Id"], []):
+            self.forwards[rec["Id"]] = forwards
+            await self.apply_firewall()
 
     def _publish(self, rec: dict) -> None:
         """Host ports for the container's bindings, into its NetworkSettings.Ports."""

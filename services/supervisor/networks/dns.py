@@ -26,7 +26,7 @@ def dns_names(rec: dict, endpoint: dict) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
-def _running(rec: dict) -> bool:
+def running(rec: dict) -> bool:
     return rec["State"]["Running"] or rec["State"].get("Paused", False)
 
 
@@ -36,7 +36,7 @@ def table(rec: dict, others: list[dict]) -> dict[str, list[str]]:
     mine = {ep.get("NetworkID"): name for name, ep in (rec.get("NetworkSettings") or {}).get("Networks", {}).items()
             if name != DEFAULT_BRIDGE and ep.get("NetworkID") and ep.get("IPAddress")}
     out: dict[str, list[str]] = {}
-    peers = {other["Id"]: other for other in others if _running(other)}
+    peers = {other["Id"]: other for other in others if running(other)}
     peers[rec["Id"]] = rec
     for peer in peers.values():
         for name, ep in (peer.get("NetworkSettings") or {}).get("Networks", {}).items():
@@ -86,7 +86,7 @@ def publish(data_root: str, records: list[dict], network_ids: set[str]) -> None:
     """Rewrite the tables of the running containers on any of `network_ids` (after one of
     them started, stopped, connected or disconnected)."""
     for rec in records:
-        if not _running(rec) or not embedded(rec):
+        if not running(rec) or not embedded(rec):
             continue
         on = {ep.get("NetworkID") for ep in rec["NetworkSettings"]["Networks"].values()}
         if on & network_ids and os.path.isdir(container_files.container_dir(data_root, rec["Id"])):

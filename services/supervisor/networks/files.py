@@ -16,6 +16,7 @@ EMBEDDED_DNS = "127.0.0.11"
 GOOGLE_DNS = ["8.8.8.8", "8.8.4.4"]   # Docker's fallback when the host has only loopback resolvers
 HOST_GATEWAY = "host-gateway"
 HOST_RESOLV_CONF = "/etc/resolv.conf"
+SYSTEMD_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"   # systemd-resolved's upstream resolvers
 LOCALHOST = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
              "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
 
@@ -95,6 +96,10 @@ def resolv_conf(host_config: dict, embedded: bool, path: str = HOST_RESOLV_CONF)
         if not any(o.startswith("ndots:") for o in options):   # a user's own ndots is kept
             options = [*options, "ndots:0"]
     else:
+        if servers and all(_loopback(s) for s in servers) and path == HOST_RESOLV_CONF \
+                and os.path.exists(SYSTEMD_RESOLV_CONF):
+            # systemd-resolved's stub (127.0.0.53): the resolvers behind it, as Docker reads them.
+            servers = host_resolvers(SYSTEMD_RESOLV_CONF)[0]
         # Containers have IPv4 only: loopback and IPv6 resolvers are out of their reach.
         servers = host_config.get("Dns") or [s for s in servers if not _loopback(s) and ":" not in s] \
             or GOOGLE_DNS

@@ -8,9 +8,9 @@ from __future__ import annotations
 from services.common import errors
 
 from ..records import Records
+from .dns import DEFAULT_BRIDGE
 from .ports import port_key
 
-DEFAULT_BRIDGE = "bridge"
 NOT_PASSED_ON = ("HOME", "PATH")   # of the target's environment
 
 

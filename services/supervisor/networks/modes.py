@@ -45,7 +45,7 @@ def settings_at_create(host: dict, networking: dict | None, find) -> dict:
     """A new container's NetworkSettings: an endpoint's configuration on each network it is
     to join (its mode's, then those NetworkingConfig adds), keyed by the network's name
     (`find` looks a network up; one not there yet is looked for again at each start)."""
-    from .bridge import endpoint_settings
+    from .bridge import check_addresses, endpoint_settings
     mode = host.get("NetworkMode") or "default"
     # "default" is the default bridge's other name (the docker CLI sends it).
     configs = {("bridge" if name == "default" else name): config
@@ -61,6 +61,8 @@ def settings_at_create(host: dict, networking: dict | None, find) -> dict:
             networks[ref] = endpoint_settings(config)
             continue
         networks[net["Name"]] = {**endpoint_settings(config), "NetworkID": net["Id"]}
+    for name, endpoint in networks.items():
+        check_addresses(name, endpoint)
     if (HOST in networks or "none" in networks) and len(networks) > 1:
         raise errors.BadParameter("conflicting options: a container on the host's network or on none cannot "
                                   "be connected to other networks")

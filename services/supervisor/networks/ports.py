@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from services.common import errors
 
-PROTOCOLS = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
+PROTOCOLS = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}   # those published
+SCTP = "sctp"   # a port an image may expose (and links name), never published here
 ANY_ADDRESS = "0.0.0.0"
 
 
@@ -43,9 +44,7 @@ def port_key(text: str) -> tuple[int, str]:
     """A port key of ExposedPorts or PortBindings ("80/tcp", "53/udp", "80") as (port, proto)."""
     number, _, proto = str(text).partition("/")
     proto = (proto or "tcp").lower()
-    if proto == "sctp":
-        raise errors.BadParameter(f"invalid port {text}: sctp ports cannot be published here")
-    if proto not in PROTOCOLS or not number.isdigit() or not 0 < int(number) < 65536:
+    if proto not in (*PROTOCOLS, SCTP) or not number.isdigit() or not 0 < int(number) < 65536:
         raise errors.BadParameter(f"invalid port specification: {text!r}")
     return int(number), proto
 
@@ -82,6 +81,8 @@ def wanted(config: dict, host: dict) -> list[Wanted]:
     bindings = host.get("PortBindings") or {}
     for key, entries in bindings.items():
         port, proto = port_key(key)
+        if entries and proto == SCTP:
+            raise errors.BadParameter(f"invalid port {key}: sctp ports cannot be published here")
         for entry in entries or []:
             entry = entry or {}
             low, high = _host_ports(entry.get("HostPort") or "", key)
@@ -90,7 +91,7 @@ def wanted(config: dict, host: dict) -> list[Wanted]:
         bound_keys = {port_key(k) for k, v in bindings.items() if v}
         for key in config.get("ExposedPorts") or {}:
             port, proto = port_key(key)
-            if (port, proto) not in bound_keys:
+            if (port, proto) not in bound_keys and proto != SCTP:   # sctp: exposed, never published
                 out.append(Wanted(port, proto, "", 0, 0))
     return out
 

@@ -5,30 +5,25 @@ kernel's part."""
 from __future__ import annotations
 
 import asyncio
-import re
 
 from services.common import errors, timefmt, wire
 from services.common import filters as common
 from services.common.config import Settings
-from services.kernel import links
+from services.kernel import firewall, links
 
+from .. import spec
 from ..records import Records
 from . import bridge, dns, ipam, modes
 from .store import BUILTIN_DRIVERS, PREDEFINED, Networks, blank
 
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
-_LINK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,14}")
-
-
-def _running(rec: dict) -> bool:
-    return dns._running(rec)
 
 
 def endpoints_on(net: dict, records: list[dict]) -> dict:
     """Docker's inspect `Containers`: the running containers' endpoints on `net`."""
     out = {}
     for rec in records:
-        if not _running(rec):
+        if not dns.running(rec):
             continue
         for ep in ((rec.get("NetworkSettings") or {}).get("Networks") or {}).values():
             if ep.get("NetworkID") == net["Id"] and ep.get("EndpointID"):
@@ -162,7 +157,7 @@ class NetworksRoom:
             rec["EnableIPv6"] = bool(body.get("EnableIPv6"))
             rec["IPAM"]["Options"] = ipam_body.get("Options") or None
             link = options.get(BRIDGE_NAME_OPTION) or f"dy-{rec['Id'][:12]}"
-            if not _LINK_NAME.fullmatch(link):
+            if not firewall.usable_link_name(link):
                 raise errors.BadParameter(f"invalid bridge name {link!r}: 1 to 15 letters, digits, '_', '.' or '-'")
             if link == self.settings.bridge or any(n["Dockyard"]["bridge"] == link for n in self.networks.all()) \
                     or await asyncio.to_thread(links.exists, link):
@@ -191,7 +186,7 @@ class NetworksRoom:
     async def _remove(self, net: dict) -> None:
         if net["Name"] in PREDEFINED:
             raise errors.Forbidden(f"{net['Name']} is a pre-defined network and cannot be removed")
-        if endpoints_on(net, self.records.all()):
+        if endpoints_on(net, self.records.all()) or self.bridges.in_use(net["Id"]):
             raise errors.Conflict(f"error while removing network: network {net['Name']} id {net['Id']} "
                                   "has active endpoints")
         self.networks.delete(net["Id"])
@@ -217,34 +212,48 @@ class NetworksRoom:
     async def connect(self, call: wire.Call) -> dict:
         net = self.networks.find(call.params["id"])
         cid = self.records.resolve(call.params["container"])
+        config = call.params.get("endpoint_config")
+        if config is not None:
+            spec.types.check_endpoint(config)
         async with self.records.lock(cid):
             rec = self.records.load(cid)
             mode = rec["HostConfig"].get("NetworkMode") or "default"
             if net["Driver"] in (BUILTIN_DRIVERS["host"], BUILTIN_DRIVERS["none"]) or mode in ("host", "none") \
                     or mode.startswith(modes.CONTAINER):
-                raise errors.Forbidden("container cannot be disconnected from host network or connected to "
-                                       "host network" if "host" in (mode, net["Driver"]) else
-                                       f"container sharing network namespace with another container or host "
-                                       f"cannot be connected to any other network ({mode})")
+                raise errors.BadParameter("container cannot be disconnected from host network or connected to "
+                                          "host network" if "host" in (mode, net["Driver"]) else
+                                          f"container sharing network namespace with another container or host "
+                                          f"cannot be connected to any other network ({mode})")
             settings = rec.setdefault("NetworkSettings", {"Networks": {}, "Ports": {}, "SandboxID": "",
                                                           "SandboxKey": ""})
             if net["Name"] in settings["Networks"]:
                 raise errors.Forbidden(f"endpoint with name {rec['Name'].lstrip('/')} already exists in network "
                                        f"{net['Name']}")
-            ep = bridge.endpoint_settings(call.params.get("endpoint_config"))
-            ep["NetworkID"] = net["Id"]
+            ep = {**bridge.endpoint_settings(config), "NetworkID": net["Id"]}
+            bridge.check_addresses(net["Name"], ep)
+            if not dns.running(rec):
+                settings["Networks"][net["Name"]] = ep
+                self.records.save(rec)
+                return {}
             settings["Networks"][net["Name"]] = ep
-            if _running(rec):
-                routed = any(e.get("Gateway") for e in settings["Networks"].values())
-                wired = sum(1 for e in settings["Networks"].values() if e.get("EndpointID"))
-                try:
-                    await self.bridges.plug(rec, net, f"eth{wired}", route=not routed and not net["Internal"])
-                except BaseException:
-                    settings["Networks"].pop(net["Name"], None)
-                    raise
-                self.bridges.write_files(rec)
-            self.records.save(rec)
-        self.bridges.published(rec)
+            routed = any(e.get("Gateway") for e in settings["Networks"].values() if e is not ep)
+            used = await asyncio.to_thread(links.names_in, settings["SandboxKey"])
+            ifname = next(f"eth{n}" for n in range(len(used) + 1) if f"eth{n}" not in used)
+            await self.bridges.plug(rec, net, ifname, route=not routed and not net["Internal"])
+            # The record as it is now (its exit may have been recorded while the veth was
+            # made), changed with no wait before it is saved.
+            fresh = self.records.load(cid)
+            if not dns.running(fresh) or fresh["State"]["Pid"] != rec["State"]["Pid"]:
+                veth = self.bridges.release(rec, net["Name"])   # its namespace went with it
+                fresh["NetworkSettings"]["Networks"][net["Name"]] = rec["NetworkSettings"]["Networks"][net["Name"]]
+                self.records.save(fresh)
+                self.bridges.remove_later(*[v for v in [veth] if v])
+                return {}
+            fresh["NetworkSettings"]["Networks"][net["Name"]] = rec["NetworkSettings"]["Networks"][net["Name"]]
+            self.records.save(fresh)
+            self.bridges.write_files(fresh)
+            await self.bridges.reforward(fresh)
+        self.bridges.published(fresh)
         return {}
 
     async def disconnect(self, call: wire.Call) -> dict:
@@ -257,12 +266,22 @@ class NetworksRoom:
             if name is None:
                 raise errors.Forbidden(f"container {cid[:12]} is not connected to network {net['Name']}")
             if net["Driver"] != "bridge":
-                raise errors.Forbidden("container cannot be disconnected from host network or connected to host "
-                                       "network")
-            await self.bridges.unplug(rec, name)
-            del nets[name]
-            if _running(rec):
-                self.bridges.write_files(rec)
-            self.records.save(rec)
-        self.bridges.published({**rec, "NetworkSettings": {"Networks": {name: {"NetworkID": net["Id"]}}}})
+                raise errors.BadParameter("container cannot be disconnected from host network or connected to host "
+                                          "network")
+            veth = nets[name].get("EndpointID") and bridge.veth_name(nets[name])
+            if veth:
+                await asyncio.to_thread(links.remove, veth)
+            fresh = self.records.load(cid)   # as it is now: changed with no wait before the save
+            if name in fresh["NetworkSettings"]["Networks"]:
+                self.bridges.release(fresh, name)
+                del fresh["NetworkSettings"]["Networks"][name]
+            self.records.save(fresh)
+            if dns.running(fresh) and fresh["NetworkSettings"].get("SandboxKey"):
+                self.bridges.write_files(fresh)
+                await self.bridges.reforward(fresh)
+                # The default route went with the veth that had it: the next way out takes it.
+                out = next((e for e in fresh["NetworkSettings"]["Networks"].values() if e.get("Gateway")), None)
+                if out is not None:
+                    await asyncio.to_thread(links.default_route, fresh["NetworkSettings"]["SandboxKey"], out["Gateway"])
+        self.bridges.published({**fresh, "NetworkSettings": {"Networks": {name: {"NetworkID": net["Id"]}}}})
         return {}

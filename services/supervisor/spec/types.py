@@ -158,6 +158,11 @@ def check(config: dict, host_config=None, networking_config=None) -> None:
         _check(networking_config, NETWORKING_CONFIG_TYPES, "NetworkingConfig")
 
 
+def check_endpoint(config) -> None:
+    """A connect's EndpointConfig (Docker's EndpointSettings): BadParameter as for create."""
+    _check(config, ENDPOINT, "EndpointConfig")
+
+
 def _describe(kind) -> str:
     return kind if isinstance(kind, str) else "an object" if isinstance(kind, dict) else kind.named
 
