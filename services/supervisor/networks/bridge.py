@@ -81,7 +81,7 @@ class Bridges:
         self.pools: dict[tuple[str, int], ipam.Pool] = {}   # (network id, IP version) -> its addresses
         self.forwards: dict[str, list[firewall.Forward]] = {}   # container id -> its published ports
         self.firewall_lock = asyncio.Lock()
-        self.removals: set[asyncio.Task] = set()   # veths being deleted after their exit
+        self.removals: dict[str, asyncio.Task] = {}   # container id -> its namespace and veths being deleted
         # Container id -> the networks it has endpoints on, from the moment one is being
         # made (before its record says so): a network in use cannot be removed.
         self.wired: dict[str, set[str]] = {}
@@ -180,6 +180,8 @@ class Bridges:
                 settings["Networks"][net["Name"]] = settings["Networks"].pop(name)
             wired.append(net)
         handle = self.handle(rec["Id"])
+        if rec["Id"] in self.removals:   # its last exit's handle, still being deleted
+            await asyncio.shield(self.removals[rec["Id"]])
         await asyncio.to_thread(netns.remove, handle)   # a crash's leftover
         await asyncio.to_thread(netns.create, self.handles, rec["Id"][:12])
         settings["SandboxKey"], settings["SandboxID"] = handle, secrets.token_hex(32)
@@ -285,13 +287,12 @@ class Bridges:
         return handle, veths, self.forwards.pop(rec["Id"], None) is not None
 
     async def finish(self, rec: dict, handle: str, veths: list[str], firewall_changed: bool) -> None:
-        """The kernel's part of an exit (release_all said what)."""
-        if handle:
-            await asyncio.to_thread(netns.remove, handle)
-        # The kernel deletes a namespace's veths with it, a little later (deleting them first
-        # would cost every exit tens of milliseconds); a namespace another container still
-        # holds (container:<id>) keeps them, so they are deleted here, off the exit's path.
-        self.remove_later(*veths)
+        """The kernel's part of an exit (release_all said what). The namespace's handle goes
+        off the exit's path (its unmount waits for the kernel, tens of milliseconds), before
+        the container's next start (plug_all waits for it); the kernel deletes its veths
+        with it, a little later; a namespace another container still holds (container:<id>)
+        keeps them, so they are deleted here too."""
+        self.remove_later(*veths, handle=handle, cid=rec["Id"])
         if firewall_changed:
             await self.apply_firewall()
         try:
@@ -304,17 +305,24 @@ class Bridges:
         gone already is skipped."""
         await self.finish(rec, *self.release_all(rec))
 
-    def remove_later(self, *veths: str) -> None:
+    def remove_later(self, *veths: str, handle: str = "", cid: str = "") -> None:
+        """Delete a namespace's handle, then veths, in the background (the container's next
+        plug_all waits for it: its handle has the same name)."""
         async def remove() -> None:
-            for veth in veths:
-                try:
+            try:
+                if handle:
+                    await asyncio.to_thread(netns.remove, handle)
+                for veth in veths:
                     await asyncio.to_thread(links.remove, veth)
-                except Exception:   # the sweep at the next start takes it
-                    log.exception("removing veth %s", veth)
-        if veths:
+            except Exception:   # the sweep at the next start takes it
+                log.exception("removing the namespace handle %s or veths %s", handle, veths)
+            finally:
+                if self.removals.get(key) is task:
+                    del self.removals[key]
+        if veths or handle:
+            key = cid or secrets.token_hex(8)
             task = asyncio.ensure_future(remove())
-            self.removals.add(task)
-            task.add_done_callback(self.removals.discard)
+            self.removals[key] = task
 
     def _forwards(self, rec: dict) -> list[firewall.Forward]:
         """Its published ports, to its address on the first network that is not internal
