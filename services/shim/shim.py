@@ -75,6 +75,8 @@ class Shim(Container):
         loop.add_signal_handler(signal.SIGCHLD, self._reap)
         self._reap()  # it may have died before the handler was in place
         await self.exited.wait()
+        if resolver is not None:   # its sockets would keep the namespace alive past the exit
+            resolver.close()
         # The exit is told once the output is in the log, so that whoever follows the log
         # until the container stops sees all of it (unless something it left keeps writing).
         try:
@@ -89,8 +91,6 @@ class Shim(Container):
             await asyncio.sleep(0.1)
         serving.cancel()
         server.close()
-        if resolver is not None:
-            resolver.close()
 
     def _readable(self, fd: int) -> None:
         try:

@@ -19,7 +19,7 @@ from services.common.config import Settings
 from services.kernel import firewall, links, netns
 
 from ..records import Records
-from . import dns, files, ipam, legacy_links, ports
+from . import dns, files, ipam, legacy_links, modes, ports
 from .store import Networks
 
 log = logging.getLogger("supervisor")
@@ -290,9 +290,12 @@ class Bridges:
         """The kernel's part of an exit (release_all said what). The namespace's handle goes
         off the exit's path (its unmount waits for the kernel, tens of milliseconds), before
         the container's next start (plug_all waits for it); the kernel deletes its veths
-        with it, a little later; a namespace another container still holds (container:<id>)
-        keeps them, so they are deleted here too."""
-        self.remove_later(*veths, handle=handle, cid=rec["Id"])
+        with it, a little later, unless another container still holds the namespace
+        (container:<id>): then they are deleted here, or its old addresses would stay."""
+        joined = any(dns.running(other) and modes.joins(other) in (rec["Id"], rec["Name"].lstrip("/"),
+                                                                    rec["Id"][:12])
+                     for other in self.records.all()) if veths else False
+        self.remove_later(*(veths if joined else []), handle=handle, cid=rec["Id"])
         if firewall_changed:
             await self.apply_firewall()
         try:

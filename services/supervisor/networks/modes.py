@@ -69,6 +69,12 @@ def settings_at_create(host: dict, networking: dict | None, find) -> dict:
     return {"Networks": networks, "Ports": {}, "SandboxID": "", "SandboxKey": ""}
 
 
+def joins(rec: dict) -> str:
+    """The container whose namespace this one's mode joins, as its mode names it ("": none)."""
+    mode = rec["HostConfig"].get("NetworkMode") or ""
+    return mode[len(CONTAINER):] if mode.startswith(CONTAINER) else ""
+
+
 def at_start(rec: dict, records: Records, data_root: str) -> Joined | None:
     """What the container joins at its start for a mode of the host's, another container's
     or none; None for bridge networks (the bridge driver wires those)."""
