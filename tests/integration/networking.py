@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
 import re
 import socket
 import threading
@@ -34,19 +35,26 @@ def unique(prefix: str) -> str:
 
 
 class StandIn:
-    """A DNS server on the host's 127.0.0.1:53 (another port if 53 is taken): `NAME` is
-    `ADDRESS` (never contacted), every other name NXDOMAIN. What it was asked is kept."""
+    """A DNS server on port 53 of a loopback address of its own (127.x.y.z: all of 127/8 is
+    the host's loopback, so a free one is always found, whatever holds 127.0.0.1:53):
+    `NAME` is `ADDRESS` (never contacted), every other name NXDOMAIN. What it was asked is
+    kept."""
 
     NAME = "standin.dyktest"
     ADDRESS = "192.0.2.53"
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            self.sock.bind(("127.0.0.1", 53))
-        except OSError:
-            self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
+        for _ in range(50):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            address = f"127.{random.randrange(1, 255)}.{random.randrange(0, 256)}.53"
+            try:
+                self.sock.bind((address, 53))
+                break
+            except OSError:
+                self.sock.close()
+        else:
+            raise RuntimeError("no loopback address with port 53 free for the stand-in resolver")
+        self.address = address
         self.sock.settimeout(0.2)
         self.asked: list[str] = []
         self.stopped = threading.Event()
@@ -54,13 +62,9 @@ class StandIn:
         self.thread.start()
 
     @property
-    def on_53(self) -> bool:
-        return self.port == 53
-
-    @property
     def servers(self) -> list[str]:
         """What a container's Dns names it by."""
-        return ["127.0.0.1"] if self.on_53 else [f"127.0.0.1:{self.port}"]
+        return [self.address]
 
     def serve(self) -> None:
         while not self.stopped.is_set():

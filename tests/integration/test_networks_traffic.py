@@ -70,14 +70,12 @@ def test_containers_on_a_network_reach_each_other_by_name_alias_and_short_id(cli
 
 
 def test_names_the_embedded_resolver_does_not_know_go_to_the_containers_dns(client, made, standin):
-    """Forwarded from the host's namespace: to the stand-in on the host's 127.0.0.1:53."""
-    if not standin.on_53:
-        pytest.skip("127.0.0.1:53 is taken on this host: no stand-in resolver there to forward to")
+    """Forwarded from the host's namespace: to the stand-in on a loopback address of the host's."""
     net = made.network()
-    code, out = made.run(["nslookup", StandIn.NAME], network=net.name, dns=["127.0.0.1"])
+    code, out = made.run(["nslookup", StandIn.NAME], network=net.name, dns=standin.servers)
     assert code == 0 and StandIn.ADDRESS in out, out
     assert StandIn.NAME in standin.asked
-    code, out = made.run(["cat", "/etc/resolv.conf"], network=net.name, dns=["127.0.0.1"])
+    code, out = made.run(["cat", "/etc/resolv.conf"], network=net.name, dns=standin.servers)
     assert code == 0 and "nameserver 127.0.0.11\n" in out and "options ndots:0" in out, out
 
 
