@@ -19,7 +19,7 @@ from aiohttp import web
 HEAD_LIMIT = 64 << 10
 # Set on a request the sniffer made an upgrade: its client did not ask for one.
 MARK = b"Dockyard-Hijacked"
-_HIJACK_PATH = re.compile(rb"^POST (/v[0-9]+\.[0-9]+)?/containers/[^/ ?]+/attach[ ?]")
+_HIJACK_PATH = re.compile(rb"^POST (/v[0-9]+\.[0-9]+)?(/containers/[^/ ?]+/attach|/exec/[^/ ?]+/start)[ ?]")
 
 
 class RawReader:

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from services.common import errors
 
-from . import attach, build, containers, images, keys, networks, system
+from . import attach, build, containers, execs, images, keys, networks, system
 
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
 
@@ -64,6 +64,11 @@ ROUTES = [
     ("POST", "/containers/{id}/wait", containers.wait),
     ("POST", "/containers/{id}/resize", attach.resize),
     ("DELETE", "/containers/{id}", containers.remove),
+    ("POST", "/containers/{id}/exec", execs.create),
+    # Exec sessions.
+    ("POST", "/exec/{id}/start", execs.start),
+    ("POST", "/exec/{id}/resize", execs.resize),
+    ("GET", "/exec/{id}/json", execs.inspect),
     ("POST", "/commit", containers.commit),
     # Builds.
     ("POST", "/build", build.build),

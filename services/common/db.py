@@ -100,6 +100,16 @@ MIGRATIONS: list[str] = [
         config   BLOB NOT NULL
     );
     """,
+    # 6: exec sessions (the supervisor's): each exec's config, whether it started, its end.
+    """
+    CREATE TABLE execs (
+        id           TEXT PRIMARY KEY,
+        container_id TEXT NOT NULL,
+        created      TEXT NOT NULL,
+        record       BLOB NOT NULL
+    );
+    CREATE INDEX execs_container ON execs(container_id);
+    """,
 ]
 
 

@@ -66,15 +66,21 @@ def _kill(pid: int) -> None:
             continue
 
 
-async def _spawn_runc(shim, args: list[str], out_w: int) -> int:
-    """The probe under runc: `runc exec --detach`, waited for as the shim's child (the shim
-    reaps every child; a blocking wait of runc's own would race it)."""
-    command, pid_path = enter.runc_exec(os.path.dirname(shim.log_path), shim.id, shim.settings.exec_root,
-                                        args, f"probe-{shim.probes_run}")
+async def spawn_runc(shim, args: list[str], stdio: tuple[int, int, int], name: str,
+                     process: dict | None = None) -> int:
+    """`args` under runc: `runc exec --detach` (of `process`, else the bundle's own), its
+    stdio (stdin, stdout, stderr; stdin -1: /dev/null) passed through runc to the process;
+    waited for as the shim's child (the shim reaps every child; a blocking wait of runc's
+    own would race it). `name` names its files in the bundle."""
+    bundle = os.path.dirname(shim.log_path)
+    command, pid_path = enter.runc_exec(bundle, shim.id, shim.settings.exec_root, args, name, process)
+    logged = enter.runc_log_size(bundle)
     null = os.open(os.devnull, os.O_RDONLY)
+    stdin, stdout, stderr = stdio
     try:
         runner = os.posix_spawnp(command[0], command, os.environ, file_actions=[
-            (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, out_w, 2)])
+            (os.POSIX_SPAWN_DUP2, null if stdin < 0 else stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1),
+            (os.POSIX_SPAWN_DUP2, stderr, 2)])
     finally:
         os.close(null)
     ran = shim.reaped.wait(runner)
@@ -86,7 +92,7 @@ async def _spawn_runc(shim, args: list[str], out_w: int) -> int:
         raise StartError("runc exec did not finish") from None
     pid = enter.runc_exec_done(pid_path)
     if os.waitstatus_to_exitcode(status) != 0 or pid is None:
-        raise StartError(f"runc exec failed ({os.waitstatus_to_exitcode(status)})")
+        raise enter.runc_error(bundle, logged, f"runc exec failed ({os.waitstatus_to_exitcode(status)})")
     return pid
 
 
@@ -99,7 +105,7 @@ async def run(shim, args: list[str], timeout: float) -> dict:
     try:
         try:
             if shim.runc:
-                pid = await _spawn_runc(shim, args, out_w)
+                pid = await spawn_runc(shim, args, (-1, out_w, out_w), f"probe-{shim.probes_run}")
             else:
                 pid, intermediate = enter.spawn(shim.pid, shim.config, args, out_w, shim.cgroup)
                 shim.reaped.unwanted_child(intermediate)

@@ -11,6 +11,7 @@ shortly after its container does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -25,6 +26,7 @@ from services.common.wire.server import ServiceServer
 from services.kernel.syscalls import SYS
 
 from . import dns, probes
+from .execs import Execs
 from .container import Container
 
 log = logging.getLogger("shim")
@@ -51,6 +53,7 @@ class Shim(Container):
         self.attach_progress = 0.0                     # when one last sent something
         self.reaped = probes.Reaped()                  # the shim's other children (probes)
         self.probes_run = 0
+        self.execs = Execs(self)                       # processes exec'd in the container
 
     def serve(self) -> None:
         asyncio.run(self.run())
@@ -67,6 +70,8 @@ class Shim(Container):
         self.log_grew = asyncio.Event()
         server = ServiceServer(self.settings.exec_root, wire.shim_name(self.id), kind="shim")
         for name in ("state", "wait", "kill", "resize", "attach", "logs", "probe"):
+            server.handle(f"shim.{name}")(getattr(self, name))
+        for name in ("exec", "exec_state", "exec_resize"):
             server.handle(f"shim.{name}")(getattr(self, name))
         serving = asyncio.ensure_future(server.serve())
         self._tell_serving()
@@ -209,6 +214,23 @@ class Shim(Container):
         if self.exit is not None:
             raise errors.Conflict(f"container {self.id[:12]} is not running")
         return await probes.run(self, call.params["args"], call.params["timeout"])
+
+    async def exec(self, call: wire.Call):
+        """Run a command in the container (docker exec): its pid, output, exit code."""
+        self._mine(call)
+        p = call.params
+        async with contextlib.aclosing(self.execs.run(p["exec_id"], p["config"], p["detach"], call.upload)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    async def exec_state(self, call: wire.Call) -> dict:
+        self._mine(call)
+        return self.execs.state(call.params["exec_id"])
+
+    async def exec_resize(self, call: wire.Call) -> dict:
+        self._mine(call)
+        self.execs.resize(call.params["exec_id"], call.params["height"], call.params["width"])
+        return {}
 
     async def _grew(self) -> bool:
         """Until the log grows (True), or the output has ended and it will not (False)."""

@@ -11,6 +11,7 @@ from .adopt import adopt
 from .build_steps import BuildSteps
 from .commit import Snapshots
 from .create import Creator
+from .execs import Execs
 from .health import Health
 from .info import Info
 from .lifecycle import Lifecycle
@@ -39,7 +40,8 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
     health = Health(records, clients)
     lifecycle.started_hooks.append(health.watch)
     rooms = [creator, lifecycle, Listing(settings, records, store, lifecycle), Logs(records), snapshots,
-             Info(settings, store.conn), build_steps, health, NetworksRoom(settings, records, networks, bridges)]
+             Info(settings, store.conn), build_steps, health, NetworksRoom(settings, records, networks, bridges),
+             Execs(records, clients)]
     for room in rooms:
         for name, handler in room.handlers().items():
             server.handle(name)(handler)

@@ -22,7 +22,7 @@ from services.common.config import Settings
 from services.common.store import Store
 from services.kernel.cgroups import Cgroup, prime_migration
 
-from . import bundle, health, spec, states
+from . import bundle, execs, health, spec, states
 from .networks import legacy_links, modes
 from .networks.bridge import Bridges
 from .mounts import Mounts
@@ -316,6 +316,7 @@ class Lifecycle:
         self.shims.unlink_socket_after(rec)
         self.shims.forget_runc_state(cid)
         self.records.delete(cid)
+        execs.forget(self.records.conn, cid)
         if volumes:
             self.mounts.remove_anonymous(rec)
         await asyncio.to_thread(shutil.rmtree, doomed, True)

@@ -28,6 +28,11 @@ NETWORK = {"Name": "web", "Id": NETWORK_ID, "Created": "2026-12-02T02:00:00.0000
 NOW = "2026-12-01T22:24:33.044338773Z"
 ZERO = "0001-01-01T00:00:00Z"
 AUTH = {"username": "alice", "password": "s3cret", "token": ""}
+EXEC_ID = "5b0c9e2d4f6a8b1c3e5d7f9a0b2c4d6e8f1a3b5c7d9e0f2a4b6c8d1e3f5a7b9c"
+# POST /containers/{id}/exec's body as the api completes it (docker exec -i sh -c 'ls /').
+EXEC_CONFIG = {"Cmd": ["sh", "-c", "ls /"], "Env": [], "WorkingDir": "", "User": "", "Privileged": False,
+               "Tty": False, "AttachStdin": True, "AttachStdout": True, "AttachStderr": True, "DetachKeys": "",
+               "ConsoleSize": None}
 
 
 def created_container() -> dict:
@@ -228,6 +233,20 @@ SAMPLES = {
     "shim.attach": {"params": {"pid": 889913, "stdin": True, "stdout": True, "stderr": True, "logs": False,
                                "stream": True},
                     "chunks": [({"fd": 1}, b"hi\n"), ({"fd": 0}, b"\x1b[1;32m$ \x1b[0m")]},
+    "exec.create": {"params": {"container": "quirky_turing", "config": EXEC_CONFIG}, "reply": {"id": EXEC_ID}},
+    "exec.start": {"params": {"id": EXEC_ID}, "reply": {"container": CID, "pid": 889913, "config": EXEC_CONFIG}},
+    "exec.inspect": {"params": {"id": EXEC_ID}, "reply": {
+        "ID": EXEC_ID, "Running": False, "ExitCode": 0, "Pid": 889950, "CanRemove": False, "ContainerID": CID,
+        "DetachKeys": "", "OpenStdin": True, "OpenStdout": True, "OpenStderr": True,
+        "ProcessConfig": {"tty": False, "entrypoint": "sh", "arguments": ["-c", "ls /"], "privileged": False,
+                          "user": ""}}},
+    "shim.exec": {"params": {"pid": 889913, "exec_id": EXEC_ID, "config": EXEC_CONFIG, "detach": False},
+                  "chunks": [{"pid": 889950}, ({"fd": 1}, b"bin\netc\n"), ({"fd": 2}, b"oops\n"),
+                             {"exit_code": 0}]},
+    "shim.exec_state": {"params": {"pid": 889913, "exec_id": EXEC_ID},
+                        "reply": {"known": True, "running": False, "pid": 889950, "exit_code": 0}},
+    "shim.exec_resize": {"params": {"pid": 889913, "exec_id": EXEC_ID, "height": 40, "width": 120},
+                         "reply": {}},
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 
 from services.common import runc
 from services.kernel import seccomp
@@ -19,16 +20,21 @@ from services.kernel.cgroups import Cgroup
 from services.kernel.syscalls import SYS, Syscalls
 
 from . import init, user
-from .base import StartError, collect, exec_or_report, report
+from .base import StartError, Stdio, collect, exec_or_report, report
 
 # Joined in this order: the mount namespace last, as its /proc is the container's.
 NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")
 
 
-def spawn(container_pid: int, config: dict, args: list[str], output: int, cgroup: Cgroup,
+def spawn(container_pid: int, config: dict, args: list[str], stdio: int | Stdio, cgroup: Cgroup,
           kernel: Syscalls = SYS) -> tuple[int, int]:
-    """Start `args` in the container whose init is `container_pid`, its stdout and stderr
-    to `output`; its pid, and the intermediate's (which has exited, or is about to)."""
+    """Start `args` in the container whose init is `container_pid`; its pid, and the
+    intermediate's (which has exited, or is about to). `stdio`: an fd its stdout and stderr
+    go to (stdin /dev/null: a probe), or a `Stdio` (stdin -1: /dev/null); with `tty` its
+    three are one pty slave, made its controlling terminal. `config` is the bundle's, or a
+    copy whose process (user, env, cwd, capabilities) and linux.seccomp an exec changed."""
+    if isinstance(stdio, int):
+        stdio = Stdio(-1, stdio, stdio, False)
     profile = config["linux"].get("seccomp")
     program = seccomp.compile_profile(profile) if profile else None
     ns_fds = [os.open(f"/proc/{container_pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC) for name in NAMESPACES]
@@ -46,7 +52,7 @@ def spawn(container_pid: int, config: dict, args: list[str], output: int, cgroup
                 os.chdir("/")
                 pid = os.fork()
                 if pid == 0:
-                    _run(config, args, output, program, err_w, kernel)   # never returns
+                    _run(config, args, stdio, program, err_w, kernel)   # never returns
                 os.close(err_w)
                 os.write(pid_w, str(pid).encode())
                 os._exit(0)
@@ -60,20 +66,28 @@ def spawn(container_pid: int, config: dict, args: list[str], output: int, cgroup
     os.close(pid_w)
     raw, error = collect(pid_r, err_r)
     if error or not raw:
-        raise StartError(error.decode(errors="replace") or "the process did not start")
+        message = error.decode(errors="replace") or "the process did not start"
+        # The shell's code _run exited with (its child is the shim's to reap, later).
+        code = 126 if raw and ("permission denied" in message or "working directory" in message) else 127
+        raise StartError(message, code)
     return int(raw), intermediate
 
 
-def _run(config: dict, args: list[str], output: int, program: bytes | None, err_w: int,
+def _run(config: dict, args: list[str], stdio: Stdio, program: bytes | None, err_w: int,
          kernel: Syscalls) -> None:
     """The process, from its fork to its exec (in the container's namespaces already)."""
     try:
         process = config["process"]
         os.setsid()
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(output, 1)
-        os.dup2(output, 2)
+        stdin = stdio.stdin
+        if stdin < 0:
+            stdin = os.open("/dev/null", os.O_RDONLY)
+        # Onto 0-2 through fds above them, in case one of those is among 0-2 already.
+        moved = [os.dup(fd) for fd in (stdin, stdio.stdout, stdio.stderr)]
+        for target, fd in enumerate(moved):
+            os.dup2(fd, target)
+        if stdio.tty:
+            kernel.set_controlling_terminal(0)
         os.closerange(3, err_w)
         os.closerange(err_w + 1, 65536)
         env, uid, gid, groups = user.identity(config)
@@ -82,18 +96,30 @@ def _run(config: dict, args: list[str], output: int, program: bytes | None, err_
         os.setgid(gid)
         os.setuid(uid)
         user.enter_cwd(process.get("cwd") or "/")
+        # The shim ignores SIGPIPE (as Python does) and an ignored signal survives exec.
+        for number in range(1, signal.NSIG):
+            if number not in (signal.SIGKILL, signal.SIGSTOP):
+                try:
+                    signal.signal(number, signal.SIG_DFL)
+                except (OSError, ValueError):
+                    pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
         exec_or_report(args, dict(e.split("=", 1) if "=" in e else (e, "") for e in env), err_w)
     except BaseException as exc:
         report(err_w, str(exc) or type(exc).__name__)
-        os._exit(127)
+        os._exit(exc.exit_code if isinstance(exc, StartError) else 127)
 
 
-def runc_exec(bundle: str, container_id: str, exec_root: str, args: list[str], name: str) -> tuple[list[str], str]:
+def runc_exec(bundle: str, container_id: str, exec_root: str, args: list[str], name: str,
+              process: dict | None = None) -> tuple[list[str], str]:
     """The command that runs `args` under runc (`runc exec --detach` of the bundle's own
-    process spec, its user resolved to numbers at the start), and the file it writes the
-    process's pid to. `name` names its files in the bundle; `runc_exec_done` removes them."""
-    with open(os.path.join(bundle, "config.json")) as fh:
-        process = json.load(fh)["process"]
+    process spec, its user resolved to numbers at the start, or of `process`), and the file
+    it writes the process's pid to. `name` names its files in the bundle; `runc_exec_done`
+    removes them."""
+    if process is None:
+        with open(os.path.join(bundle, "config.json")) as fh:
+            process = json.load(fh)["process"]
+    process = dict(process)
     process.update(args=args, terminal=False)
     spec_path, pid_path = os.path.join(bundle, f"{name}.json"), os.path.join(bundle, f"{name}.pid")
     with open(spec_path, "w") as fh:
@@ -116,3 +142,32 @@ def runc_exec_done(pid_path: str) -> int | None:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+
+
+def runc_log_size(bundle: str) -> int:
+    """Where runc's log ends now: `runc_error` reads what a `runc exec` adds after it."""
+    try:
+        return os.path.getsize(os.path.join(bundle, "runc.log"))
+    except OSError:
+        return 0
+
+
+def runc_error(bundle: str, since: int, fallback: str) -> StartError:
+    """runc's last error logged after `since`, with a shell's exit code for it (127: not
+    found, 126: cannot be run); `fallback` if it logged none."""
+    message = ""
+    try:
+        with open(os.path.join(bundle, "runc.log"), "rb") as fh:
+            fh.seek(since)
+            for line in fh:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("level") in ("error", "fatal") and entry.get("msg"):
+                    message = entry["msg"]
+    except OSError:
+        pass
+    if not message:
+        return StartError(fallback)
+    return StartError(message, 126 if "permission denied" in message else 127)

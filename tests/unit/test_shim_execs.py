@@ -1,0 +1,148 @@
+"""services.shim.execs without a container: the exec's spec, exit codes, Docker's start
+failure, pty sizing, and the session bookkeeping with a fake spawn."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from services.common import errors, wire
+from services.shim import execs as execs_mod
+from services.shim.execs import Execs, Session, exec_spec, exit_code, merged_env, set_size, start_failure
+from services.shim.runtime import StartError, enter
+
+CONFIG = {
+    "process": {"args": ["nginx"], "env": ["PATH=/bin", "A=1", "B=2"], "cwd": "/srv", "terminal": False,
+                "user": {"uid": 101, "gid": 101},
+                "capabilities": {"bounding": ["CAP_CHOWN"], "effective": ["CAP_CHOWN"],
+                                 "permitted": ["CAP_CHOWN"], "inheritable": [], "ambient": []}},
+    "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO"}, "namespaces": []},
+    "annotations": {wire.ANNOTATION_USER: "nginx"},
+}
+
+
+def EXEC(**kw) -> dict:
+    config = {"Cmd": ["sh"], "Env": [], "WorkingDir": "", "User": "", "Privileged": False, "Tty": False,
+              "AttachStdin": False, "AttachStdout": True, "AttachStderr": True, "DetachKeys": "",
+              "ConsoleSize": None}
+    config.update(kw)
+    return config
+
+
+def test_exit_codes():
+    assert exit_code(3 << 8) == 3
+    assert exit_code(signal.SIGKILL) == 137
+
+
+def test_start_failure_is_dockers_message():
+    assert start_failure('exec: "nosuch": executable file not found in $PATH') == (
+        b'OCI runtime exec failed: exec failed: unable to start container process: exec: "nosuch": '
+        b'executable file not found in $PATH: unknown\r\n')
+    # runc's own message says "exec failed" already.
+    assert start_failure("exec failed: x").startswith(b"OCI runtime exec failed: exec failed: x: unknown")
+
+
+def test_merged_env_later_wins_in_place():
+    assert merged_env(["A=1", "B=2"], ["TERM=xterm"], ["A=3", "C"]) == ["A=3", "B=2", "TERM=xterm", "C"]
+
+
+def test_exec_spec_keeps_the_container_by_default():
+    spec = exec_spec(CONFIG, EXEC(Cmd=["ls", "-l"], Env=["B=x"]))
+    p = spec["process"]
+    assert p["args"] == ["ls", "-l"] and p["env"] == ["PATH=/bin", "A=1", "B=x"] and p["cwd"] == "/srv"
+    assert p["user"] == {"uid": 101, "gid": 101} and spec["annotations"][wire.ANNOTATION_USER] == "nginx"
+    assert p["capabilities"]["bounding"] == ["CAP_CHOWN"] and "seccomp" in spec["linux"]
+    assert CONFIG["process"]["args"] == ["nginx"]   # a copy
+
+
+def test_exec_spec_user_cwd_tty_privileged():
+    spec = exec_spec(CONFIG, EXEC(User="0:5", WorkingDir="/tmp", Tty=True, Privileged=True),
+                     held={"CAP_SYS_ADMIN", "CAP_CHOWN"})
+    p = spec["process"]
+    assert p["user"] == {"uid": 0, "gid": 5} and spec["annotations"][wire.ANNOTATION_USER] == "0:5"
+    assert p["cwd"] == "/tmp" and p["terminal"] and "TERM=xterm" in p["env"]
+    assert p["capabilities"]["bounding"] == ["CAP_CHOWN", "CAP_SYS_ADMIN"]
+    assert "seccomp" not in spec["linux"]
+    assert exec_spec(CONFIG, EXEC(User="root"))["process"]["user"] == {"uid": 0, "gid": 0}
+
+
+def test_set_size():
+    calls = []
+
+    class Kernel:
+        def set_window_size(self, fd, rows, columns):
+            calls.append((fd, rows, columns))
+    assert set_size(7, [30, 100], Kernel()) and calls == [(7, 30, 100)]
+    assert not set_size(7, None, Kernel()) and not set_size(7, [0, 0], Kernel()) and len(calls) == 1
+    master, slave = os.openpty()
+    try:
+        set_size(master, [33, 111])
+        import fcntl
+        import struct
+        import termios
+        rows, cols = struct.unpack("HHHH", fcntl.ioctl(slave, termios.TIOCGWINSZ, b"\0" * 8))[:2]
+        assert (rows, cols) == (33, 111)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_session_forgets_its_caller():
+    async def main():
+        s = Session("e", False)
+        for n in range(64):
+            await s.emit(n)
+        put = asyncio.ensure_future(s.emit(64))     # full: waits for room
+        await asyncio.sleep(0)
+        assert not put.done()
+        s.forget_caller()
+        await asyncio.wait_for(put, 1)
+        await s.emit(65)                            # dropped
+        assert s.queue.qsize() <= 1
+    asyncio.run(main())
+
+
+class FakeShim:
+    def __init__(self):
+        self.pid, self.config, self.cgroup = 42, CONFIG, None
+        self.id, self.runc, self.exit = "c" * 64, False, None
+
+
+def test_state_resize_and_start_failure(monkeypatch):
+    def fail(*args, **kw):
+        raise StartError('exec: "nosuch": executable file not found in $PATH', 127)
+    monkeypatch.setattr(enter, "spawn", fail)
+    execs = Execs(FakeShim())
+
+    async def main():
+        return [c async for c in execs.run("x", EXEC(Cmd=["nosuch"], Tty=True), False, None)]
+    chunks = asyncio.run(main())
+    assert chunks[0] == {"pid": 0} and chunks[-1] == {"exit_code": 127}
+    assert chunks[1][0] == {"fd": 0} and b"executable file not found" in chunks[1][1]
+    assert execs.state("x") == {"known": True, "running": False, "pid": 0, "exit_code": 127}
+    assert execs.state("y") == {"known": False, "running": False, "pid": 0, "exit_code": None}
+    execs.resize("x", 10, 10)   # no terminal left: nothing to do
+    with pytest.raises(errors.NotFound, match="No such exec instance: y"):
+        execs.resize("y", 10, 10)
+    with pytest.raises(errors.Conflict):
+        asyncio.run(main())   # started once only
+
+
+def test_refusals():
+    shim = FakeShim()
+    execs = Execs(shim)
+
+    async def first(**kw):
+        return await execs.run(kw.pop("id", "a"), EXEC(**kw), False, None).__anext__()
+    with pytest.raises(errors.BadParameter):
+        asyncio.run(first(Cmd=[]))
+    shim.runc = True
+    with pytest.raises(errors.BadParameter, match="tty exec is not supported under runc"):
+        asyncio.run(first(id="b", Tty=True))
+    shim.exit = {"code": 0}
+    with pytest.raises(errors.Conflict, match="not running"):
+        asyncio.run(first(id="c"))
+    assert execs_mod.DRAIN_AFTER_EXIT == 1.0
