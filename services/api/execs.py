@@ -117,8 +117,9 @@ async def start(request: web.Request) -> web.StreamResponse:
     exec_id = request.match_info["id"]
     started = await clients.call("exec.start", {"id": exec_id})
     cid, pid, config = started["container"], started["pid"], dict(started["config"])
-    if options["Tty"] is not None:
-        config["Tty"] = options["Tty"]   # Docker runs it with the start's Tty
+    # As dockerd: the exec's own Tty (its create's) decides whether it gets a terminal; the
+    # start's Tty whether its output is framed (docker-py's exec_start sends false by
+    # default, and reads frames, for an exec created with a tty).
     if options["ConsoleSize"] is not None:
         config["ConsoleSize"] = options["ConsoleSize"]
     run = {"exec_id": exec_id, "config": config, "detach": options["Detach"]}
@@ -130,7 +131,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         finally:
             await chunks.aclose()
         return web.Response(status=200)
-    return await _attached(request, clients, cid, pid, config, run)
+    return await _attached(request, clients, cid, pid, config, run, framed=not options["Tty"])
 
 
 def _wanted(fd: int, config: dict) -> bool:
@@ -140,10 +141,10 @@ def _wanted(fd: int, config: dict) -> bool:
 
 
 async def _attached(request: web.Request, clients: wire.Clients, cid: str, pid: int, config: dict,
-                    run: dict) -> web.StreamResponse:
+                    run: dict, framed: bool) -> web.StreamResponse:
     """Hijack the connection as attach does: stdin up, the exec's output down."""
     legacy = request[keys.API].legacy
-    multiplexed = not legacy and not config["Tty"]
+    multiplexed = not legacy and framed
     reader = hijack.take_over(request)
     headers = {"Content-Type": MULTIPLEXED if multiplexed else RAW}
     upgrade = reader is not None and not legacy and hijack.asked_to_upgrade(request)

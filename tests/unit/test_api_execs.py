@@ -178,7 +178,8 @@ def test_detached_start_takes_the_first_chunk_only(tmp_path, monkeypatch):
     with_api(tmp_path, monkeypatch, body, shim=shim)
     assert shim.taken == 1
     method, params = shim.calls[0]
-    assert method == "shim.exec" and params["detach"] is True and params["config"]["Tty"] is True
+    # The exec's own Tty (its create's) decides, as dockerd's, whatever the start says.
+    assert method == "shim.exec" and params["detach"] is True and params["config"]["Tty"] is False
 
 
 def test_start_conflict_is_409_before_any_hijack(tmp_path, monkeypatch):
@@ -205,9 +206,27 @@ def test_attached_start_streams_the_asked_output_multiplexed(tmp_path, monkeypat
 
 def test_attached_start_with_a_tty_is_raw(tmp_path, monkeypatch):
     shim = Shim([{"pid": 4242}, ({"fd": 0}, b"$ "), {"exit_code": 0}])
+    config = {**EXEC_CONFIG, "Tty": True}
 
     async def body(client):
         resp = await client.post(f"/v1.45/exec/{EXEC_ID}/start", json={"Tty": True})
         assert resp.headers["Content-Type"] == "application/vnd.docker.raw-stream"
         assert await resp.read() == b"$ "
-    with_api(tmp_path, monkeypatch, body, shim=shim)
+    with_api(tmp_path, monkeypatch, body,
+             Supervisor({"exec.start": {"container": CID, "pid": 889913, "config": config}}), shim)
+    assert shim.calls[0][1]["config"]["Tty"] is True
+
+
+def test_a_tty_execs_output_is_framed_when_its_start_says_no_tty(tmp_path, monkeypatch):
+    """docker-py's exec_start sends Tty false for an exec created with one, and reads frames:
+    the exec still gets its terminal, its output comes framed as stdout, as from dockerd."""
+    shim = Shim([{"pid": 4242}, ({"fd": 0}, b"$ "), {"exit_code": 0}])
+    config = {**EXEC_CONFIG, "Tty": True}
+
+    async def body(client):
+        resp = await client.post(f"/v1.45/exec/{EXEC_ID}/start", json={"Tty": False})
+        assert resp.headers["Content-Type"] == "application/vnd.docker.multiplexed-stream"
+        assert await resp.read() == struct.pack(">BxxxI", 1, 2) + b"$ "
+    with_api(tmp_path, monkeypatch, body,
+             Supervisor({"exec.start": {"container": CID, "pid": 889913, "config": config}}), shim)
+    assert shim.calls[0][1]["config"]["Tty"] is True
