@@ -17,7 +17,8 @@ fi
 # System packages, installed only when missing so a second run does not touch apt.
 # runc: the second runtime a container may choose (HostConfig.Runtime, the daemon's runtime).
 # nftables: the host firewall for networks (published ports, NAT, isolation between bridges).
-packages=(python3 python3-venv ca-certificates runc nftables)
+# procps: ps, which docker top runs (absent from minimal Debian images: priority important).
+packages=(python3 python3-venv ca-certificates runc nftables procps)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

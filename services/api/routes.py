@@ -7,6 +7,8 @@ from aiohttp import web
 from services.common import errors
 
 from . import attach, build, containers, execs, images, keys, networks, system
+from . import usage
+from . import control
 
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
 
@@ -55,11 +57,16 @@ ROUTES = [
     ("GET", "/containers/{id}/json", containers.inspect),
     ("GET", "/containers/{id}/changes", containers.changes),
     ("GET", "/containers/{id}/export", containers.export),
+    ("GET", "/containers/{id}/top", usage.top),
+    ("GET", "/containers/{id}/stats", usage.stats),
     ("GET", "/containers/{id}/logs", attach.logs),
     ("POST", "/containers/{id}/start", containers.start),
     ("POST", "/containers/{id}/stop", containers.stop),
     ("POST", "/containers/{id}/restart", containers.restart),
     ("POST", "/containers/{id}/kill", containers.kill),
+    ("POST", "/containers/{id}/pause", control.pause),
+    ("POST", "/containers/{id}/unpause", control.unpause),
+    ("POST", "/containers/{id}/rename", control.rename),
     ("POST", "/containers/{id}/attach", attach.attach),
     ("POST", "/containers/{id}/wait", containers.wait),
     ("POST", "/containers/{id}/resize", attach.resize),

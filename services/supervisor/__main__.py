@@ -10,6 +10,7 @@ from services.common.store import Store
 from .adopt import adopt
 from .build_steps import BuildSteps
 from .commit import Snapshots
+from .control import Control
 from .create import Creator
 from .execs import Execs
 from .health import Health
@@ -23,6 +24,7 @@ from .networks.room import NetworksRoom
 from .networks.store import Networks
 from .records import Records
 from .shims import Shims
+from .usage import Usage
 
 
 async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Clients) -> None:
@@ -42,6 +44,8 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
     rooms = [creator, lifecycle, Listing(settings, records, store, lifecycle), Logs(records), snapshots,
              Info(settings, store.conn), build_steps, health, NetworksRoom(settings, records, networks, bridges),
              Execs(records, clients)]
+    rooms.append(Usage(records))   # docker top, docker stats
+    rooms.append(Control(records, bridges))
     for room in rooms:
         for name, handler in room.handlers().items():
             server.handle(name)(handler)

@@ -35,9 +35,7 @@ class Creator:
         name = names.check(given)
         other = self.records.name_owner(name)
         if other:
-            raise errors.Conflict(f'Conflict. The container name "{name}" is already in use by container '
-                                  f'"{other}". You have to remove (or rename) that container to be able '
-                                  "to reuse that name.")
+            raise names.in_use(name, other)
         return name
 
     async def create(self, call: wire.Call) -> dict:

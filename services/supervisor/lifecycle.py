@@ -241,13 +241,31 @@ class Lifecycle:
         cid = rec["Id"]
         timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
         await self.shims.signal(rec, spec.signal_number(rec["Config"].get("StopSignal"), signal.SIGTERM))
+        await self.thaw_if_paused(rec)
         if timeout < 0:
             await self.until_exited(cid, None)
             return
         if not await self.until_exited(cid, timeout):
             await self.shims.signal(rec, signal.SIGKILL)
+            await self.thaw_if_paused(rec)
             if not await self.until_exited(cid, KILL_GRACE):
                 raise errors.ServerError(f"container {cid[:12]} did not stop after SIGKILL")
+
+    async def thaw_if_paused(self, rec: dict) -> None:
+        """Thaw a paused container after a signal that stops it: its frozen processes take
+        the signal only then (as dockerd resumes it after its kill). Recorded unpaused if it
+        has not exited meanwhile (the record loaded again: its exit may be saved already)."""
+        if rec["State"]["Status"] != states.PAUSED:
+            return
+        try:
+            await asyncio.to_thread(Cgroup(rec["Dockyard"]["cgroup"]).thaw)
+        except OSError as exc:
+            log.warning("thawing %s: %s", rec["Id"][:12], exc)
+            return
+        if self.records.exists(rec["Id"]):
+            now = self.records.load(rec["Id"])
+            if now["State"]["Status"] == states.PAUSED:
+                self.records.save(states.apply(now, "unpaused"))
 
     async def restart(self, call: wire.Call) -> dict:
         cid = self.records.resolve(call.params["id"])
@@ -278,6 +296,8 @@ class Lifecycle:
             if not rec["State"]["Running"]:
                 return {}  # it was waiting to restart: now it will not
         await self.shims.signal(rec, number)
+        if stopping:
+            await self.thaw_if_paused(rec)
         if number == signal.SIGKILL:
             await self.until_exited(cid, KILL_GRACE)
         return {}
@@ -290,8 +310,9 @@ class Lifecycle:
             rec = self.records.load(cid)
             if rec["State"]["Running"]:
                 if not call.params["force"]:
-                    states.check("remove", states.RUNNING, cid)
+                    states.check("remove", rec["State"]["Status"], cid)
                 await self.shims.signal(rec, signal.SIGKILL)
+                await self.thaw_if_paused(rec)
                 await self.until_exited(cid, KILL_GRACE)
             if self.records.exists(cid):
                 await self.remove_locked(self.records.load(cid), call.params["volumes"])

@@ -23,6 +23,13 @@ def check(name: str) -> str:
     return name if name.startswith("/") else "/" + name
 
 
+def in_use(name: str, owner: str) -> errors.Conflict:
+    """Docker's error for a name another container has."""
+    return errors.Conflict(f'Conflict. The container name "{name}" is already in use by container '
+                           f'"{owner}". You have to remove (or rename) that container to be able '
+                           "to reuse that name.")
+
+
 def generate(taken) -> str:
     for _ in range(1000):
         name = f"/{random.choice(_ADJECTIVES)}_{random.choice(_NOUNS)}"

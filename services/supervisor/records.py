@@ -94,6 +94,11 @@ class Records:
         self.conn.execute("UPDATE containers SET state=?, config=? WHERE id=?",
                           (rec["State"]["Status"], json.dumps(rec), rec["Id"]))
 
+    def rename(self, rec: dict) -> None:
+        """Save a record whose Name changed: the table's name column with it."""
+        self.conn.execute("UPDATE containers SET name=?, state=?, config=? WHERE id=?",
+                          (rec["Name"], rec["State"]["Status"], json.dumps(rec), rec["Id"]))
+
     async def save_until_it_works(self, rec: dict, what: str) -> None:
         """Save a record that must not be lost (a full disk fails the write until space is
         freed): until then its container keeps its last saved state."""

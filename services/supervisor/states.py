@@ -30,6 +30,9 @@ ALLOWED: dict[str, set[str]] = {
     "restarting": {EXITED},
     "stop_restarting": {RESTARTING},
     "removing": {CREATED, EXITED, DEAD, REMOVING, RUNNING, PAUSED, RESTARTING},
+    # Pause and unpause: a client's action and the move it makes are one.
+    "paused": {RUNNING},
+    "unpaused": {PAUSED},
 }
 
 _REFUSALS = {
@@ -40,7 +43,16 @@ _REFUSALS = {
                                            "Stop the container before attempting removal or force remove"),
     ("kill", CREATED): (errors.Conflict, "Container {id} is not running"),
     ("kill", EXITED): (errors.Conflict, "Container {id} is not running"),
+    ("remove", PAUSED): (errors.Conflict, "You cannot remove a paused container {id}. "
+                                          "Unpause and then stop the container before attempting removal "
+                                          "or force remove"),
+    ("paused", PAUSED): (errors.Conflict, "Container {id} is already paused"),
+    ("paused", RESTARTING): (errors.Conflict, "Container {id} is restarting, wait until the container is running"),
 }
+for _state in (CREATED, EXITED, REMOVING, DEAD):
+    _REFUSALS[("paused", _state)] = (errors.Conflict, "Container {id} is not running")
+for _state in (CREATED, RUNNING, RESTARTING, EXITED, REMOVING, DEAD):
+    _REFUSALS[("unpaused", _state)] = (errors.Conflict, "Container {id} is not paused")
 
 
 def initial() -> dict:
@@ -67,6 +79,8 @@ def apply(rec: dict, move: str, **facts) -> dict:
     restarting     its restart policy will start it again
     stop_restarting a client stopped it while it waited to restart
     removing       its removal has begun (a crash finishes it at the next start)
+    paused         its cgroup is frozen (it still runs: Running stays true)
+    unpaused       its cgroup is thawed
     """
     state = rec["State"]
     check(move, state["Status"], rec["Id"])
@@ -92,6 +106,10 @@ def apply(rec: dict, move: str, **facts) -> dict:
         state.update(Status=EXITED, Restarting=False)
     elif move == "removing":
         state.update(Status=REMOVING)
+    elif move == "paused":
+        state.update(Status=PAUSED, Paused=True)
+    elif move == "unpaused":
+        state.update(Status=RUNNING, Paused=False)
     else:
         raise ValueError(f"no such move: {move}")
     return rec

@@ -81,3 +81,44 @@ def test_every_move_and_action_has_its_states():
     for action, allowed in states.ALLOWED.items():
         assert allowed and allowed <= {states.CREATED, states.RUNNING, states.PAUSED, states.RESTARTING,
                                        states.EXITED, states.REMOVING, states.DEAD}, action
+
+
+# ------------------------------------------------------------ pause, unpause
+
+def test_paused_freezes_a_running_container_and_unpaused_thaws_it():
+    rec = states.apply(record(), "started", pid=42, started_at="2026-01-01T00:00:00Z")
+    states.apply(rec, "paused")
+    state = rec["State"]
+    assert (state["Status"], state["Running"], state["Paused"], state["Pid"]) == ("paused", True, True, 42)
+    states.apply(rec, "unpaused")
+    assert (state["Status"], state["Running"], state["Paused"], state["Pid"]) == ("running", True, False, 42)
+
+
+def test_a_paused_container_may_stop_be_killed_and_its_exit_clears_paused():
+    rec = states.apply(states.apply(record(), "started", pid=42, started_at="2026-01-01T00:00:00Z"), "paused")
+    for action in ("stop", "kill", "commit", "attach", "removing"):
+        states.check(action, states.PAUSED, rec["Id"])
+    states.apply(rec, "exited", exit_code=137, finished_at="2026-01-01T00:00:01Z", oom_killed=False, error="")
+    assert (rec["State"]["Status"], rec["State"]["Running"], rec["State"]["Paused"]) == ("exited", False, False)
+
+
+@pytest.mark.parametrize("status, message", [
+    (states.CREATED, "Container cccccccccccc is not running"),
+    (states.EXITED, "Container cccccccccccc is not running"),
+    (states.PAUSED, "Container cccccccccccc is already paused"),
+    (states.RESTARTING, "Container cccccccccccc is restarting, wait until the container is running"),
+])
+def test_pause_refusals_are_dockers(status, message):
+    with pytest.raises(errors.Conflict, match=f"^{message}$"):
+        states.apply(record(status), "paused")
+
+
+@pytest.mark.parametrize("status", [states.CREATED, states.RUNNING, states.EXITED, states.RESTARTING])
+def test_unpause_of_a_container_not_paused_is_a_conflict(status):
+    with pytest.raises(errors.Conflict, match="^Container cccccccccccc is not paused$"):
+        states.apply(record(status), "unpaused")
+
+
+def test_remove_of_a_paused_container_without_force_is_dockers_conflict():
+    with pytest.raises(errors.Conflict, match="You cannot remove a paused container cccccccccccc"):
+        states.check("remove", states.PAUSED, "c" * 64)

@@ -169,6 +169,9 @@ SAMPLES = {
                        "reply": {"exit_code": 137, "error": ""}},
     "container.started": {"params": {"id": CID}, "reply": {"pid": 889913}},
     "container.remove": {"params": {"id": CID, "force": True, "volumes": False}, "reply": {}},
+    "container.pause": {"params": {"id": CID}, "reply": {}},
+    "container.unpause": {"params": {"id": "web"}, "reply": {}},
+    "container.rename": {"params": {"id": CID, "name": "api2"}, "reply": {}},
     "container.changes": {"params": {"id": CID}, "reply": {"changes": [{"path": "/tmp", "kind": 0},
                                                                          {"path": "/tmp/x", "kind": 1}]}},
     "container.export": {"params": {"id": CID}, "chunks": [b"bin/\0" + b"\0" * 507]},
@@ -248,6 +251,22 @@ SAMPLES = {
     "shim.exec_resize": {"params": {"pid": 889913, "exec_id": EXEC_ID, "height": 40, "width": 120},
                          "reply": {}},
 }
+
+
+# docker top, docker stats (services/supervisor/usage.py).
+SAMPLES.update({
+    "container.top": {"params": {"id": CID[:12], "ps_args": "-ef"}, "reply": {
+        "titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+        "processes": [["root", "889913", "889900", "0", "03:46", "?", "00:00:00", "sleep 300"]]}},
+    "container.stats": {"params": {"id": CID}, "reply": {"running": True, "stats": {
+        "read": NOW, "preread": ZERO, "pids_stats": {"current": 1}, "num_procs": 0, "storage_stats": {},
+        "cpu_stats": {"cpu_usage": {"total_usage": 23_000_000, "usage_in_kernelmode": 10_000_000,
+                                    "usage_in_usermode": 10_000_000},
+                      "system_cpu_usage": 9_100_000_000_000, "online_cpus": 2,
+                      "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}},
+        "memory_stats": {"usage": 540_672, "limit": 4_112_539_648, "stats": {"cache": 0}},
+        "name": "/quirky_turing", "id": CID}}},
+})
 
 
 def test_every_declared_method_has_a_hand_written_sample():

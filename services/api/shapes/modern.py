@@ -201,6 +201,8 @@ def image_removed(result: dict) -> list[dict]:
 
 def _status(rec: dict) -> str:
     state = rec["State"]
+    if state["Running"] and state.get("Paused"):   # as Docker words it, whatever its health
+        return f"Up {human_duration(since(state['StartedAt']))} (Paused)"
     if state["Running"]:
         health = (state.get("Health") or {}).get("Status")
         suffix = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}

@@ -32,6 +32,7 @@ from .schema import (
 from .builds import BUILD_CACHE_RECORD, BUILD_CHUNK, BUILD_LIMITS  # loading it declares the build methods
 from .networks import NETWORK, NETWORK_CREATE, NETWORK_FILTERS  # and the network methods
 from .execs import EXEC, EXEC_CONFIG  # and the exec methods
+from . import usage as _usage  # and the top and stats methods
 
 if TYPE_CHECKING:
     from . import client, framing, server

@@ -293,6 +293,9 @@ _declare(Method("container.started", "supervisor", params={"id": str}, reply={"p
                 waits=True))
 _declare(Method("container.remove", "supervisor", params={"id": str, "force": bool, "volumes": bool},
                 timeout=60))
+_declare(Method("container.pause", "supervisor", params={"id": str}))
+_declare(Method("container.unpause", "supervisor", params={"id": str}))
+_declare(Method("container.rename", "supervisor", params={"id": str, "name": str}))
 _declare(Method("container.changes", "supervisor", params={"id": str},
                 reply={"changes": [{"path": str, "kind": int}]}, timeout=60))
 _declare(Method("container.export", "supervisor", params={"id": str}, chunk=bytes))
