@@ -10,7 +10,6 @@ import ctypes
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -18,6 +17,8 @@ from services.kernel.cgroups import Cgroup
 from services.shim import probes
 from services.shim.execs import Execs
 from services.shim.runtime import StartError, Stdio, enter
+
+from ..polling import eventually, until
 
 PR_SET_CHILD_SUBREAPER = 36
 SCRIPT = "echo out; echo err >&2; read x; echo got $x; exit 3"
@@ -38,19 +39,12 @@ def container():
     cg.create()
     outer = subprocess.Popen(["unshare", "--fork", "--pid", "--mount-proc", "--net", "--uts", "--ipc",
                               "sleep", "120"])
-    deadline = time.monotonic() + 5
-    inner = ""
-    while not inner and time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{outer.pid}/task/{outer.pid}/children") as fh:
-                inner = fh.read().strip()
-        except FileNotFoundError:
-            pass
-        time.sleep(0.02)
-    assert inner, "unshare started nothing"
-    pid = int(inner.split()[0])
-    while os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt"):
-        time.sleep(0.02)   # until unshare's child is in its namespaces and runs sleep
+    def children() -> str:
+        with open(f"/proc/{outer.pid}/task/{outer.pid}/children") as fh:
+            return fh.read().strip()
+    pid = int(until(children, 5, "unshare to start its child").split()[0])
+    until(lambda: os.readlink(f"/proc/{pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt"), 5,
+          "unshare's child to be in its namespaces")
     config = {"process": {"env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "A=container", "B=container"],
                           "cwd": "/tmp", "user": {"uid": 0, "gid": 0}, "noNewPrivileges": False},
               "linux": {}, "annotations": {}, "root": {"path": "rootfs"}}
@@ -67,13 +61,10 @@ def container():
 
 
 def wait_exit(pid: int, timeout: float = 10) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def reaped():
         done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.01)
-    raise AssertionError(f"{pid} did not exit")
+        return (os.waitstatus_to_exitcode(status),) if done else None
+    return until(reaped, timeout, f"{pid} to exit")[0]
 
 
 def read_all(fd: int) -> bytes:
@@ -149,9 +140,11 @@ class FakeShim:
             self.reaped.reaped(pid, status)
 
 
-async def upload_of(*parts: bytes, delay: float = 0.2):
+async def upload_of(*parts: bytes, after: asyncio.Event | None = None):
+    """The parts as an upload, sent once `after` is set (if given): stdin that comes later."""
+    if after is not None:
+        await after.wait()
     for part in parts:
-        await asyncio.sleep(delay)
         yield part
 
 
@@ -197,10 +190,13 @@ def test_execs_pipes_stdin_env_and_exit(container):
 
 def test_execs_tty_size_and_resize(container):
     async def scenario(execs):
+        resized = asyncio.Event()
         gen = execs.run("t1", EXEC(["sh", "-c", "stty size; read x; stty size; echo $TERM"], Tty=True,
-                                   AttachStdin=True, ConsoleSize=[20, 70]), False, upload_of(b"x\n", delay=0.5))
+                                   AttachStdin=True, ConsoleSize=[20, 70]), False,
+                        upload_of(b"x\n", after=resized))
         chunks = [await gen.__anext__(), await gen.__anext__()]   # its pid, then the first size
         execs.resize("t1", 40, 120)
+        resized.set()   # only now the line `read` waits for
         return chunks + await collect(gen)
     chunks = run_execs(container, scenario)
     out = b"".join(c[1] for c in chunks if isinstance(c, tuple))
@@ -219,7 +215,8 @@ def test_execs_not_found_detach_and_caller_leaving(container):
         await gen.__anext__()
         await gen.__anext__()
         await gen.aclose()   # the caller went away: the process runs on to its end
-        await asyncio.sleep(2)
+        await eventually(lambda: not execs.state("d1")["running"] and not execs.state("l1")["running"], 10,
+                         "the detached exec and the one left by its caller to end")
         return failed, detached, execs.state("d1"), execs.state("l1")
     failed, detached, d1, l1 = run_execs(container, scenario)
     assert failed[0] == {"pid": 0} and failed[-1] == {"exit_code": 127}
