@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tarfile
+import threading
 
 from services.common import compression, errors, wire
 from services.common.config import Settings
@@ -62,7 +63,12 @@ class Builds:
                 if chunk:
                     yield chunk
         finally:
-            await asyncio.to_thread(self.store.discard, stage)
+            # A thread of its own, and shielded: a cancelled build's staging goes even when the
+            # shared executor is busy, or when a second cancel comes while it is removed.
+            removal = asyncio.get_running_loop().create_future()
+            threading.Thread(target=_discard, args=(self.store, stage, removal, asyncio.get_running_loop()),
+                             name="discard", daemon=True).start()
+            await asyncio.shield(removal)
 
     async def usage(self, call: wire.Call) -> dict:
         return {"records": self.cache.records()}
@@ -102,3 +108,10 @@ def _is_archive(path: str) -> bool:
             return True
         fh.seek(257)
         return fh.read(5) == b"ustar" or tarfile.is_tarfile(path)
+
+
+def _discard(store, stage: str, done: asyncio.Future, loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        store.discard(stage)
+    finally:
+        loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 
 
@@ -57,3 +58,15 @@ def exec_or_report(args: list[str], environ: dict, err_w: int) -> None:
     except PermissionError:
         report(err_w, f'exec: "{args[0]}": permission denied')
         os._exit(126)
+
+
+def default_signals() -> None:
+    """Every signal at its default and none blocked, as a process is to be exec'd with: an
+    ignored signal survives exec, and a shell cannot trap one it was started ignoring."""
+    for number in range(1, signal.NSIG):
+        if number not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(number, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])

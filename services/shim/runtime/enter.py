@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 
 from services.common import runc
 from services.kernel import seccomp
@@ -20,7 +19,8 @@ from services.kernel.cgroups import Cgroup
 from services.kernel.syscalls import SYS, Syscalls
 
 from . import init, user
-from .base import StartError, Stdio, collect, exec_or_report, report
+from . import runc as runc_runtime
+from .base import StartError, Stdio, collect, default_signals, exec_or_report, report
 
 # Joined in this order: the mount namespace last, as its /proc is the container's.
 NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")
@@ -97,13 +97,7 @@ def _run(config: dict, args: list[str], stdio: Stdio, program: bytes | None, err
         os.setuid(uid)
         user.enter_cwd(process.get("cwd") or "/")
         # The shim ignores SIGPIPE (as Python does) and an ignored signal survives exec.
-        for number in range(1, signal.NSIG):
-            if number not in (signal.SIGKILL, signal.SIGSTOP):
-                try:
-                    signal.signal(number, signal.SIG_DFL)
-                except (OSError, ValueError):
-                    pass
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        default_signals()
         exec_or_report(args, dict(e.split("=", 1) if "=" in e else (e, "") for e in env), err_w)
     except BaseException as exc:
         report(err_w, str(exc) or type(exc).__name__)
@@ -153,21 +147,6 @@ def runc_log_size(bundle: str) -> int:
 
 
 def runc_error(bundle: str, since: int, fallback: str) -> StartError:
-    """runc's last error logged after `since`, with a shell's exit code for it (127: not
-    found, 126: cannot be run); `fallback` if it logged none."""
-    message = ""
-    try:
-        with open(os.path.join(bundle, "runc.log"), "rb") as fh:
-            fh.seek(since)
-            for line in fh:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("level") in ("error", "fatal") and entry.get("msg"):
-                    message = entry["msg"]
-    except OSError:
-        pass
-    if not message:
-        return StartError(fallback)
-    return StartError(message, 126 if "permission denied" in message else 127)
+    """runc's last error logged after `since` (runc_log_size before the exec), with a shell's
+    exit code for it; `fallback` if it logged none."""
+    return runc_runtime.failure(os.path.join(bundle, "runc.log"), since, fallback)

@@ -8,13 +8,12 @@ on the error pipe (close-on-exec, so a successful exec closes it) and exits.
 from __future__ import annotations
 
 import os
-import signal
 
 from services.kernel import capabilities
 from services.kernel.syscalls import SYS, Syscalls
 
 from . import rootfs, terminal, user
-from .base import StartError, Stdio, exec_or_report, report
+from .base import StartError, Stdio, default_signals, exec_or_report, report
 
 
 def restrict(process: dict, program: bytes | None, kernel: Syscalls = SYS) -> None:
@@ -73,13 +72,7 @@ def run(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes |
             raise StartError("no command given to run")
         # Ignored signals survive exec, and a shell cannot trap one it was started ignoring:
         # the container starts with every signal at its default, none blocked.
-        for number in range(1, signal.NSIG):
-            if number not in (signal.SIGKILL, signal.SIGSTOP):
-                try:
-                    signal.signal(number, signal.SIG_DFL)
-                except (OSError, ValueError):
-                    pass
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        default_signals()
         exec_or_report(args, environ, err_w)
     except BaseException as exc:
         report(err_w, str(exc) or type(exc).__name__)

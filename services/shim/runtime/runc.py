@@ -51,7 +51,7 @@ def start(bundle: str, config: dict, stdio: Stdio, container_id: str, exec_root:
             io = {"stdin": stdio.stdin, "stdout": stdio.stdout, "stderr": stdio.stderr}
         created = subprocess.run(runc.command(exec_root, *args, container_id), timeout=TIMEOUT, **io)
         if created.returncode != 0:
-            raise _failure(log)
+            raise failure(log)
         if console is not None:
             _pass_master(console[1], stdio.console)
     started = subprocess.run(runc.command(exec_root, "--log", log, "--log-format", "json", "start", container_id),
@@ -59,7 +59,7 @@ def start(bundle: str, config: dict, stdio: Stdio, container_id: str, exec_root:
                              timeout=TIMEOUT)
     if started.returncode != 0:
         runc.delete(exec_root, container_id)
-        raise _failure(log)
+        raise failure(log)
     with open(pid_file) as fh:
         return int(fh.read().strip())
 
@@ -111,11 +111,13 @@ def _pass_master(listener: socket.socket, console: int) -> None:
         os.close(fd)
 
 
-def _failure(log: str) -> StartError:
-    """runc's last error, with a shell's exit code for it (as the docker CLI reads it)."""
-    message = "runc failed"
+def failure(log: str, since: int = 0, fallback: str = "runc failed") -> StartError:
+    """runc's last error logged past byte `since` of its log (`fallback` if none), with a
+    shell's exit code for it (as the docker CLI reads it)."""
+    message = fallback
     try:
         with open(log) as fh:
+            fh.seek(since)
             for line in fh:
                 try:
                     entry = json.loads(line)
