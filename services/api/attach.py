@@ -91,26 +91,13 @@ def _stamped(meta: dict, data: bytes, timestamps: bool) -> bytes:
     return meta["time"].encode() + b" " + data if timestamps else data
 
 
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield
-
-
 async def attach(request: web.Request) -> web.StreamResponse:
     clients = _clients(request)
     rec = await clients.call("container.inspect", {"id": request.match_info["id"]})
     legacy = request[keys.API].legacy
     multiplexed = not legacy and not rec["Config"].get("Tty")
     want = {k: params.flag(request, k) for k in ("logs", "stream", "stdin", "stdout", "stderr")}
-    reader = hijack.take_over(request)
-    headers = {"Content-Type": MULTIPLEXED if multiplexed else RAW}
-    # 101 to a client that asked to upgrade (as the docker CLI does), else 200, as Docker.
-    upgrade = reader is not None and not legacy and hijack.asked_to_upgrade(request)
-    if upgrade:
-        headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
-    response = hijack.RawResponse(status=101 if upgrade else 200, headers=headers)
-    await response.prepare(request)
-    stdin = reader.chunks() if (reader is not None and want["stdin"]) else _empty()
+    response, stdin = await hijack.open_stream(request, MULTIPLEXED if multiplexed else RAW, legacy, want["stdin"])
     pid = rec["State"]["Pid"] if rec["State"]["Running"] else 0
     sent = False
     try:

@@ -14,7 +14,7 @@ from aiohttp import web
 from services.common import errors, locator, wire
 
 from . import hijack, keys, params
-from .attach import MULTIPLEXED, RAW, _empty, _frame
+from .attach import MULTIPLEXED, RAW, _frame
 from .system import json_response
 
 _BOOLS = ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "Privileged")
@@ -124,7 +124,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         config["ConsoleSize"] = options["ConsoleSize"]
     run = {"exec_id": exec_id, "config": config, "detach": options["Detach"]}
     if options["Detach"]:
-        chunks = locator.stream(clients, cid, pid, "shim.exec", run, upload=_empty())
+        chunks = locator.stream(clients, cid, pid, "shim.exec", run, upload=hijack.nothing())
         try:
             async for _ in chunks:   # its first chunk ({"pid"}): it runs
                 break
@@ -145,14 +145,8 @@ async def _attached(request: web.Request, clients: wire.Clients, cid: str, pid: 
     """Hijack the connection as attach does: stdin up, the exec's output down."""
     legacy = request[keys.API].legacy
     multiplexed = not legacy and framed
-    reader = hijack.take_over(request)
-    headers = {"Content-Type": MULTIPLEXED if multiplexed else RAW}
-    upgrade = reader is not None and not legacy and hijack.asked_to_upgrade(request)
-    if upgrade:
-        headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
-    response = hijack.RawResponse(status=101 if upgrade else 200, headers=headers)
-    await response.prepare(request)
-    stdin = reader.chunks() if (reader is not None and config["AttachStdin"]) else _empty()
+    response, stdin = await hijack.open_stream(request, MULTIPLEXED if multiplexed else RAW, legacy,
+                                               config["AttachStdin"])
     try:
         async for chunk in locator.stream(clients, cid, pid, "shim.exec", run, upload=stdin):
             if not isinstance(chunk, tuple):

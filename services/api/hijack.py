@@ -116,3 +116,24 @@ def take_over(request: web.Request) -> RawReader | None:
     if isinstance(sniffer, Sniffer):
         sniffer.reader = reader
     return reader
+
+
+async def open_stream(request: web.Request, content_type: str, legacy: bool,
+                      stdin_wanted: bool) -> tuple["RawResponse", AsyncIterator[bytes]]:
+    """Take the connection over (attach, exec start): the response, prepared (101 to a
+    client that asked to upgrade, as the docker CLI does, else 200, as Docker), and the
+    client's stdin (nothing unless wanted and the connection was taken)."""
+    reader = take_over(request)
+    headers = {"Content-Type": content_type}
+    upgrade = reader is not None and not legacy and asked_to_upgrade(request)
+    if upgrade:
+        headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
+    response = RawResponse(status=101 if upgrade else 200, headers=headers)
+    await response.prepare(request)
+    return response, reader.chunks() if (reader is not None and stdin_wanted) else nothing()
+
+
+async def nothing() -> AsyncIterator[bytes]:
+    """An upload of no bytes (stdin not wanted)."""
+    return
+    yield

@@ -92,11 +92,20 @@ def test_set_size():
 
 def test_session_forgets_its_caller():
     async def main():
-        s = Session("e", False)
+        blocked = asyncio.Event()
+
+        class Watched(asyncio.Queue):
+            """Tells when a put finds no room (and so waits)."""
+            async def put(self, item) -> None:
+                if self.full():
+                    blocked.set()
+                await super().put(item)
+
+        s = Session("e", False, queue=Watched(64))
         for n in range(64):
             await s.emit(n)
         put = asyncio.ensure_future(s.emit(64))     # full: waits for room
-        await asyncio.sleep(0)
+        await asyncio.wait_for(blocked.wait(), 5)
         assert not put.done()
         s.forget_caller()
         await asyncio.wait_for(put, 1)
