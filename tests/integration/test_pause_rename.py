@@ -11,8 +11,9 @@ import pytest
 from ..polling import until
 
 BUSYBOX = "busybox:latest"
-# Counts to /tmp/t and to its log, a hundred times a second.
-COUNTER = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/t; echo $i; usleep 10000; done"]
+# Counts to /tmp/t and to its log, a hundred times a second. /tmp/t is replaced by a
+# rename, never truncated in place, so a reader never sees it empty between two counts.
+COUNTER = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; mv /tmp/n /tmp/t; echo $i; usleep 10000; done"]
 
 
 def _lines(ctr) -> int:
