@@ -90,16 +90,18 @@ async def relay_progress(request: web.Request, stream: wire.ReplyStream, content
         await stream.aclose()
 
 
-async def relay_bytes(request: web.Request, stream: wire.ReplyStream, content_type: str) -> web.StreamResponse:
+async def relay_bytes(request: web.Request, stream: wire.ReplyStream, content_type: str,
+                      headers: dict | None = None) -> web.StreamResponse:
+    """The stream's bytes as the body: raw chunks, or the bytes of labelled raw frames."""
     try:
         first, done = await _first(stream)
-        response = web.StreamResponse(status=200, headers={"Content-Type": content_type})
+        response = web.StreamResponse(status=200, headers={"Content-Type": content_type, **(headers or {})})
         await response.prepare(request)
         if not done:
-            await response.write(first)
+            await response.write(first[1] if isinstance(first, tuple) else first)
             try:
                 async for chunk in stream:
-                    await response.write(chunk)
+                    await response.write(chunk[1] if isinstance(chunk, tuple) else chunk)
             except errors.DockyardError:
                 # Too late for a status: cut the body short so the client sees a broken archive.
                 if request.transport is not None:

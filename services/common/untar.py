@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import json
 import math
 import os
 import shutil
@@ -71,10 +72,16 @@ class Rules:
     bounded_times: bool  # a time Go cannot hold (or before 1970, or NaN) is 1970, else refused
     max_depth: int | None  # the components an entry's name may have
     max_name_bytes: int | None  # the bytes an entry's cleaned name may have
+    # A directory where an entry is not one, or a non-directory where it is one: "replace"
+    # it, or "refuse" the entry in Docker's words (docker cp's noOverwriteDirNonDir).
+    dir_non_dir: Literal["replace", "refuse"] = "replace"
+    owner: tuple[int, int] | None = None  # with `owners`: (uid, gid) of every entry (copyUIDGID)
 
     def __post_init__(self):
         if (self.special_files not in ("make", "skip") or self.dir_modes not in ("now", "last")
                 or self.unknown_types not in ("refuse", "skip")
+                or self.dir_non_dir not in ("replace", "refuse")
+                or (self.owner is not None and not self.owners)
                 or (self.max_depth is None) != (self.max_name_bytes is None)):
             raise ValueError(f"inconsistent extraction rules: {self}")
 
@@ -142,6 +149,7 @@ class _Extractor:
         # inside a directory changes its time. The last entry naming one wins.
         self.dirs: dict[tuple[str, ...], tuple[int, float]] = {}
         self.keep_rwx = 0 if rules.dir_modes == "now" or os.geteuid() == 0 else 0o700
+        self.root = root
         self.root_fd = os.open(root, _DIR_FLAGS)
 
     def close(self) -> None:
@@ -217,6 +225,10 @@ class _Extractor:
               parts: list[str]) -> None:
         rules, base = self.rules, parts[-1]
         existing = lstat_at(base, parent_fd)
+        if existing is not None and rules.dir_non_dir == "refuse" and stat.S_ISDIR(existing.st_mode) != m.isdir():
+            was, now = ("non-directory", "directory") if m.isdir() else ("directory", "non-directory")
+            raise rules.error(f"cannot overwrite {was} {json.dumps(os.path.join(self.root, *parts))} "
+                              f"with {now} {json.dumps(self.root)}")  # Docker's words
         if m.isdir():
             if existing is not None and not stat.S_ISDIR(existing.st_mode):
                 remove_at(base, parent_fd)
@@ -245,7 +257,7 @@ class _Extractor:
         elif m.issym():
             os.symlink(m.linkname, base, dir_fd=parent_fd)  # kept verbatim, never followed here
             if rules.owners:
-                os.chown(base, m.uid, m.gid, dir_fd=parent_fd, follow_symlinks=False)
+                os.chown(base, *self._ids(m), dir_fd=parent_fd, follow_symlinks=False)
             os.utime(base, (mtime, mtime), dir_fd=parent_fd, follow_symlinks=False)
         else:  # a device node or a fifo, to be made
             kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
@@ -254,11 +266,15 @@ class _Extractor:
             # Opening a device or fifo could block or act: set attributes by name. The
             # name is the node just made in a tree only this extraction writes.
             if rules.owners:
-                os.chown(base, m.uid, m.gid, dir_fd=parent_fd, follow_symlinks=False)
+                os.chown(base, *self._ids(m), dir_fd=parent_fd, follow_symlinks=False)
             os.chmod(base, m.mode & 0o7777, dir_fd=parent_fd)
             if rules.xattrs:
                 self._xattrs(f"/proc/self/fd/{parent_fd}/{base}", m)
             os.utime(base, (mtime, mtime), dir_fd=parent_fd, follow_symlinks=False)
+
+    def _ids(self, m: tarfile.TarInfo) -> tuple[int, int]:
+        """Who owns what an entry makes (with `owners`)."""
+        return self.rules.owner if self.rules.owner is not None else (m.uid, m.gid)
 
     def _file(self, tf: tarfile.TarFile, m: tarfile.TarInfo, parent_fd: int, base: str,
               mtime: float) -> None:
@@ -321,7 +337,7 @@ class _Extractor:
 
     def _attributes(self, fd: int, m: tarfile.TarInfo) -> None:
         if self.rules.owners:
-            os.fchown(fd, m.uid, m.gid)
+            os.fchown(fd, *self._ids(m))
         os.fchmod(fd, m.mode & 0o7777)  # after chown, which clears set-id bits
         if self.rules.xattrs:
             self._xattrs(fd, m)

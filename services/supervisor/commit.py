@@ -29,17 +29,17 @@ class Snapshots:
         return {"container.changes": self.changes, "container.export": self.export,
                 "container.commit": self.commit}
 
-    def _layers(self, rec: dict) -> tuple[dict, list[str]]:
+    def layers(self, rec: dict) -> tuple[dict, list[str]]:
         """The container's paths and its image's layer dirs, top first."""
         lowers = [self.store.layer_path(row["chain_id"]) for row in self.store.chain(rec["Image"])]
         return container_files.paths(self.settings.data_root, rec["Id"]), list(reversed(lowers))
 
     async def changes(self, call: wire.Call) -> dict:
-        d, lowers = self._layers(self.records.find(call.params["id"]))
+        d, lowers = self.layers(self.records.find(call.params["id"]))
         return {"changes": await asyncio.to_thread(changes.changes, d["upper"], lowers)}
 
     async def export(self, call: wire.Call):
-        d, lowers = self._layers(self.records.find(call.params["id"]))
+        d, lowers = self.layers(self.records.find(call.params["id"]))
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "services.shim.export", "--upper", d["upper"],
             "--lower", ":".join(lowers or [d["empty"]]),
@@ -68,6 +68,8 @@ class Snapshots:
         for key in ("Memory", "MemorySwap", "CpuShares", "Dns", "VolumesFrom", "PortSpecs"):
             config.pop(key, None)
         config.update({k: v for k, v in changes_config.items() if v is not None})
+        if p["changes"]:   # Dockerfile instructions (commit -c): the builder parses and applies them
+            config = (await self.clients.call("build.configure", {"config": config, "changes": p["changes"]}))["config"]
         return {"id": await self.commit_record(
             rec, config, rec["Config"], " ".join([rec["Path"], *rec["Args"]]),
             comment=p.get("comment") or "", author=p.get("author") or "", repo=p.get("repo"), tag=p.get("tag"))}
