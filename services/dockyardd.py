@@ -44,6 +44,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--default-address-pool", action="append", dest="default_address_pools", metavar="POOL",
                    help="base=CIDR,size=N: where user-defined networks get subnets (repeatable)")
     p.add_argument("-l", "--log-level", help="debug, info, warn, error or fatal")
+    p.add_argument("--log-driver", help="containers' default log driver: json-file, local or none")
+    p.add_argument("--log-opt", action="append", dest="log_opts", metavar="KEY=VALUE",
+                   help="an option of the default log driver (repeatable)")
     return p.parse_args(argv)
 
 

@@ -15,6 +15,8 @@ import socket
 from dataclasses import asdict, dataclass, field, fields
 from urllib.parse import urlsplit
 
+from . import logdrivers
+
 DEFAULT_UNIX_SOCKET = "/run/dockyard/docker.sock"
 DEFAULT_HOSTS = [f"unix://{DEFAULT_UNIX_SOCKET}", "tcp://127.0.0.1:2375"]
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
@@ -84,6 +86,10 @@ class Settings:
     bip: str = "10.213.0.1/16"
     fixed_cidr: str = ""
     default_address_pools: list[str] = field(default_factory=lambda: ["base=10.214.0.0/15,size=24"])
+    # The log driver and options of a container whose HostConfig.LogConfig names none, as
+    # dockerd's log-driver and log-opts (services.common.logdrivers).
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] = field(default_factory=dict)
 
     # -- loading
 
@@ -165,6 +171,10 @@ class Settings:
             raise ConfigError(str(exc)) from None
         self.address_pools()
         self.bridge_address()
+        try:
+            logdrivers.validate(self.log_driver, self.log_opts)
+        except logdrivers.LogConfigError as exc:
+            raise ConfigError(f"failed to set log opts: {exc}") from None
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,14}", self.bridge):
             raise ConfigError(f"bridge {self.bridge!r}: a link name of 1 to 15 letters, digits, '_', '.' or '-', "
                               "starting with a letter (its firewall table is named after it)")
@@ -207,6 +217,13 @@ class Settings:
 
 def _coerce(typ: object, value: object, key: str, source: str) -> object:
     text = str(typ)
+    if "dict" in text:   # a map of strings; on the command line, key=value strings
+        if isinstance(value, list) and all(isinstance(v, str) and "=" in v for v in value):
+            value = dict(v.split("=", 1) for v in value)
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                  for k, v in value.items()):
+            raise ConfigError(f"{source}: {key} must be a map of strings (key=value on the command line)")
+        return value
     if "list" in text:
         if isinstance(value, str):
             value = [value]

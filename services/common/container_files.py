@@ -1,7 +1,9 @@
 """Where a container's files live under the data root, and its exit file.
 
     <data-root>/containers/<id>/   rootfs/ upper/ work/ empty/ (the overlay's), config.json
-                                   (its OCI bundle), <id>-json.log, hostname, hosts,
+                                   (its OCI bundle), <id>-json.log (and its rotated
+                                   .1, .2...; local-logs/container.log with the local log
+                                   driver), hostname, hosts,
                                    resolv.conf, names.json (what its embedded DNS answers), exit.json (written by its shim at its exit,
                                    read by a supervisor that was away), shim.log
 
@@ -29,6 +31,7 @@ def paths(data_root: str, container_id: str) -> dict:
         "work": os.path.join(d, "work"),
         "empty": os.path.join(d, "empty"),
         "log": os.path.join(d, f"{container_id}-json.log"),
+        "local_log": os.path.join(d, "local-logs", "container.log"),   # the local log driver's
         "config": os.path.join(d, "config.json"),
         "hostname": os.path.join(d, "hostname"),
         "hosts": os.path.join(d, "hosts"),

@@ -1,17 +1,21 @@
-"""A container's log in Docker's json-file format: one {"log","stream","time"} object a line.
+"""A container's log in Docker's json-file format: one {"log","stream","attrs","time"} object
+a line, and the one reader of it (logs, followed or not, and attach).
 
 Output is split at newlines; a chunk without one is written as a partial entry, so
 joining the `log` values of a stream gives back its bytes exactly (bytes that are not
-UTF-8 travel as surrogate escapes).
+UTF-8 travel as surrogate escapes). A log may be several files (rotated ones, oldest
+first, then the one written): the reader goes from one to the next (`Segment`s of a view).
 """
 
 from __future__ import annotations
 
+import calendar
+import functools
 import json
 import os
-from typing import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Protocol
 
-from . import timefmt
+from . import logdrivers, timefmt
 
 STREAMS = {1: "stdout", 2: "stderr"}
 FDS = {"stdout": 1, "stderr": 2}
@@ -19,40 +23,57 @@ FDS = {"stdout": 1, "stderr": 2}
 READ_PIECE = 1 << 20
 # Consecutive entries of a stream travel together up to this much.
 MESSAGE_SIZE = 64 << 10
+# The chunk a follower sends first (read's `started`): no entry.
+STARTED = {"fd": 0, "sizes": []}
 
 
-def encode(fd: int, data: bytes, when: str | None = None) -> bytes:
-    """The log lines for one chunk of output on fd 1 or 2."""
+def attrs_json(attrs: dict | None) -> str:
+    """The `"attrs":{...},` member every entry of a log with attributes carries ("" without)."""
+    return f'"attrs":{json.dumps(attrs, sort_keys=True, separators=(",", ":"))},' if attrs else ""
+
+
+def entries(fd: int, data: bytes, when: str | None = None, attrs: str = "") -> list[bytes]:
+    """The log lines for one chunk of output on fd 1 or 2 (`attrs` from attrs_json)."""
     when = when or timefmt.now()
-    stream = STREAMS[fd]
-    out = []
-    for piece in data.splitlines(keepends=True):
-        text = piece.decode("utf-8", "surrogateescape")
-        out.append(json.dumps({"log": text, "stream": stream, "time": when}) + "\n")
-    return "".join(out).encode()
+    tail = f',"stream":"{STREAMS[fd]}",{attrs}"time":"{when}"}}\n'
+    return [('{"log":' + json.dumps(piece.decode("utf-8", "surrogateescape")) + tail).encode()
+            for piece in data.splitlines(keepends=True)]
 
 
-def parse(data: bytes, since: float = 0, until: float = 0, tail: int = -1) -> Iterator[tuple[int, bytes, str]]:
-    """(fd, bytes, time) entries of the complete lines in `data`."""
+def encode(fd: int, data: bytes, when: str | None = None, attrs: str = "") -> bytes:
+    return b"".join(entries(fd, data, when, attrs))
+
+
+@functools.lru_cache(maxsize=256)
+def _epoch(prefix: str) -> int:
+    return calendar.timegm((int(prefix[0:4]), int(prefix[5:7]), int(prefix[8:10]), int(prefix[11:13]),
+                            int(prefix[14:16]), int(prefix[17:19])))
+
+
+def time_ns(when: str) -> int:
+    """An entry's time (RFC 3339, as Docker writes it) in unix nanoseconds; 0 if unreadable."""
+    try:
+        if len(when) >= 20 and when[10] == "T" and when.endswith("Z"):
+            frac = when[20:-1] if when[19] == "." else ""
+            return _epoch(when[:19]) * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
+        dt = timefmt.parse(when)
+        return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+    except (ValueError, IndexError):
+        return 0
+
+
+def parse(data: bytes) -> Iterator[tuple[int, bytes, str, dict | None]]:
+    """(fd, bytes, time, attrs) entries of the complete lines in `data`."""
     lines = data.split(b"\n")
     lines.pop()  # empty after a final newline, or a line still being written
-    if tail >= 0:
-        lines = lines[len(lines) - tail:] if tail else []
     for line in lines:
         try:
             entry = json.loads(line)
             fd = FDS[entry["stream"]]
-            when = entry.get("time", "")
             raw = entry["log"].encode("utf-8", "surrogateescape")
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
-        if since or until:
-            ts = timefmt.parse(when).timestamp() if when else 0
-            if since and ts < since:
-                continue
-            if until and ts > until:
-                continue
-        yield fd, raw, when
+        yield fd, raw, entry.get("time") or "", entry.get("attrs")
 
 
 def read_lines(fd: int, offset: int, upto: int | None = None) -> tuple[bytes, int]:
@@ -69,8 +90,9 @@ def read_lines(fd: int, offset: int, upto: int | None = None) -> tuple[bytes, in
     return data[:whole], offset + whole
 
 
-def tail_offset(fd: int, upto: int, lines: int) -> int:
-    """Where the last `lines` complete lines before `upto` begin, read backwards in pieces."""
+def tail_offset(fd: int, upto: int, lines: int) -> tuple[int, int]:
+    """Where the last `lines` complete lines before `upto` begin, read backwards in pieces,
+    and how many there are (fewer when the file holds fewer)."""
     newlines, pos = 0, upto
     while pos > 0:
         start = max(0, pos - READ_PIECE)
@@ -79,58 +101,173 @@ def tail_offset(fd: int, upto: int, lines: int) -> int:
         while (i := data.rfind(b"\n", 0, i)) >= 0:
             newlines += 1  # the first ends the last complete line; each after, a line earlier
             if newlines == lines + 1:
-                return start + i + 1
+                return start + i + 1, lines
         pos = start
-    return 0
+    return 0, newlines
 
 
-def coalesce(entries: Iterable[tuple[int, bytes, str]], fds: set[int], tty: bool = False
-             ) -> Iterator[tuple[int, bytes]]:
-    """(fd, bytes) of the wanted entries, consecutive ones of a stream joined: a program that
-    prints lines would otherwise cost a message a line. With a terminal there is one stream, 0."""
-    fd, parts, size = None, [], 0
-    for entry_fd, chunk, _ in entries:
+# ------------------------------------------------------------------- the files of a log
+
+class Segment:
+    """One file of a log, open for reading up to `end` (None: to its end as it grows); its
+    fd may be opened at first use (`opener`: a rotated file kept gzipped)."""
+
+    def __init__(self, fd: int = -1, end: int | None = None, opener: Callable[[], int] | None = None):
+        self._fd, self.end, self._opener = fd, end, opener
+
+    @property
+    def fd(self) -> int:
+        if self._fd < 0 and self._opener is not None:
+            self._fd = self._opener()
+        return self._fd
+
+    def limit(self) -> int:
+        return self.end if self.end is not None else os.fstat(self.fd).st_size
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class View(Protocol):
+    """The files of a log as a reader sees them: the ones there now (oldest first), the one
+    after a given one (None: it is the last, and may grow), and which one the reader is in
+    (a writer keeps a file it has rotated away for a reader still in it or before it)."""
+
+    def segments(self) -> list[Segment]: ...
+    def after(self, segment: Segment) -> Segment | None: ...
+    def hold(self, segment: Segment) -> None: ...
+
+
+class Stored:
+    """A log's files as they were when opened (services.common.logfiles.open_stored)."""
+
+    def __init__(self, files: list[Segment]):
+        self.files = files
+
+    def segments(self) -> list[Segment]:
+        return self.files
+
+    def after(self, segment: Segment) -> Segment | None:
+        i = self.files.index(segment)
+        return self.files[i + 1] if i + 1 < len(self.files) else None
+
+    def hold(self, segment: Segment) -> None:
+        pass
+
+    def close(self) -> None:
+        for segment in self.files:
+            segment.close()
+
+
+def tail_start(files: list[Segment], lines: int) -> tuple[Segment, int]:
+    """The file and offset where the last `lines` complete lines of a log begin."""
+    for segment in reversed(files):
+        offset, found = tail_offset(segment.fd, segment.limit(), lines)
+        lines -= found
+        if lines <= 0 or segment is files[0]:
+            return segment, offset
+    return files[0], 0
+
+
+# ------------------------------------------------------------------------ reading
+
+class _Window:
+    """Docker's since and until (loggerutils forwarder): entries before `since` are skipped
+    until the first one at or after it; the first one after `until` ends the read."""
+
+    def __init__(self, since_ns: int, until_ns: int):
+        self.since, self.until, self.ended = since_ns, until_ns, False
+
+    def admits(self, when: str) -> bool:
+        if not (self.since or self.until):
+            return True
+        ts = time_ns(when)
+        if self.since:
+            if ts < self.since:
+                return False
+            self.since = 0
+        if self.until and ts > self.until:
+            self.ended = True
+            return False
+        return True
+
+
+def chunks(entries_: Iterable[tuple[int, bytes, str, dict | None]], wanted: set[int], window: _Window, *,
+           timestamps: bool = False, details: bool = False, tty: bool = False) -> Iterator[tuple[int, bytes, list]]:
+    """(fd, bytes, sizes) of the wanted entries in the window, each after its time and
+    attributes as asked, consecutive ones of a stream joined (a program that prints lines
+    would otherwise cost a message a line). With a terminal there is one stream, 0."""
+    fd, parts, sizes, size = None, [], [], 0
+    prefixes: dict = {}
+    for entry_fd, raw, when, attrs in entries_:
+        if window.ended or not window.admits(when):
+            if window.ended:
+                break
+            continue
         if tty:
-            if not fds:
+            if not wanted:
                 continue
             entry_fd = 0
-        elif entry_fd not in fds:
+        elif entry_fd not in wanted:
             continue
+        if details:
+            key = tuple(sorted(attrs.items())) if attrs else ()
+            if key not in prefixes:
+                prefixes[key] = logdrivers.details_prefix(attrs)
+            raw = prefixes[key] + raw
+        if timestamps:
+            raw = when.encode() + b" " + raw
         if parts and (entry_fd != fd or size >= MESSAGE_SIZE):
-            yield fd, b"".join(parts)
-            parts, size = [], 0
+            yield fd, b"".join(parts), sizes
+            parts, sizes, size = [], [], 0
         fd = entry_fd
-        parts.append(chunk)
-        size += len(chunk)
+        parts.append(raw)
+        sizes.append(len(raw))
+        size += len(raw)
     if parts:
-        yield fd, b"".join(parts)
+        yield fd, b"".join(parts), sizes
 
 
-async def read(fd: int, wanted: set[int], *, start: int | None = 0, tail: int = -1, since: float = 0,
-               until: float = 0, timestamps: bool = False, tty: bool = False,
-               grew: Callable[[], Awaitable[bool]] | None = None) -> AsyncIterator[tuple[dict, bytes]]:
-    """({"fd", "time"}, bytes) chunks of the open log `fd`: from offset `start` (None: its
-    current end) or its last `tail` lines, up to its end, and with `grew`, on as it grows:
-    `grew()` waits until it has grown (True) or will not any more (False). The one reader
-    behind logs, followed or not, and attach. Without `timestamps`, consecutive entries of
-    a stream come as one chunk ("time" empty); with a terminal, as stream 0."""
-    end = os.fstat(fd).st_size
-    offset = end if start is None else start
-    if tail >= 0:
-        offset = tail_offset(fd, end, tail)
-    upto = None if grew is not None else end
+async def read(view: View, wanted: set[int], *, at_end: bool = False, tail: int = -1, since_ns: int = 0,
+               until_ns: int = 0, timestamps: bool = False, details: bool = False, tty: bool = False,
+               grew: Callable[[], Awaitable[bool]] | None = None, started: bool = False
+               ) -> AsyncIterator[tuple[dict, bytes]]:
+    """({"fd", "sizes"}, bytes) chunks of a log: from its first file's start, its end now
+    (`at_end`) or its last `tail` lines, to the end of its last file, and with `grew`, on as
+    it grows: `grew()` waits until it has grown or rotated (True) or will not any more (False).
+    With `started`, an empty chunk (STARTED) first, once where it starts is fixed: a follower's
+    caller knows from it that nothing written after it is missed."""
+    files = view.segments()
+    if not files:
+        if started:
+            yield STARTED, b""
+        return
+    if at_end:
+        segment, offset = files[-1], files[-1].limit()
+    elif tail >= 0:
+        segment, offset = tail_start(files, tail)
+    else:
+        segment, offset = files[0], 0
+    view.hold(segment)
+    if started:
+        yield STARTED, b""
+    window = _Window(since_ns, until_ns)
     while True:
-        data, offset = read_lines(fd, offset, upto)
+        data, offset = read_lines(segment.fd, offset, segment.end)
         if data:
-            entries = parse(data, since, until)
-            if timestamps:
-                for entry_fd, chunk, when in entries:
-                    if entry_fd in wanted:
-                        yield {"fd": entry_fd, "time": when}, chunk
-            else:
-                for entry_fd, chunk in coalesce(entries, wanted, tty):
-                    yield {"fd": entry_fd, "time": ""}, chunk
+            for fd, chunk, sizes in chunks(parse(data), wanted, window, timestamps=timestamps,
+                                           details=details, tty=tty):
+                yield {"fd": fd, "sizes": sizes}, chunk
+            if window.ended:
+                return
             continue
-        # Everything written up to here is read: what comes next wakes `grew`.
+        # This file is read to its end: on to the next, or wait for more.
+        following = view.after(segment)
+        if following is not None:
+            segment, offset = following, 0
+            view.hold(segment)
+            continue
         if grew is None or not await grew():
             return

@@ -1,0 +1,231 @@
+"""The shim's log writer: rotation by max-size and max-file as Docker names the files, gzipped
+rotated files, a log begun again after a restart, readers that follow across rotations and
+keep what they still read, the in-memory log of the none driver; and reading the files back."""
+
+import asyncio
+import gzip
+import os
+
+import pytest
+
+from services.common import jsonlog, logfiles
+from services.shim.logwriter import ShimLog
+
+LINE = len(jsonlog.encode(1, b"00\n"))   # every line of these tests is this long
+
+
+def settings(max_size=-1, max_file=1, compress=False, driver="json-file", attrs=None) -> dict:
+    return {"driver": driver, "max_size": max_size, "max_file": max_file, "compress": compress,
+            "attrs": attrs or {}}
+
+
+def new_log(tmp_path, **kw) -> ShimLog:
+    log = ShimLog(settings(**kw), str(tmp_path / "c" / "c-json.log"), str(tmp_path))
+    log.open()
+    return log
+
+
+def write(log: ShimLog, numbers) -> None:
+    for n in numbers:
+        log.write(1, b"%02d\n" % n)
+
+
+def on_disk(path: str) -> dict[str, list[bytes]]:
+    """Each file of the log there is: its lines."""
+    out = {}
+    for name in sorted(os.listdir(os.path.dirname(path))):
+        if name.endswith(".tmp"):
+            continue   # a compression under way
+        full = os.path.join(os.path.dirname(path), name)
+        data = gzip.open(full).read() if name.endswith(".gz") else open(full, "rb").read()
+        out[name] = [d for _, d, _, _ in jsonlog.parse(data)]
+    return out
+
+
+def read_stored(path: str, max_file: int, tmp_path, **query) -> bytes:
+    view = logfiles.open_stored(path, max_file, str(tmp_path))
+
+    async def go():
+        return b"".join([data async for _, data in jsonlog.read(view, {1, 2}, **query)])
+    try:
+        return asyncio.run(go())
+    finally:
+        view.close()
+
+
+def lines(*numbers) -> list[bytes]:
+    return [b"%02d\n" % n for n in numbers]
+
+
+def test_a_full_file_is_rotated_before_the_next_entry_and_the_oldest_removed(tmp_path):
+    log = new_log(tmp_path, max_size=3 * LINE, max_file=3)
+    write(log, range(10))
+    assert on_disk(log.path) == {"c-json.log": lines(9), "c-json.log.1": lines(6, 7, 8),
+                                 "c-json.log.2": lines(3, 4, 5)}
+    assert read_stored(log.path, 3, tmp_path) == b"".join(lines(*range(3, 10)))
+    assert read_stored(log.path, 3, tmp_path, tail=5) == b"".join(lines(*range(5, 10)))
+
+
+def test_one_chunk_of_many_lines_is_split_across_files(tmp_path):
+    log = new_log(tmp_path, max_size=2 * LINE, max_file=2)
+    log.write(1, b"".join(lines(*range(5))))
+    assert on_disk(log.path) == {"c-json.log": lines(4), "c-json.log.1": lines(2, 3)}
+
+
+def test_max_file_one_begins_the_file_again(tmp_path):
+    log = new_log(tmp_path, max_size=2 * LINE, max_file=1)
+    write(log, range(5))
+    assert on_disk(log.path) == {"c-json.log": lines(4)}
+
+
+def test_without_max_size_nothing_rotates(tmp_path):
+    log = new_log(tmp_path, max_file=3)
+    write(log, range(50))
+    assert list(on_disk(log.path)) == ["c-json.log"]
+
+
+def test_rotated_files_are_gzipped_and_read_back(tmp_path):
+    log = new_log(tmp_path, max_size=2 * LINE, max_file=3, compress=True)
+    write(log, range(7))   # no loop runs: each compression is done at once
+    assert on_disk(log.path) == {"c-json.log": lines(6), "c-json.log.1.gz": lines(4, 5),
+                                 "c-json.log.2.gz": lines(2, 3)}
+    assert read_stored(log.path, 3, tmp_path) == b"".join(lines(*range(2, 7)))
+
+
+def test_compression_in_the_loop_is_done_in_pieces_and_finished_before_the_next_rotation(tmp_path, monkeypatch):
+    monkeypatch.setattr(logfiles.Compression, "PIECE", 10)
+
+    async def go():
+        log = new_log(tmp_path, max_size=3 * LINE, max_file=3, compress=True)
+        write(log, range(4))
+        assert log.compression is not None            # under way, a piece at a time
+        assert "c-json.log.1" in on_disk(log.path)     # the plain file until the gzipped one is whole
+        write(log, range(4, 7))                        # the next rotation waits for it
+        assert on_disk(log.path) == {"c-json.log": lines(6), "c-json.log.1": lines(3, 4, 5),
+                                     "c-json.log.2.gz": lines(0, 1, 2)}
+        while log.compression is not None:
+            await asyncio.sleep(0)
+        assert on_disk(log.path) == {"c-json.log": lines(6), "c-json.log.1.gz": lines(3, 4, 5),
+                                     "c-json.log.2.gz": lines(0, 1, 2)}
+    asyncio.run(go())
+
+
+def test_a_restarted_container_goes_on_with_its_log_and_its_rotation(tmp_path):
+    log = new_log(tmp_path, max_size=3 * LINE, max_file=3, compress=True)
+    write(log, range(5))
+    again = new_log(tmp_path, max_size=3 * LINE, max_file=3, compress=True)
+    assert [gen.index for gen in again.chain] == [1, 0] and again.size == 2 * LINE
+    write(again, range(5, 8))   # 5 fills the file begun before, 6 begins the next
+    assert on_disk(log.path) == {"c-json.log": lines(6, 7), "c-json.log.1.gz": lines(3, 4, 5),
+                                 "c-json.log.2.gz": lines(0, 1, 2)}
+
+    async def everything():
+        view = again.reader()
+        try:
+            return b"".join([data async for _, data in jsonlog.read(view, {1})])
+        finally:
+            view.close()
+    assert asyncio.run(everything()) == b"".join(lines(*range(8)))
+
+
+def test_a_plain_rotated_file_a_crash_left_is_gzipped_at_the_next_start(tmp_path):
+    log = new_log(tmp_path, max_size=2 * LINE, max_file=3)   # as if its compression never ran
+    write(log, range(3))
+    with open(log.path + ".1.gz.tmp", "wb") as fh:
+        fh.write(b"half")
+    new_log(tmp_path, max_size=2 * LINE, max_file=3, compress=True)
+    assert on_disk(log.path) == {"c-json.log": lines(2), "c-json.log.1.gz": lines(0, 1)}
+
+
+def follow(log: ShimLog, produce, **query):
+    """Follow the log while `produce(step)` writes more at each wait, until it says the end."""
+    step = 0
+
+    async def grew() -> bool:
+        nonlocal step
+        step += 1
+        return produce(step)
+
+    async def go():
+        view = log.reader()
+        try:
+            return [data async for _, data in jsonlog.read(view, {1}, grew=grew, **query)]
+        finally:
+            view.close()
+    return asyncio.run(go())
+
+
+def test_a_follower_goes_on_across_rotations(tmp_path):
+    log = new_log(tmp_path, max_size=2 * LINE, max_file=2)
+    write(log, range(3))
+
+    def produce(step: int) -> bool:
+        if step <= 3:
+            write(log, range(10 * step, 10 * step + 3))   # each wait: three lines, a rotation or two
+            return True
+        return False
+    got = follow(log, produce, tail=1)
+    assert b"".join(got) == b"".join(lines(2, 10, 11, 12, 20, 21, 22, 30, 31, 32))
+
+
+def test_a_slow_follower_keeps_the_files_it_has_still_to_read(tmp_path):
+    """Rotations while a reader is in a file remove it from disk, not from the reader."""
+    log = new_log(tmp_path, max_size=2 * LINE, max_file=2)
+    write(log, range(2))
+    view = log.reader()
+    chunks = []
+
+    async def go():
+        reading = jsonlog.read(view, {1}, tail=-1, grew=lambda: asyncio.sleep(0, False))
+        chunks.append(await reading.__anext__())      # in the first file now
+        write(log, range(2, 12))                      # five rotations meanwhile
+        assert sorted(os.listdir(os.path.dirname(log.path))) == ["c-json.log", "c-json.log.1"]
+        chunks.extend([c async for c in reading])
+    asyncio.run(go())
+    assert b"".join(data for _, data in chunks) == b"".join(lines(*range(12)))
+    view.close()
+    assert [gen.gone for gen in log.chain] == [False, False]   # what only the reader kept is closed
+
+
+def test_the_none_driver_keeps_a_little_in_memory_only(tmp_path):
+    log = ShimLog(settings(driver="none", max_size=2 * LINE, max_file=2), "", str(tmp_path))
+    log.open()
+    write(log, range(7))
+    assert os.listdir(tmp_path) == []
+
+    async def everything():
+        view = log.reader()
+        try:
+            return b"".join([data async for _, data in jsonlog.read(view, {1})])
+        finally:
+            view.close()
+    assert asyncio.run(everything()) == b"".join(lines(4, 5, 6))
+
+
+def test_entries_carry_the_attributes(tmp_path):
+    log = new_log(tmp_path, attrs={"tier": "db"})
+    write(log, [1])
+    line = open(log.path, "rb").read()
+    assert b'"attrs":{"tier":"db"}' in line
+
+
+def test_open_stored_takes_a_file_once_when_a_rotation_moves_it_meanwhile(tmp_path, monkeypatch):
+    log = new_log(tmp_path, max_size=2 * LINE, max_file=4)
+    write(log, range(5))      # files: .2 (0 1), .1 (2 3), current (4)
+    real = logfiles.open_rotated
+    rotated_once = []
+
+    def open_rotated(path, index, tmp_dir):
+        if not rotated_once:   # a rotation between opening the current file and .1
+            rotated_once.append(True)
+            write(log, range(5, 7))
+        return real(path, index, tmp_dir)
+    monkeypatch.setattr(logfiles, "open_rotated", open_rotated)
+    # What was current when the read began is now .1 (taken once); nothing is out of order.
+    assert read_stored(log.path, 4, tmp_path) == b"".join(lines(*range(5)))
+
+
+@pytest.mark.parametrize("driver, name", [("json-file", "log"), ("local", "local_log"), ("none", None)])
+def test_where_each_driver_keeps_its_log(driver, name):
+    files = {"log": "/d/x-json.log", "local_log": "/d/local-logs/container.log"}
+    assert logfiles.path_of(files, driver) == (files[name] if name else "")
