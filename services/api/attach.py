@@ -1,4 +1,5 @@
-"""A container's stdio: attach (hijacked, stdin in and output out), logs, and the tty's size.
+"""A container's stdio: attach (hijacked, stdin in and output out) and the tty's size (its
+logs: services.api.logs).
 
 Output comes from the container's shim, which holds its log and knows when it grows: a
 followed log and an attach follow it there (services.common.locator finds the shim of the
@@ -13,9 +14,9 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from services.common import errors, locator, timefmt, wire
+from services.common import errors, locator, wire
 
-from . import hijack, keys, params
+from . import detach, hijack, keys, params
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"
@@ -32,19 +33,6 @@ def _frame(fd: int, data: bytes, multiplexed: bool) -> bytes:
     return struct.pack(">BxxxI", fd, len(data)) + data
 
 
-def _since(request: web.Request, name: str) -> float:
-    raw = params.text(request, name)
-    if not raw:
-        return 0.0
-    try:
-        return float(raw)
-    except ValueError:
-        try:
-            return timefmt.parse(raw).timestamp()
-        except ValueError:
-            raise errors.BadParameter(f"invalid value for {name}: {raw!r}") from None
-
-
 async def _stored(clients: wire.Clients, cid: str, query: dict) -> AsyncIterator[tuple[dict, bytes]]:
     """The container's log as it is now, read by the supervisor."""
     stream = await clients.stream("container.logs", {"id": cid, **query})
@@ -55,49 +43,49 @@ async def _stored(clients: wire.Clients, cid: str, query: dict) -> AsyncIterator
         await stream.aclose()
 
 
-async def logs(request: web.Request) -> web.StreamResponse:
-    clients = _clients(request)
-    rec = await clients.call("container.inspect", {"id": request.match_info["id"]})
-    stdout, stderr = params.flag(request, "stdout"), params.flag(request, "stderr")
-    if not (stdout or stderr):
-        raise errors.BadParameter("you must choose at least one stream (stdout or stderr)")
-    tail_text = params.text(request, "tail") or "all"
-    tail = -1 if tail_text == "all" else params.integer(request, "tail", -1, minimum=0)
-    timestamps = params.flag(request, "timestamps")
-    query = {"stdout": stdout, "stderr": stderr, "since": _since(request, "since"),
-             "until": _since(request, "until"), "tail": tail, "timestamps": timestamps}
-    multiplexed = not rec["Config"].get("Tty")
-    response = web.StreamResponse(status=200, headers={"Content-Type": MULTIPLEXED if multiplexed else RAW})
-    await response.prepare(request)
-    sent = False
-    try:
-        if params.flag(request, "follow") and rec["State"]["Running"]:
-            try:
-                async for meta, data in locator.stream(clients, rec["Id"], rec["State"]["Pid"], "shim.logs", query):
-                    sent = True
-                    await response.write(_frame(meta["fd"], _stamped(meta, data, timestamps), multiplexed))
-                return response
-            except errors.Unavailable:
-                if sent:
-                    return response  # the shim went away mid-stream: the client sees the end
-        async for meta, data in _stored(clients, rec["Id"], query):
-            await response.write(_frame(meta["fd"], _stamped(meta, data, timestamps), multiplexed))
-    except errors.DockyardError:
-        pass  # the log ends here; the client sees the stream close
-    return response
+def check_attachable(rec: dict, name: str) -> None:
+    """dockerd's refusals, made before the connection is taken over."""
+    state = rec["State"]
+    if state.get("Paused"):
+        raise errors.Conflict(f"container {name} is paused, unpause the container before attach")
+    if state.get("Restarting"):
+        raise errors.Conflict(f"container {name} is restarting, wait until the container is running")
 
 
-def _stamped(meta: dict, data: bytes, timestamps: bool) -> bytes:
-    return meta["time"].encode() + b" " + data if timestamps else data
+def client_input(rec: dict, source: detach.Source | None, stdin: bool, detach_keys: bytes) -> detach.ClientInput:
+    """The attached client's stdin, as dockerd takes it: only into a container with
+    OpenStdin; detach keys with a tty; its end closes the container's stdin with StdinOnce
+    and no tty, and ends the attach otherwise."""
+    config = rec["Config"]
+    tty = bool(config.get("Tty"))
+    return detach.ClientInput(source, use_stdin=stdin and bool(config.get("OpenStdin")),
+                              keys=detach_keys if tty else None, eof_ends=tty or not config.get("StdinOnce"))
 
 
 async def attach(request: web.Request) -> web.StreamResponse:
     clients = _clients(request)
     rec = await clients.call("container.inspect", {"id": request.match_info["id"]})
+    detach_keys = detach.from_query(params.text(request, "detachKeys"))
+    check_attachable(rec, request.match_info["id"])
     legacy = request[keys.API].legacy
     multiplexed = not legacy and not rec["Config"].get("Tty")
     want = {k: params.flag(request, k) for k in ("logs", "stream", "stdin", "stdout", "stderr")}
-    response, stdin = await hijack.open_stream(request, MULTIPLEXED if multiplexed else RAW, legacy, want["stdin"])
+    response, reader = await hijack.open_stream(request, MULTIPLEXED if multiplexed else RAW, legacy)
+    stdin = client_input(rec, reader, want["stdin"], detach_keys)
+
+    async def write(fd: int, data: bytes) -> None:
+        await response.write(_frame(fd, data, multiplexed))
+    try:
+        await stdin.until_ended(relay(clients, rec, want, stdin, write))
+    except ConnectionError:
+        pass   # the client went away
+    return response
+
+
+async def relay(clients: wire.Clients, rec: dict, want: dict, stdin: detach.ClientInput, write) -> None:
+    """The container's output to `write(fd, data)`, from its shim (with the client's stdin
+    going up), or from its log when it does not run; `want`: the attach's flags."""
+    want = dict(want)
     pid = rec["State"]["Pid"] if rec["State"]["Running"] else 0
     sent = False
     try:
@@ -111,21 +99,20 @@ async def attach(request: web.Request) -> web.StreamResponse:
             args = {k: want[k] for k in ("stdin", "stdout", "stderr", "logs", "stream")}
             async for meta, data in locator.stream(clients, rec["Id"], pid, "shim.attach", args, upload=stdin):
                 sent = True
-                await response.write(_frame(meta["fd"] or 1, data, multiplexed))
-            return response
+                await write(meta["fd"] or 1, data)
+            return
     except errors.DockyardError:
         if sent:
-            return response  # the shim went away mid-stream: the client sees the end
+            return  # the shim went away mid-stream: the client sees the end
     if want["logs"] or want["stream"]:
         # Not running, or its shim is gone: what it wrote is in its log.
-        query = {"stdout": want["stdout"], "stderr": want["stderr"], "since": 0.0, "until": 0.0,
-                 "tail": -1 if want["logs"] else 0, "timestamps": False}
+        query = {"stdout": want["stdout"], "stderr": want["stderr"], "since_ns": 0, "until_ns": 0,
+                 "tail": -1 if want["logs"] else 0, "timestamps": False, "details": False}
         try:
             async for meta, data in _stored(clients, rec["Id"], query):
-                await response.write(_frame(meta["fd"], data, multiplexed))
+                await write(meta["fd"], data)
         except errors.DockyardError:
             pass  # too late for a status: the stream just ends
-    return response
 
 
 async def resize(request: web.Request) -> web.Response:

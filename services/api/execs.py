@@ -13,7 +13,7 @@ from aiohttp import web
 
 from services.common import errors, locator, wire
 
-from . import hijack, keys, params
+from . import detach, hijack, keys, params
 from .attach import MULTIPLEXED, RAW, _frame
 from .system import json_response
 
@@ -55,11 +55,24 @@ def _console_size(body: dict) -> list[int] | None:
     return value
 
 
+def _go_names(body: dict, names) -> dict:
+    """The body with its keys named as Docker's fields, matched as Go's JSON decoding
+    matches them: exactly, else regardless of case (docker-py sends `detachKeys`)."""
+    folded = {name.lower(): name for name in names}
+    out = {}
+    for key, value in body.items():   # a later key for the same field wins, as in Go
+        name = folded.get(key.lower()) if isinstance(key, str) else None
+        if name is not None:
+            out[name] = value
+    return out
+
+
 def exec_config(body: Any) -> dict:
     """POST /containers/{id}/exec's body as the wire's EXEC_CONFIG, its types checked and
     its defaults filled in. Fields Docker does not know are ignored, as it does."""
     if not isinstance(body, dict):
         raise errors.BadParameter("the exec config must be a JSON object")
+    body = _go_names(body, (*_BOOLS, *_STRINGS, "Env", "Cmd", "ConsoleSize"))
     config: dict = {name: _bool(body, name) for name in _BOOLS}
     for name in _STRINGS:
         value = body.get(name)
@@ -71,6 +84,7 @@ def exec_config(body: Any) -> dict:
     config["ConsoleSize"] = _console_size(body)
     if not config["Cmd"]:
         raise errors.BadParameter("No exec command specified")
+    detach.check_exec_keys(config["DetachKeys"])
     return config
 
 
@@ -80,6 +94,7 @@ def start_options(body: Any) -> dict:
         body = {}
     if not isinstance(body, dict):
         raise errors.BadParameter("the exec start config must be a JSON object")
+    body = _go_names(body, ("Detach", "Tty", "ConsoleSize"))
     return {"Detach": _bool(body, "Detach"), "Tty": _bool(body, "Tty") if "Tty" in body else None,
             "ConsoleSize": _console_size(body)}
 
@@ -142,25 +157,30 @@ def _wanted(fd: int, config: dict) -> bool:
 
 async def _attached(request: web.Request, clients: wire.Clients, cid: str, pid: int, config: dict,
                     run: dict, framed: bool) -> web.StreamResponse:
-    """Hijack the connection as attach does: stdin up, the exec's output down."""
+    """Hijack the connection as attach does: stdin up, the exec's output down. As dockerd:
+    with a tty, the exec's detach keys (or the end of the client's stdin) end the session
+    and leave the process running; without one, the end of stdin closes the process's."""
     legacy = request[keys.API].legacy
     multiplexed = not legacy and framed
-    response, stdin = await hijack.open_stream(request, MULTIPLEXED if multiplexed else RAW, legacy,
-                                               config["AttachStdin"])
-    try:
-        async for chunk in locator.stream(clients, cid, pid, "shim.exec", run, upload=stdin):
-            if not isinstance(chunk, tuple):
-                continue   # {"pid"} first, {"exit_code"} last: the supervisor's inspect tells them
-            meta, data = chunk
-            fd = meta.get("fd") or 0
-            if data and _wanted(fd, config):
-                await response.write(_frame(fd or 1, data, multiplexed))
-    except errors.DockyardError as exc:
-        # Too late for a status: as Docker, the error goes to the client's stdout.
+    response, reader = await hijack.open_stream(request, MULTIPLEXED if multiplexed else RAW, legacy)
+    tty = bool(config["Tty"])
+    stdin = detach.ClientInput(reader, use_stdin=config["AttachStdin"],
+                               keys=detach.of_exec(config["DetachKeys"]) if tty else None, eof_ends=tty)
+
+    async def relay() -> None:
         try:
+            async for chunk in locator.stream(clients, cid, pid, "shim.exec", run, upload=stdin):
+                if not isinstance(chunk, tuple):
+                    continue   # {"pid"} first, {"exit_code"} last: the supervisor's inspect tells them
+                meta, data = chunk
+                fd = meta.get("fd") or 0
+                if data and _wanted(fd, config):
+                    await response.write(_frame(fd or 1, data, multiplexed))
+        except errors.DockyardError as exc:
+            # Too late for a status: as Docker, the error goes to the client's stdout.
             await response.write(_frame(1, f"{exc.message}\r\n".encode(), multiplexed))
-        except ConnectionError:
-            pass
+    try:
+        await stdin.until_ended(relay())
     except ConnectionError:
         pass   # the client went away
     return response

@@ -17,22 +17,35 @@ from typing import AsyncIterator
 from aiohttp import web
 
 HEAD_LIMIT = 64 << 10
+# The client's stdin the api holds for its process at most (then it stops reading it).
+STDIN_BUFFER = 1 << 20
 # Set on a request the sniffer made an upgrade: its client did not ask for one.
 MARK = b"Dockyard-Hijacked"
 _HIJACK_PATH = re.compile(rb"^POST (/v[0-9]+\.[0-9]+)?(/containers/[^/ ?]+/attach|/exec/[^/ ?]+/start)[ ?]")
 
 
 class RawReader:
-    """The client's bytes after the request head (its stdin), as an async iterator."""
+    """The client's bytes after the request head (its stdin): `read` them (None at its
+    end: a half-close, or the connection lost, which `lost` tells apart). While more than
+    STDIN_BUFFER bytes wait to be read, the connection is not read: a process that does
+    not read its stdin holds its client back, never fills the api."""
 
-    def __init__(self) -> None:
+    def __init__(self, transport: asyncio.Transport | None = None) -> None:
         self.queue: asyncio.Queue = asyncio.Queue()
         self.done = False
+        self.lost = asyncio.Event()
+        self.transport = transport
+        self.buffered = 0
+        self.paused = False
 
     # aiohttp's payload-parser interface (set_parser feeds what it had buffered)
     def feed_data(self, data: bytes):
         if data:
             self.queue.put_nowait(bytes(data))
+            self.buffered += len(data)
+            if self.buffered > STDIN_BUFFER and not self.paused and self.transport is not None:
+                self.paused = True
+                self.transport.pause_reading()
         return False, b""
 
     def feed_eof(self) -> None:
@@ -40,12 +53,20 @@ class RawReader:
             self.done = True
             self.queue.put_nowait(None)
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        while True:
-            data = await self.queue.get()
-            if data is None:
-                return
-            yield data
+    def connection_lost(self) -> None:
+        self.feed_eof()
+        self.lost.set()
+
+    async def read(self) -> bytes | None:
+        data = await self.queue.get()
+        if data is None:
+            self.queue.put_nowait(None)   # its end, kept for whoever reads next
+            return None
+        self.buffered -= len(data)
+        if self.paused and self.buffered <= STDIN_BUFFER // 2 and not self.lost.is_set():
+            self.paused = False
+            self.transport.resume_reading()
+        return data
 
 
 class Sniffer(asyncio.Protocol):
@@ -81,7 +102,7 @@ class Sniffer(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         if self.reader is not None:
-            self.reader.feed_eof()
+            self.reader.connection_lost()
         self.inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -110,7 +131,7 @@ def take_over(request: web.Request) -> RawReader | None:
     """The client's raw bytes from here on, for an upgraded request; None otherwise."""
     if request.headers.get("Upgrade", "").lower() != "tcp" or request.transport is None:
         return None
-    reader = RawReader()
+    reader = RawReader(request.transport)
     request.protocol.set_parser(reader)  # what aiohttp already buffered
     sniffer = request.transport.get_protocol()
     if isinstance(sniffer, Sniffer):
@@ -118,11 +139,11 @@ def take_over(request: web.Request) -> RawReader | None:
     return reader
 
 
-async def open_stream(request: web.Request, content_type: str, legacy: bool,
-                      stdin_wanted: bool) -> tuple["RawResponse", AsyncIterator[bytes]]:
+async def open_stream(request: web.Request, content_type: str,
+                      legacy: bool) -> tuple["RawResponse", RawReader | None]:
     """Take the connection over (attach, exec start): the response, prepared (101 to a
     client that asked to upgrade, as the docker CLI does, else 200, as Docker), and the
-    client's stdin (nothing unless wanted and the connection was taken)."""
+    reader of the client's bytes (None if the connection could not be taken)."""
     reader = take_over(request)
     headers = {"Content-Type": content_type}
     upgrade = reader is not None and not legacy and asked_to_upgrade(request)
@@ -130,7 +151,7 @@ async def open_stream(request: web.Request, content_type: str, legacy: bool,
         headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
     response = RawResponse(status=101 if upgrade else 200, headers=headers)
     await response.prepare(request)
-    return response, reader.chunks() if (reader is not None and stdin_wanted) else nothing()
+    return response, reader
 
 
 async def nothing() -> AsyncIterator[bytes]:

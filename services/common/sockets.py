@@ -29,6 +29,11 @@ def console_name(container_id: str) -> str:
     return f"tty-{container_id[:12]}"
 
 
+def exec_console_name(exec_id: str) -> str:
+    """The socket runc hands a tty exec's terminal to its shim on (no longer than a shim's)."""
+    return f"tx-{exec_id[:12]}"
+
+
 LONGEST_NAME = shim_name("0" * 64)
 ZYGOTE = "zygote"   # the shim zygote's socket
 

@@ -10,17 +10,20 @@ process running: its output is read on to nowhere and its end still recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import os
+import signal
 import stat
 from dataclasses import dataclass, field
 
-from services.common import errors, pathwalk, wire
+from services.common import errors, pathwalk, sockets, wire
 from services.kernel import capabilities
 from services.kernel.syscalls import SYS
 
 from .runtime import StartError, Stdio, enter, user
+from .runtime import runc as runc_runtime
 
 # After the process exits, how long what it left in the background may hold its output open.
 DRAIN_AFTER_EXIT = 1.0
@@ -165,8 +168,6 @@ class Execs:
         if not config["Cmd"]:
             raise errors.BadParameter("No exec command specified")
         tty = bool(config["Tty"]) and not detach
-        if tty and shim.runc:
-            raise errors.BadParameter("a tty exec is not supported under runc yet")
         s = self.sessions[exec_id] = Session(exec_id, tty)
         ours: list[int] = []     # the parent's ends, read (outputs) or written (stdin)
         theirs: list[int] = []   # the child's ends, closed here once it has them
@@ -176,6 +177,8 @@ class Execs:
                 null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
                 theirs.append(null)
                 stdio, outputs = Stdio(-1, null, null, False), []
+            elif tty and shim.runc:
+                stdio, outputs = Stdio(-1, -1, -1, True), []   # runc makes the pty: its master below
             elif tty:
                 master, slave = container_pty(shim.pid)
                 theirs.append(slave)
@@ -194,7 +197,13 @@ class Execs:
                     stdin, stdin_w = os.pipe()
                     theirs.append(stdin)
                 stdio, outputs = Stdio(stdin, out_w, err_w, False), [(out_r, 1), (err_r, 2)]
-            s.pid = await self._spawn(exec_id, config, stdio)
+            s.pid, master = await self._spawn(exec_id, config, stdio)
+            if master >= 0:   # runc's pty
+                s.master = master
+                set_size(master, config.get("ConsoleSize"))
+                outputs = [(master, 0)]
+                if config["AttachStdin"]:
+                    stdin_w = os.dup(master)
         except (StartError, OSError) as exc:
             for fd in ours + theirs + ([s.master, stdin_w] if s.master >= 0 else [stdin_w]):
                 if fd >= 0:
@@ -232,22 +241,44 @@ class Execs:
             if feeder is not None:
                 feeder.cancel()
 
-    async def _spawn(self, exec_id: str, config: dict, stdio: Stdio) -> int:
+    async def _spawn(self, exec_id: str, config: dict, stdio: Stdio) -> tuple[int, int]:
+        """Start the exec's process; its pid, and its terminal's master when runc made it (else -1)."""
         shim = self.shim
         spec = exec_spec(shim.config, config)
         if not shim.runc:
             pid, intermediate = enter.spawn(shim.pid, spec, spec["process"]["args"], stdio, shim.cgroup)
             shim.reaped.unwanted_child(intermediate)
-            return pid
+            return pid, -1
         from . import probes
         process = spec["process"]
-        rootfs = os.path.join(os.path.dirname(shim.log_path), spec["root"]["path"])
+        rootfs = os.path.join(shim.bundle, spec["root"]["path"])
         uid, gid, groups, home = user.resolve(process, spec.get("annotations") or {}, root=rootfs)
         process["user"] = {"uid": uid, "gid": gid, "additionalGids": groups}
         if not any(e.startswith("HOME=") for e in process["env"]):
             process["env"].append(f"HOME={home}")
-        return await probes.spawn_runc(shim, process["args"], (stdio.stdin, stdio.stdout, stdio.stderr),
-                                       f"exec-{exec_id[:12]}", process)
+        name = f"exec-{exec_id[:12]}"
+        if not stdio.tty:
+            pid = await probes.spawn_runc(shim, process["args"], (stdio.stdin, stdio.stdout, stdio.stderr), name,
+                                          process)
+            return pid, -1
+        size = config.get("ConsoleSize")
+        if size and len(size) == 2 and size[0] > 0 and size[1] > 0:
+            process["consoleSize"] = {"height": size[0], "width": size[1]}   # set before it runs
+        path = sockets.socket_path(shim.settings.exec_root, sockets.exec_console_name(exec_id))
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            with runc_runtime.console_socket(path) as listener:
+                pid = await probes.spawn_runc(shim, process["args"], (-1, null, null), name, process, path)
+                try:
+                    # runc has exited: it sent the master before it did.
+                    return pid, runc_runtime.receive_master(listener, timeout=0)
+                except StartError:
+                    shim.reaped.unwanted_child(pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                    raise
+        finally:
+            os.close(null)
 
     async def _live(self, s: Session, exited: asyncio.Future, outputs: list[tuple[int, int]]) -> None:
         """Its output to the caller (or nowhere) until it exits and that is drained (or a

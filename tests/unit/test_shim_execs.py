@@ -148,10 +148,48 @@ def test_refusals():
         return await execs.run(kw.pop("id", "a"), EXEC(**kw), False, None).__anext__()
     with pytest.raises(errors.BadParameter):
         asyncio.run(first(Cmd=[]))
-    shim.runc = True
-    with pytest.raises(errors.BadParameter, match="tty exec is not supported under runc"):
-        asyncio.run(first(id="b", Tty=True))
     shim.exit = {"code": 0}
     with pytest.raises(errors.Conflict, match="not running"):
         asyncio.run(first(id="c"))
     assert execs_mod.DRAIN_AFTER_EXIT == 1.0
+
+
+def test_runc_exec_with_a_terminal_names_the_console_socket(tmp_path):
+    """A tty exec under runc: its process spec asks for a terminal (and its size), and runc
+    is told where to send the terminal's master; without one, neither."""
+    import json
+    process = {**CONFIG["process"], "consoleSize": {"height": 30, "width": 100}}
+    command, pid_path = enter.runc_exec(str(tmp_path), "c" * 64, "/run/x", ["sh"], "exec-1", process,
+                                        console_socket="/run/x/sock/tx-1.sock")
+    at = command.index("--console-socket")
+    assert command[at + 1] == "/run/x/sock/tx-1.sock" and command[command.index("exec") + 1] == "--detach"
+    spec = json.loads((tmp_path / "exec-1.json").read_text())
+    assert spec["terminal"] is True and spec["args"] == ["sh"] and spec["consoleSize"] == {"height": 30, "width": 100}
+    command, _ = enter.runc_exec(str(tmp_path), "c" * 64, "/run/x", ["sh"], "exec-2", process)
+    spec = json.loads((tmp_path / "exec-2.json").read_text())
+    assert "--console-socket" not in command and spec["terminal"] is False and "consoleSize" not in spec
+    assert enter.runc_exec_done(pid_path) is None and not (tmp_path / "exec-1.json").exists()
+
+
+def test_the_master_runc_sent_is_taken_without_waiting():
+    import socket
+    import tempfile
+    from services.shim.runtime import runc as runc_runtime
+    with tempfile.TemporaryDirectory(dir="/tmp") as short:
+        path = os.path.join(short, "tx.sock")
+        with runc_runtime.console_socket(path) as listener:
+            with pytest.raises(StartError, match="runc sent no terminal"):
+                runc_runtime.receive_master(listener, timeout=0)   # nothing sent: an error, at once
+            r, w = os.pipe()
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as runc_side:
+                runc_side.connect(path)
+                socket.send_fds(runc_side, [b"m"], [w])
+            got = runc_runtime.receive_master(listener, timeout=0)
+            try:
+                assert got not in (r, w) and not os.get_inheritable(got)
+                os.write(got, b"through")
+                assert os.read(r, 7) == b"through"
+            finally:
+                for fd in (r, w, got):
+                    os.close(fd)
+        assert not os.path.exists(path)

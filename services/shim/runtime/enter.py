@@ -22,8 +22,9 @@ from . import init, user
 from . import runc as runc_runtime
 from .base import StartError, Stdio, collect, default_signals, exec_or_report, report
 
-# Joined in this order: the mount namespace last, as its /proc is the container's.
-NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")
+# Joined in this order: the mount namespace last, as its /proc is the container's (the cgroup
+# one after the cgroup is joined: a private one is rooted at the container's cgroup).
+NAMESPACES = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
 
 
 def spawn(container_pid: int, config: dict, args: list[str], stdio: int | Stdio, cgroup: Cgroup,
@@ -105,21 +106,25 @@ def _run(config: dict, args: list[str], stdio: Stdio, program: bytes | None, err
 
 
 def runc_exec(bundle: str, container_id: str, exec_root: str, args: list[str], name: str,
-              process: dict | None = None) -> tuple[list[str], str]:
+              process: dict | None = None, console_socket: str | None = None) -> tuple[list[str], str]:
     """The command that runs `args` under runc (`runc exec --detach` of the bundle's own
     process spec, its user resolved to numbers at the start, or of `process`), and the file
-    it writes the process's pid to. `name` names its files in the bundle; `runc_exec_done`
-    removes them."""
+    it writes the process's pid to. With `console_socket`, the process has a terminal, made
+    by runc in the container's devpts, its master sent to that socket. `name` names its
+    files in the bundle; `runc_exec_done` removes them."""
     if process is None:
         with open(os.path.join(bundle, "config.json")) as fh:
             process = json.load(fh)["process"]
     process = dict(process)
-    process.update(args=args, terminal=False)
+    process.update(args=args, terminal=console_socket is not None)
+    if console_socket is None:
+        process.pop("consoleSize", None)
     spec_path, pid_path = os.path.join(bundle, f"{name}.json"), os.path.join(bundle, f"{name}.pid")
     with open(spec_path, "w") as fh:
         json.dump(process, fh)
+    console = ["--console-socket", console_socket] if console_socket is not None else []
     command = runc.command(exec_root, "--log", os.path.join(bundle, "runc.log"), "--log-format", "json", "exec",
-                           "--detach", "--process", spec_path, "--pid-file", pid_path, container_id)
+                           "--detach", *console, "--process", spec_path, "--pid-file", pid_path, container_id)
     return command, pid_path
 
 

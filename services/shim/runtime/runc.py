@@ -21,7 +21,7 @@ from typing import Iterator
 from services.common import runc, sockets
 from services.kernel.syscalls import MS_REC, MS_SLAVE, SYS, CLONE_NEWNS
 
-from . import terminal, user
+from . import copyup, shared_shm, terminal, user
 from .base import StartError, Stdio
 
 TIMEOUT = runc.TIMEOUT
@@ -35,7 +35,11 @@ def start(bundle: str, config: dict, stdio: Stdio, container_id: str, exec_root:
     SYS.mount(None, "/", None, MS_REC | MS_SLAVE)  # the host's changes still reach the shim
     SYS.mount("overlay", rootfs, "overlay", 0,
               f"lowerdir={overlay['lower']},upperdir={overlay['upper']},workdir={overlay['work']}")
+    _fill_volumes(config, rootfs)
     spec = _resolved(config, rootfs)
+    donor = shared_shm.donor(config)
+    if donor:
+        _attach_shm(spec, donor, bundle)
     with open(os.path.join(bundle, "config.json.tmp"), "w") as fh:
         json.dump(spec, fh, indent=1)
     os.replace(os.path.join(bundle, "config.json.tmp"), os.path.join(bundle, "config.json"))
@@ -53,7 +57,7 @@ def start(bundle: str, config: dict, stdio: Stdio, container_id: str, exec_root:
         if created.returncode != 0:
             raise failure(log)
         if console is not None:
-            _pass_master(console[1], stdio.console)
+            _pass_master(console[1], stdio.console, terminal.size_of(config["process"]))
     started = subprocess.run(runc.command(exec_root, "--log", log, "--log-format", "json", "start", container_id),
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              timeout=TIMEOUT)
@@ -62,6 +66,30 @@ def start(bundle: str, config: dict, stdio: Stdio, container_id: str, exec_root:
         raise failure(log)
     with open(pid_file) as fh:
         return int(fh.read().strip())
+
+
+def _fill_volumes(config: dict, rootfs: str) -> None:
+    """The volumes that get the image's files (copyup), from the rootfs the shim mounted."""
+    root_fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        copyup.fill(root_fd, config)
+    finally:
+        os.close(root_fd)
+
+
+def _attach_shm(spec: dict, donor: int, bundle: str) -> None:
+    """Another container's /dev/shm (IpcMode container:), cloned onto `<bundle>/shm` in the
+    shim's own mount namespace, as the source runc binds."""
+    tree = shared_shm.clone(donor)
+    try:
+        path = os.path.join(bundle, "shm")
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        SYS.move_mount(tree, path)
+    finally:
+        os.close(tree)
+    for m in spec.get("mounts") or []:
+        if m["destination"] == shared_shm.DEV_SHM:
+            m["source"] = path
 
 
 def _resolved(config: dict, rootfs: str) -> dict:
@@ -84,31 +112,53 @@ def _console(stdio: Stdio, exec_root: str, container_id: str) -> Iterator[tuple[
         yield None
         return
     path = sockets.socket_path(exec_root, sockets.console_name(container_id))
+    with console_socket(path) as listener:
+        yield path, listener
+
+
+@contextlib.contextmanager
+def console_socket(path: str) -> Iterator[socket.socket]:
+    """A unix socket listening at `path` (for `runc --console-socket`), removed at the end."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as listener:
         listener.bind(path)
         try:
             listener.listen(1)
             listener.settimeout(TIMEOUT)
-            yield path, listener
+            yield listener
         finally:
             os.unlink(path)
 
 
-def _pass_master(listener: socket.socket, console: int) -> None:
-    """Take the terminal's master from runc and hand it on as the built-in runtime does."""
-    conn, _ = listener.accept()
-    with conn:
-        conn.settimeout(TIMEOUT)
-        _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+def receive_master(listener: socket.socket, timeout: float | None = TIMEOUT) -> int:
+    """The terminal's master runc sent to `listener` (timeout 0: sent already, as it is
+    once a `runc exec --detach` has exited; nothing then is an error, never a wait)."""
+    try:
+        listener.settimeout(timeout)
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(timeout)
+            _, fds, _, _ = socket.recv_fds(conn, 4096, 4)
+    except (BlockingIOError, socket.timeout):
+        raise StartError("runc sent no terminal") from None
     if not fds:
         raise StartError("runc sent no terminal")
-    SYS.set_window_size(fds[0], *terminal.DEFAULT_SIZE)  # before `runc start` runs the process
-    with socket.socket(fileno=os.dup(console)) as out:
-        socket.send_fds(out, [b"m"], fds)
-    for fd in fds:
-        os.close(fd)
+    for extra in fds[1:]:
+        os.close(extra)
+    os.set_inheritable(fds[0], False)
+    return fds[0]
+
+
+def _pass_master(listener: socket.socket, console: int, size: tuple[int, int] = terminal.DEFAULT_SIZE) -> None:
+    """Take the terminal's master from runc and hand it on as the built-in runtime does."""
+    master = receive_master(listener)
+    try:
+        SYS.set_window_size(master, *size)  # before `runc start` runs the process
+        with socket.socket(fileno=os.dup(console)) as out:
+            socket.send_fds(out, [b"m"], [master])
+    finally:
+        os.close(master)
 
 
 def failure(log: str, since: int = 0, fallback: str = "runc failed") -> StartError:
