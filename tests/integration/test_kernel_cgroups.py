@@ -76,7 +76,8 @@ def controllers(cg) -> set[str]:
 
 def test_members_limits_and_stats(cgroup):
     has = controllers(cgroup)
-    cgroup.create(memory=256 << 20 if "memory" in has else 0, pids=64 if "pids" in has else 0)
+    cgroup.create({"memory": {"limit": 256 << 20} if "memory" in has else {},
+                   "pids": {"limit": 64} if "pids" in has else {}})
     assert all(os.path.isdir(d) for d in cgroup.dirs())
     proc = member(cgroup)
     try:

@@ -2,7 +2,8 @@
 
 `Cgroup(path)` is the implementation for this host: `v2.V2` where the unified
 hierarchy is mounted at /sys/fs/cgroup (`is_v2()`, the one place that tells), `v1.V1`
-otherwise. Both take a `root` to work below another mount of their hierarchy.
+otherwise. Both take a `root` to work below another mount of their hierarchy. What an
+OCI linux.resources writes to either is `limits`'; what the host can limit, `features`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import os
 
 from . import v1
 from .base import ROOT, Cgroup, Stats, is_v2, write
+from .features import Features, features
+from .limits import shares_to_weight
 from .v1 import V1
-from .v2 import V2, shares_to_weight
+from .v2 import V2
 
-__all__ = ["ROOT", "Cgroup", "Stats", "V1", "V2", "is_v2", "prime_migration", "shares_to_weight"]
+__all__ = ["ROOT", "Cgroup", "Features", "Stats", "V1", "V2", "features", "is_v2", "prime_migration",
+           "shares_to_weight"]
 
 
 def prime_migration() -> None:

@@ -72,13 +72,16 @@ class Cgroup:
         """Its directories, one per hierarchy it is in (those that exist on this host)."""
         raise NotImplementedError
 
-    def create(self, memory: int = 0, memory_swap: int = 0, cpu_shares: int = 0, pids: int = 0,
-               devices: list | None = None, cpu_quota: int = 0, cpu_period: int = 0,
-               cpuset_cpus: str = "") -> None:
-        """Make the cgroup and set its limits and device rules (services.kernel.devices
-        Rules), before any process joins it. 0 (or "") leaves a limit unset; memory_swap -1:
-        unlimited swap, 0: as much swap as memory (Docker's defaults); cpu_quota and
-        cpu_period in microseconds, as CFS reads them; cpuset_cpus as `0-2,4`."""
+    def create(self, resources: dict | None = None, devices: list | None = None) -> None:
+        """Make the cgroup and set its limits (an OCI linux.resources, its devices aside:
+        see limits) and device rules (services.kernel.devices Rules), before any process
+        joins it. OSError, naming the file, for a limit the kernel refuses."""
+        raise NotImplementedError
+
+    def update(self, resources: dict) -> None:
+        """Change the limits `resources` names (an OCI linux.resources) of the cgroup as it
+        is, its processes in it; what it does not name stays. OSError, naming the file, for
+        a limit the kernel refuses (a memory limit below what it cannot reclaim...)."""
         raise NotImplementedError
 
     def oom_killed(self) -> bool:

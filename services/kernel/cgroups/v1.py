@@ -6,6 +6,7 @@ import os
 import time
 
 from .. import devices as device_rules
+from . import limits
 from .base import Cgroup, Stats, read, read_int, write
 
 CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "blkio", "devices")
@@ -19,15 +20,17 @@ class V1(Cgroup):
         return os.path.join(self.root, controller, self.path)
 
     def dirs(self) -> list[str]:
-        # cpuset only for a cgroup that asked for CPUs: a v1 cpuset dir must be given its
-        # CPUs and memory nodes before anything may join it.
+        # cpuset's last: a v1 cpuset dir is made apart (see _cpuset), and a cgroup made
+        # before it had one may lack it.
         cpuset = [self.dir("cpuset")] if os.path.isdir(self.dir("cpuset")) else []
         return [self.dir(c) for c in CONTROLLERS if os.path.isdir(os.path.join(self.root, c))] + cpuset
 
-    def _cpuset(self, cpus: str) -> None:
-        """The cgroup's cpuset dir (and those above it, each given its parent's CPUs and
-        memory nodes, which a new v1 cpuset dir lacks), with `cpus`."""
+    def _cpuset(self) -> None:
+        """The cgroup's cpuset dir, and those above it, each given its parent's CPUs and
+        memory nodes (a new v1 cpuset dir has none, and nothing may join it then)."""
         parent = os.path.join(self.root, "cpuset")
+        if not os.path.isdir(parent):
+            return
         for part in self.path.split("/"):
             d = os.path.join(parent, part)
             os.makedirs(d, exist_ok=True)
@@ -35,31 +38,21 @@ class V1(Cgroup):
                 if not read(os.path.join(d, name)).strip():
                     write(os.path.join(d, name), read(os.path.join(parent, name)).strip())
             parent = d
-        write(os.path.join(parent, "cpuset.cpus"), cpus)
 
-    def create(self, memory: int = 0, memory_swap: int = 0, cpu_shares: int = 0, pids: int = 0,
-               devices: list | None = None, cpu_quota: int = 0, cpu_period: int = 0,
-               cpuset_cpus: str = "") -> None:
+    def _path(self, controller: str, name: str) -> str:
+        return os.path.join(self.dir(controller), name)
+
+    def create(self, resources: dict | None = None, devices: list | None = None) -> None:
+        self._cpuset()
         for d in self.dirs():
             os.makedirs(d, exist_ok=True)
-        if cpuset_cpus:
-            self._cpuset(cpuset_cpus)
-        if cpu_period > 0:
-            write(os.path.join(self.dir("cpu"), "cpu.cfs_period_us"), str(cpu_period))
-        if cpu_quota > 0:
-            write(os.path.join(self.dir("cpu"), "cpu.cfs_quota_us"), str(cpu_quota))
-        mem = self.dir("memory")
-        if memory > 0:
-            write(os.path.join(mem, "memory.limit_in_bytes"), str(memory))
-            memsw = os.path.join(mem, "memory.memsw.limit_in_bytes")
-            if os.path.exists(memsw):
-                write(memsw, "-1" if memory_swap < 0 else str(memory_swap or 2 * memory))
-        if cpu_shares > 0:
-            write(os.path.join(self.dir("cpu"), "cpu.shares"), str(cpu_shares))
-        if pids > 0:
-            write(os.path.join(self.dir("pids"), "pids.max"), str(pids))
+        limits.apply(limits.v1_writes(resources or {}), self._path)
         if devices is not None:
             device_rules.apply_v1(self.dir("devices"), devices)
+
+    def update(self, resources: dict) -> None:
+        limit_now = read_int(self._path("memory", "memory.limit_in_bytes"))
+        limits.apply(limits.v1_writes(resources, limit_now), self._path)
 
     def oom_killed(self) -> bool:
         for line in read(os.path.join(self.dir("memory"), "memory.oom_control")).splitlines():

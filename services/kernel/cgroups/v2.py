@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import time
 
 from .. import devices as device_rules
+from . import limits
 from .base import Cgroup, Stats, read, read_int, write
 
-CONTROLLERS = ("memory", "cpu", "cpuset", "pids")   # those a container's limits need, enabled on the way down
-
-
-def shares_to_weight(shares: int) -> int:
-    """cgroup v1 cpu.shares (2..262144) to v2 cpu.weight (1..10000), as runc converts."""
-    return 1 + ((max(2, min(shares, 262144)) - 2) * 9999) // 262142
+# Those a container's limits need, enabled on the way down.
+CONTROLLERS = ("memory", "cpu", "cpuset", "pids", "io")
 
 
 class V2(Cgroup):
@@ -26,9 +24,7 @@ class V2(Cgroup):
     def dirs(self) -> list[str]:
         return [self.dir()]
 
-    def create(self, memory: int = 0, memory_swap: int = 0, cpu_shares: int = 0, pids: int = 0,
-               devices: list | None = None, cpu_quota: int = 0, cpu_period: int = 0,
-               cpuset_cpus: str = "") -> None:
+    def create(self, resources: dict | None = None, devices: list | None = None) -> None:
         parts = self.path.split("/")
         for depth in range(len(parts)):
             parent = os.path.join(self.root, *parts[:depth])
@@ -40,22 +36,16 @@ class V2(Cgroup):
                     write(os.path.join(parent, "cgroup.subtree_control"), " ".join("+" + c for c in wanted))
                 except OSError:
                     pass
-        d = self.dir()
-        if memory > 0:
-            write(os.path.join(d, "memory.max"), str(memory))
-            if os.path.exists(os.path.join(d, "memory.swap.max")):
-                swap = "max" if memory_swap < 0 else str(max(0, (memory_swap or 2 * memory) - memory))
-                write(os.path.join(d, "memory.swap.max"), swap)
-        if cpu_shares > 0 and os.path.exists(os.path.join(d, "cpu.weight")):
-            write(os.path.join(d, "cpu.weight"), str(shares_to_weight(cpu_shares)))
-        if cpu_quota > 0 or cpu_period > 0:
-            write(os.path.join(d, "cpu.max"), f"{cpu_quota if cpu_quota > 0 else 'max'} {cpu_period or 100000}")
-        if cpuset_cpus:
-            write(os.path.join(d, "cpuset.cpus"), cpuset_cpus)
-        if pids > 0 and os.path.exists(os.path.join(d, "pids.max")):
-            write(os.path.join(d, "pids.max"), str(pids))
+        self.update(resources or {})
         if devices is not None:
-            device_rules.apply_v2(d, devices)
+            device_rules.apply_v2(self.dir(), devices)
+
+    def update(self, resources: dict) -> None:
+        try:
+            writes = limits.v2_writes(resources)
+        except ValueError as exc:
+            raise OSError(errno.EINVAL, str(exc)) from None
+        limits.apply(writes, lambda _, name: os.path.join(self.dir(), name))
 
     def _events(self, name: str) -> dict[str, str]:
         pairs = (line.partition(" ") for line in read(os.path.join(self.dir(), name)).splitlines())
