@@ -18,7 +18,8 @@ fi
 # runc: the second runtime a container may choose (HostConfig.Runtime, the daemon's runtime).
 # nftables: the host firewall for networks (published ports, NAT, isolation between bridges).
 # procps: ps, which docker top runs (absent from minimal Debian images: priority important).
-packages=(python3 python3-venv ca-certificates runc nftables procps)
+# tini: its static build is docker-init, which a container with HostConfig.Init runs as pid 1.
+packages=(python3 python3-venv ca-certificates runc nftables procps tini)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,12 +1,15 @@
-"""A container's mounts: volumes (named and anonymous), bind mounts and VolumesFrom.
+"""A container's mounts: volumes (named and anonymous), bind mounts, tmpfs mounts and VolumesFrom.
 
-Create turns Docker's Volumes, HostConfig.Binds and VolumesFrom into the record's Mounts
-(the bundle binds each into the container); removal with `v` takes the container's
-anonymous volumes with it.
+Create turns Docker's Volumes (the body's and the image's), HostConfig.Binds, Mounts and
+VolumesFrom into the record's Mounts (spec.mount_specs reads and checks them; the bundle
+mounts each into the container); a volume it names is made if it is not there yet, with the
+local driver (the only one there is). Removal with `v` takes the container's anonymous
+volumes with it.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import shutil
@@ -14,9 +17,8 @@ import sqlite3
 
 from services.common import errors, timefmt
 
-from . import names
 from .records import Records
-from .spec import str_list
+from .spec import mount_specs, str_list
 
 
 class Mounts:
@@ -32,42 +34,57 @@ class Mounts:
         self.conn.execute("INSERT OR IGNORE INTO volumes(name, created) VALUES(?, ?)", (name, timefmt.now()))
         return name, path
 
-    def for_create(self, config: dict, host: dict) -> tuple[list[dict], list[str]]:
-        """The Mounts of a new container, and the names of the anonymous volumes made for it."""
-        mounts, anonymous = [], []
-        volumes = config.get("Volumes") or {}
-        for dest in volumes:
-            if not dest.startswith("/"):
-                raise errors.BadParameter(f"invalid volume path {dest!r}: it must be absolute")
-            name, path = self._volume()
-            anonymous.append(name)
-            mounts.append({"Type": "volume", "Name": name, "Source": path, "Destination": dest,
-                           "Driver": "local", "Mode": "", "RW": True, "Propagation": ""})
-        for bind in str_list(host.get("Binds"), "Binds") or []:
-            parts = bind.split(":")
-            if len(parts) not in (2, 3) or not parts[1].startswith("/"):
-                raise errors.BadParameter(f"invalid bind {bind!r}: use SOURCE:/path[:ro]")
-            src, dest = parts[0], parts[1]
-            rw = not (len(parts) == 3 and "ro" in parts[2].split(","))
-            if src.startswith("/"):
-                os.makedirs(src, exist_ok=True)
-                mounts.append({"Type": "bind", "Source": src, "Destination": dest,
-                               "Mode": parts[2] if len(parts) == 3 else "", "RW": rw, "Propagation": "rprivate"})
-            else:
-                if not names.NAME_RE.fullmatch(src):
-                    raise errors.BadParameter(f"invalid volume name {src!r}")
-                _, path = self._volume(src)
-                mounts.append({"Type": "volume", "Name": src, "Source": path, "Destination": dest,
-                               "Driver": "local", "Mode": "", "RW": rw, "Propagation": ""})
-        sources = str_list(host.get("VolumesFrom"), "VolumesFrom") or []
-        if config.get("VolumesFrom"):
+    def _inherited(self, config: dict, host: dict) -> list[dict]:
+        """VolumesFrom's mount points: another container's, read-only if it says `ro`."""
+        sources = list(str_list(host.get("VolumesFrom"), "VolumesFrom") or [])
+        if config.get("VolumesFrom"):   # v1.0's, in the config
             sources.append(str(config["VolumesFrom"]))
+        out = []
         for source in sources:
             ref, _, mode = source.partition(":")
+            if not ref or mode not in ("", "ro", "rw"):
+                raise errors.BadParameter(f"invalid mode: {mode}" if ref else
+                                          "volumes-from specification cannot be an empty string")
             other = self.records.find(ref)
             for m in other.get("Mounts") or []:
-                mounts.append({**m, "RW": m.get("RW", True) and mode != "ro"})
-        return mounts, anonymous
+                mp = {**copy.deepcopy(m), "RW": m.get("RW", True) and mode != "ro"}
+                if mp["Type"] == "volume":   # another's volume is never filled again (Docker: CopyData false)
+                    mp["Spec"] = {**(mp.get("Spec") or {}), "VolumeOptions": {
+                        **((mp.get("Spec") or {}).get("VolumeOptions") or {}), "NoCopy": True}}
+                out.append(mp)
+        return out
+
+    def for_create(self, config: dict, host: dict, image_volumes: dict | None = None) -> tuple[list[dict], list[str]]:
+        """The Mounts of a new container, and the names of the anonymous volumes made for it.
+        Everything is checked before a volume is made."""
+        volumes = {**(image_volumes or {}), **(config.get("Volumes") or {})}
+        points = mount_specs.points({**config, "Volumes": volumes}, host, self._inherited(config, host))
+        for mp in points:
+            if mp["Type"] == "volume" and mp.get("Driver") not in (None, mount_specs.LOCAL):
+                raise errors.NotFound(f'error looking up volume plugin {mp["Driver"]}: plugin "{mp["Driver"]}" '
+                                      "not found")
+            volume_options = (mp.get("Spec") or {}).get("VolumeOptions") or {}
+            driver_options = (volume_options.get("DriverConfig") or {}).get("Options")
+            if mp["Type"] == "volume" and driver_options:
+                raise errors.BadParameter(f"volume {mp.get('Name') or mp['Destination']}: the local driver's options "
+                                          f"({', '.join(sorted(driver_options))}) are not supported")
+            # A Binds source is made if missing (as Docker does); a Mounts one only if it says so.
+            if mp["Type"] == "bind" and not os.path.exists(mp["Source"]) \
+                    and any(m is mp["Spec"] for m in host.get("Mounts") or []) \
+                    and not (mp["Spec"].get("BindOptions") or {}).get("CreateMountpoint"):
+                raise errors.BadParameter(f'invalid mount config for type "bind": bind source path does not '
+                                          f'exist: {mp["Source"]}')
+        anonymous = []
+        for mp in points:
+            if mp["Type"] == "bind" and not os.path.exists(mp["Source"]):
+                os.makedirs(mp["Source"], exist_ok=True)   # as Docker makes a Binds source
+            elif mp["Type"] == "volume" and not mp["Source"]:
+                if mp.get("Name") is None:
+                    mp["Name"], mp["Source"] = self._volume()
+                    anonymous.append(mp["Name"])
+                else:
+                    _, mp["Source"] = self._volume(mp["Name"])
+        return points, anonymous
 
     def remove_anonymous(self, rec: dict) -> None:
         """With the container (rm -v, --rm): the anonymous volumes made for it."""

@@ -41,19 +41,31 @@ class Restarts:
 
     def after_exit(self, rec: dict) -> None:
         """Schedule the restart the policy asks for after this exit, if any (saves `rec`)."""
+        delay = self.due(rec)
+        if delay is not None:
+            self.records.save(rec)
+            self.schedule(rec["Id"], delay)
+
+    def due(self, rec: dict) -> float | None:
+        """After how long the policy restarts the container that exited (None: it does not);
+        if it does, `rec` is "restarting" (not saved): whoever learns of the exit from the record
+        learns that it restarts, as Docker's waiters do."""
         policy, dock, state = rec["HostConfig"].get("RestartPolicy") or {}, rec["Dockyard"], rec["State"]
         name, most = policy.get("Name") or "no", policy.get("MaximumRetryCount") or 0
-        cid = rec["Id"]
-        if name == "no" or dock.get("manually_stopped") or cid in self.pending:
-            return
+        if name == "no" or dock.get("manually_stopped") or rec["Id"] in self.pending:
+            return None
         if name == "on-failure" and (state["ExitCode"] == 0 or (most and rec["RestartCount"] >= most)):
-            return
+            return None
         ran = timefmt.unix(state["FinishedAt"]) - timefmt.unix(state["StartedAt"]) \
             if state["StartedAt"] != timefmt.ZERO and state["FinishedAt"] != timefmt.ZERO else 0
         last = dock.get("restart_delay") or 0
         delay = FIRST_DELAY if ran >= RESET_AFTER or not last else min(2 * last, MAX_DELAY)
         dock["restart_delay"] = delay
-        self.records.save(states.apply(rec, "restarting"))
+        states.apply(rec, "restarting")
+        return delay
+
+    def schedule(self, cid: str, delay: float) -> None:
+        """The restart `due` found, `delay` seconds from now."""
         task = self.pending[cid] = logged(asyncio.ensure_future(self._later(cid, delay)), cid)
         task.add_done_callback(lambda _: self.pending.pop(cid, None) if self.pending.get(cid) is task else None)
 

@@ -41,6 +41,8 @@ _REFUSALS = {
     ("stop", EXITED): (errors.NotModified, "container {id} is already stopped"),
     ("remove", RUNNING): (errors.Conflict, "You cannot remove a running container {id}. "
                                            "Stop the container before attempting removal or force remove"),
+    ("remove", RESTARTING): (errors.Conflict, "You cannot remove a restarting container {id}. "
+                                              "Stop the container before attempting removal or force remove"),
     ("kill", CREATED): (errors.Conflict, "Container {id} is not running"),
     ("kill", EXITED): (errors.Conflict, "Container {id} is not running"),
     ("remove", PAUSED): (errors.Conflict, "You cannot remove a paused container {id}. "

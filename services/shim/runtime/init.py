@@ -8,6 +8,7 @@ on the error pipe (close-on-exec, so a successful exec closes it) and exits.
 from __future__ import annotations
 
 import os
+import resource
 
 from services.kernel import capabilities
 from services.kernel.syscalls import SYS, Syscalls
@@ -29,6 +30,20 @@ def restrict(process: dict, program: bytes | None, kernel: Syscalls = SYS) -> No
         kernel.install_seccomp(program)
 
 
+def limit(rlimits: list[dict], kernel: Syscalls = SYS) -> None:
+    """The process's rlimits (set while it may still raise them: before it drops to its user)."""
+    for rlimit in rlimits:
+        kind = getattr(resource, rlimit["type"], None)
+        if not rlimit["type"].startswith("RLIMIT_") or kind is None:
+            raise StartError(f"unknown rlimit type {rlimit['type']!r}")
+        # OCI writes unlimited as the largest uint64; Python's setrlimit as RLIM_INFINITY.
+        soft, hard = (resource.RLIM_INFINITY if v >= 1 << 63 else v for v in (rlimit["soft"], rlimit["hard"]))
+        try:
+            kernel.setrlimit(kind, soft, hard)
+        except (OSError, ValueError) as exc:
+            raise StartError(f"setting {rlimit['type']}: {exc}") from None
+
+
 def owns_network(config: dict) -> bool:
     """Whether the bundle makes a network namespace of its own (not the host's, nor another
     container's)."""
@@ -48,10 +63,12 @@ def run(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes |
             kernel.link_up("lo")   # a new network namespace's loopback starts down
         rootfs.enter(os.path.join(bundle, config["root"]["path"]), config, overlay, kernel)
         if stdio.tty:
-            terminal.take(stdio.console, kernel)
-        kernel.sethostname(config.get("hostname") or "localhost")
-        if config.get("domainname") and "uts" in {ns["type"] for ns in config["linux"]["namespaces"]}:
-            kernel.setdomainname(config["domainname"])
+            terminal.take(stdio.console, kernel, terminal.size_of(process))
+        # Only in a UTS namespace of its own (without one, the bundle names none: the host's stays).
+        if "uts" in {ns["type"] for ns in config["linux"]["namespaces"] if not ns.get("path")}:
+            kernel.sethostname(config.get("hostname") or "localhost")
+            if config.get("domainname"):
+                kernel.setdomainname(config["domainname"])
         # Nothing of the shim's may reach the container beyond 0-2 (the error pipe closes on
         # exec), and nothing may be reached through /proc/self/fd before that: a working
         # directory of /proc/self/fd/N would otherwise be a directory of the host.
@@ -60,6 +77,7 @@ def run(bundle: str, config: dict, stdio: Stdio, overlay: dict, program: bytes |
         env, uid, gid, groups = user.identity(config)
         cwd = process.get("cwd") or "/"
         user.make_cwd(cwd)
+        limit(process.get("rlimits") or [], kernel)
         restrict(process, program, kernel)
         os.setgroups(groups)
         os.setgid(gid)

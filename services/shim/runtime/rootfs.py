@@ -19,10 +19,12 @@ import stat
 
 from services.common import pathwalk
 from services.kernel.syscalls import (
-    MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT,
-    MS_STRICTATIME, SYS, Syscalls,
+    MNT_DETACH, MOUNT_ATTR_RDONLY, MS_BIND, MS_DIRSYNC, MS_MANDLOCK, MS_NOATIME, MS_NODEV, MS_NODIRATIME,
+    MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SHARED, MS_SLAVE,
+    MS_STRICTATIME, MS_SYNCHRONOUS, SYS, Syscalls,
 )
 
+from . import copyup, shared_shm
 from .base import StartError
 
 DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
@@ -34,29 +36,44 @@ KCORE_LINK = ("core", "/proc/kcore")
 
 MOUNT_FLAGS = {
     "ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "bind": MS_BIND,
-    "rbind": MS_BIND | MS_REC, "strictatime": MS_STRICTATIME,
+    "rbind": MS_BIND | MS_REC, "strictatime": MS_STRICTATIME, "sync": MS_SYNCHRONOUS, "dirsync": MS_DIRSYNC,
+    "mand": MS_MANDLOCK, "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME,
 }
-IGNORED_OPTIONS = {"rw", "private", "rprivate", "relatime", "dev", "suid", "exec"}
+# The flags' opposites (a flag left out is cleared already), and what needs nothing here.
+IGNORED_OPTIONS = {"rw", "private", "rprivate", "dev", "suid", "exec", "async", "nomand", "atime", "diratime",
+                   "norelatime", "nostrictatime", "defaults"}
+# A bind mount's propagation, set once it is made (rprivate, the default, needs nothing).
+PROPAGATION = {"private": MS_PRIVATE, "shared": MS_SHARED, "rshared": MS_SHARED | MS_REC, "slave": MS_SLAVE,
+               "rslave": MS_SLAVE | MS_REC}
+RECURSIVE_RO = "rro"   # read-only, and every mount below it too (mount_setattr)
 
 
 def enter(rootfs: str, config: dict, overlay: dict, kernel: Syscalls = SYS) -> None:
     """Mount the container's root at `rootfs` and everything in it, and make it this
     process's / (and its working directory)."""
     linux = config["linux"]
-    kernel.mount(None, "/", None, MS_REC | MS_PRIVATE)
+    donor = shared_shm.donor(config)
+    shm = shared_shm.clone(donor, kernel) if donor else None
+    # Private, unless a bind asks for the host's mounts to reach it (rslave, rshared): then
+    # everything receives the host's, and none of the container's reach the host.
+    kernel.mount(None, "/", None, MS_REC | (MS_SLAVE if linux.get("rootfsPropagation") else MS_PRIVATE))
     kernel.mount("overlay", rootfs, "overlay", 0,
                  f"lowerdir={overlay['lower']},upperdir={overlay['upper']},workdir={overlay['work']}")
     root_fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
+        copyup.fill(root_fd, config)
         for m in config.get("mounts", []):
-            mount(root_fd, m, kernel)
+            mount(root_fd, m, kernel, shm if m["destination"] == shared_shm.DEV_SHM else None)
         devices(root_fd, linux.get("devices") or [], kernel)
     finally:
         os.close(root_fd)
+        if shm is not None:
+            os.close(shm)
     os.chdir(rootfs)
     kernel.pivot_root(".", ".")
     kernel.umount2(".", MNT_DETACH)
     os.chdir("/")
+    sysctls(linux.get("sysctl") or {})
     mask(linux.get("maskedPaths") or [], linux.get("readonlyPaths") or [], kernel)
     if config["root"].get("readonly"):
         kernel.mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
@@ -84,35 +101,61 @@ def open_target(root_fd: int, dest: str, is_file: bool) -> int:
         os.close(parent)
 
 
-def mount(root_fd: int, m: dict, kernel: Syscalls = SYS) -> None:
-    """One of the bundle's mounts, onto its destination inside the rootfs."""
-    flags, data = 0, []
+def mount(root_fd: int, m: dict, kernel: Syscalls = SYS, tree: int | None = None) -> None:
+    """One of the bundle's mounts, onto its destination inside the rootfs (`tree`: a detached
+    mount to attach there instead of its source, shared_shm's)."""
+    flags, data, propagation, recursive_ro = 0, [], 0, False
     for option in m.get("options") or []:
         if option in MOUNT_FLAGS:
             flags |= MOUNT_FLAGS[option]
+        elif option in PROPAGATION:
+            propagation = PROPAGATION[option]
+        elif option == RECURSIVE_RO:
+            recursive_ro = True
         elif option not in IGNORED_OPTIONS:
             data.append(option)
     kind = m.get("type") or ("bind" if flags & MS_BIND else "none")
     bind = bool(flags & MS_BIND) or kind == "bind"
     source = m.get("source") or kind
     is_file = bind and os.path.exists(source) and not os.path.isdir(source)
-    fd = open_target(root_fd, m["destination"], is_file)
+    fd = open_target(root_fd, m["destination"], is_file and tree is None)
     try:
         target = f"/proc/self/fd/{fd}"
-        if bind:
+        if tree is not None:
+            kernel.move_mount(tree, target)
+        elif bind:
             kernel.mount(source, target, None, MS_BIND | (flags & MS_REC))
-            if flags & ~(MS_BIND | MS_REC):
+            if flags & ~(MS_BIND | MS_REC) or propagation or recursive_ro:
                 # The fd still names what lies under the new mount: look the path up again.
                 top = open_target(root_fd, m["destination"], is_file)
                 try:
-                    kernel.mount(None, f"/proc/self/fd/{top}", None,
-                                 MS_REMOUNT | MS_BIND | (flags & ~MS_REC))
+                    on_top = f"/proc/self/fd/{top}"
+                    if flags & ~(MS_BIND | MS_REC):
+                        kernel.mount(None, on_top, None, MS_REMOUNT | MS_BIND | (flags & ~MS_REC))
+                    if recursive_ro:
+                        kernel.mount_setattr(on_top, MOUNT_ATTR_RDONLY, recursive=True)
+                    if propagation:
+                        kernel.mount(None, on_top, None, propagation)
                 finally:
                     os.close(top)
         else:
             kernel.mount(source, target, kind, flags, ",".join(data) or None)
     finally:
         os.close(fd)
+
+
+def sysctls(settings: dict) -> None:
+    """The bundle's linux.sysctl, written in the container's own /proc/sys (run after
+    pivot_root, before /proc/sys is made read-only)."""
+    for key, value in settings.items():
+        parts = key.replace(".", "/").split("/")
+        if not key or any(p in ("", ".", "..") for p in parts):
+            raise StartError(f"invalid sysctl {key!r}")
+        try:
+            with open(os.path.join("/proc/sys", *parts), "w") as fh:
+                fh.write(value)
+        except OSError as exc:
+            raise StartError(f"setting sysctl {key}={value}: {exc.strerror}") from None
 
 
 def mask(masked: list[str], readonly: list[str], kernel: Syscalls = SYS) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from services.common import pathwalk
@@ -46,7 +47,27 @@ def resolve(process: dict, annotations: dict, root: str = "/") -> tuple[int, int
     username = next((r[0] for r in passwd if r[2] == str(uid)), None)
     extra = sorted({int(r[2]) for r in groups_table
                     if username and len(r) > 3 and username in r[3].split(",") and r[2].isdigit()})
+    extra += [g for g in added_groups(annotations, groups_table) if g not in extra]
     return uid, gid, [g for g in extra if g != gid] + [gid], home
+
+
+def added_groups(annotations: dict, groups_table: list[list[str]]) -> list[int]:
+    """HostConfig.GroupAdd: each a group of the container's /etc/group (by name, or by number)
+    or else a number, as Docker reads them."""
+    try:
+        wanted = json.loads(annotations.get(schema.ANNOTATION_GROUP_ADD) or "[]")
+    except ValueError:
+        raise StartError(f"config.json: {schema.ANNOTATION_GROUP_ADD} is not a JSON list") from None
+    out = []
+    for group in wanted:
+        row = next((r for r in groups_table if len(r) > 2 and group in (r[0], r[2]) and r[2].isdigit()), None)
+        if row is not None:
+            out.append(int(row[2]))
+        elif str(group).isdigit():
+            out.append(int(group))
+        else:
+            raise StartError(f"Unable to find group {group}: no matching entries in group file")
+    return out
 
 
 def identity(config: dict) -> tuple[list[str], int, int, list[int]]:
