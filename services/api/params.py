@@ -13,13 +13,25 @@ from services.common import errors
 from . import keys
 
 _FALSE = {"", "0", "no", "false", "none"}
+# The Remote API v1.0 read its booleans with Go's strconv.ParseBool (getBoolParam): the
+# spec's 1/True/true and 0/False/false, and Go's other spellings; anything else was a 400.
+_V1_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_V1_FALSE = {"", "0", "f", "F", "FALSE", "false", "False"}
 
 
 def flag(request: web.Request, name: str, default: bool = False) -> bool:
-    """A boolean query parameter, read as dockerd does: anything but 0/no/false/none is true."""
+    """A boolean query parameter. As dockerd reads one today (httputils.BoolValueOrDefault):
+    anything but 0/no/false/none is true; on the v1.0 paths, as the v1.0 daemon did."""
     if name not in request.query:
         return default
-    return request.query[name].strip().lower() not in _FALSE
+    value = request.query[name]
+    if not request[keys.API].legacy:
+        return value.strip().lower() not in _FALSE
+    if value in _V1_TRUE:
+        return True
+    if value in _V1_FALSE:
+        return False
+    raise errors.BadParameter(f"Bad parameter: {name} must be 1/True/true or 0/False/false, not {value!r}")
 
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1

@@ -58,8 +58,10 @@ class _Fail(Exception):
     """An argument rule's complaint; the caller adds the line."""
 
 
-def parse(text: str | bytes) -> Parsed:
-    return _parse(text, "\\", directives_allowed=True)
+def parse(text: str | bytes, any_keyword: bool = False) -> Parsed:
+    """The Dockerfile's nodes. With `any_keyword`, an unknown instruction is a node without
+    arguments, as Docker's parser keeps it (its caller refuses it: commit's changes)."""
+    return _parse(text, "\\", directives_allowed=True, any_keyword=any_keyword)
 
 
 def parse_line(text: str, escape: str = "\\") -> Node:
@@ -147,7 +149,7 @@ class _Directives:
         self.found[key] = value
 
 
-def _parse(text: str | bytes, escape: str, directives_allowed: bool) -> Parsed:
+def _parse(text: str | bytes, escape: str, directives_allowed: bool, any_keyword: bool = False) -> Parsed:
     text = _decode(text)
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -190,13 +192,14 @@ def _parse(text: str | bytes, escape: str, directives_allowed: bool) -> Parsed:
         if empty_continuation:
             warnings.append("Empty continuation line found in: " + line)
         try:
-            nodes.append(_node_from_line(line, state.escape, start, i, nested=False))
+            nodes.append(_node_from_line(line, state.escape, start, i, nested=False, any_keyword=any_keyword))
         except _Fail as exc:
             raise error_at(start, str(exc)) from None
     return Parsed(tuple(nodes), state.escape, dict(state.found), tuple(warnings))
 
 
-def _node_from_line(line: str, escape: str, start: int, end: int, nested: bool) -> Node:
+def _node_from_line(line: str, escape: str, start: int, end: int, nested: bool,
+                    any_keyword: bool = False) -> Node:
     cmd, flags, rest = _split_command(line, escape)
     keyword = cmd.lower()
     sub = None
@@ -205,7 +208,7 @@ def _node_from_line(line: str, escape: str, start: int, end: int, nested: bool) 
         args, sub = _onbuild(line, rest, escape, start, end)
     elif keyword in _ARG_RULES:
         args, is_json = _ARG_RULES[keyword](rest, escape)
-    elif nested:
+    elif nested or any_keyword:
         # Docker accepts any word as an ONBUILD trigger; it fails when a child build runs it.
         args = ()
     else:

@@ -8,7 +8,7 @@ from .images import ImageMethods
 
 
 async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Clients) -> None:
-    ImageMethods(settings, server)
+    ImageMethods(settings, server, clients)
 
 
 def main() -> None:

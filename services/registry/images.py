@@ -18,8 +18,9 @@ from .distribution import Credentials, Registry
 
 
 class ImageMethods:
-    def __init__(self, settings: Settings, server: wire.ServiceServer):
+    def __init__(self, settings: Settings, server: wire.ServiceServer, clients: wire.Clients):
         self.settings = settings
+        self.clients = clients
         self.store = Store(settings.data_root, "registry")
         self.store.collect_garbage()
         handlers = {
@@ -106,10 +107,13 @@ class ImageMethods:
 
     # ---------------------------------------------------------------- imports
 
-    def _import_ref(self, p: dict) -> reference.Reference | None:
-        if p.get("changes"):
-            raise errors.BadParameter("import with changes (-c) is not supported yet")
-        return self._ref(p)
+    async def _import_config(self, p: dict) -> dict | None:
+        """The imported image's run config: its `changes` (import -c) applied to an empty
+        one by the builder, which parses Dockerfiles (None: no changes)."""
+        if not p.get("changes"):
+            return None
+        return (await self.clients.call("build.configure", {
+            "config": image_config.empty_container_config(), "changes": p["changes"]}))["config"]
 
     @staticmethod
     def _ref(p: dict) -> reference.Reference | None:
@@ -130,10 +134,10 @@ class ImageMethods:
                 fh.write(data)
         return await stoppable(unpack_layer, stage, "sha256:" + sha.hexdigest())
 
-    def _finish_import(self, stage: str, layer, p: dict, ref) -> str:
+    def _finish_import(self, stage: str, layer, p: dict, ref, run_config: dict | None) -> str:
         """Commit an unpacked import layer as a new image (no await: nothing interleaves)."""
         chain = self.store.commit_layer(layer, None)
-        config = image_config.imported(layer.diff_id, p["source"], p.get("message"), release.go_arch())
+        config = image_config.imported(layer.diff_id, p["source"], p.get("message"), release.go_arch(), run_config)
         try:
             image_id = self.store.create_image(image_config.encode(config), [chain])
         except BaseException:
@@ -144,24 +148,26 @@ class ImageMethods:
         return image_id
 
     async def import_(self, call: wire.Call):
-        ref = self._import_ref(call.params)
+        ref = self._ref(call.params)
+        run_config = await self._import_config(call.params)   # a bad change refused before the upload
         stage = self.store.new_stage()
         try:
             layer = await self._unpack_upload(call.upload, stage)
-            image_id = self._finish_import(stage, layer, call.params, ref)
+            image_id = self._finish_import(stage, layer, call.params, ref, run_config)
         finally:
             self.store.discard(stage)
         yield {"status": image_id, "image": image_id}
 
     async def import_url(self, call: wire.Call):
         p = call.params
-        ref = self._import_ref(p)
+        ref = self._ref(p)
+        run_config = await self._import_config(p)
         stage = self.store.new_stage()
         try:
             async for progress in self._download(p["url"], os.path.join(stage, "blob"), "Importing"):
                 yield progress
             layer = await stoppable(unpack_layer, stage)
-            image_id = self._finish_import(stage, layer, p, ref)
+            image_id = self._finish_import(stage, layer, p, ref, run_config)
         finally:
             self.store.discard(stage)
         yield {"status": image_id, "image": image_id}

@@ -47,14 +47,36 @@ async def _read_capped(resp, limit: int, what: str) -> bytes:
     return data
 
 
+async def _registry_error(resp) -> tuple[str, str]:
+    """The first error of a registry's answer ({"errors": [{"code", "message"}]}), as its code
+    and Docker's text of it ("name unknown: repository name not known to registry")."""
+    try:
+        first = json.loads(await resp.content.read(64 << 10))["errors"][0]
+        code, message = str(first.get("code") or ""), str(first.get("message") or "")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return "", ""
+    said = code.replace("_", " ").lower()
+    return code, f"{said}: {message}" if message else said
+
+
+def _not_found(ref: Reference, reference: str, status: int, code: str, said: str) -> errors.NotFound:
+    """A registry's refusal of a manifest in Docker's words (its translatePullError): a 404
+    whatever the registry's status, so a client knows the image is not to be had."""
+    if status in (401, 403) or code in ("DENIED", "UNAUTHORIZED"):
+        return errors.NotFound(f"pull access denied for {ref.repository}, repository does not exist or may "
+                               "require 'docker login'" + (f": {said}" if said else ""))
+    if code == "NAME_UNKNOWN":
+        return errors.NotFound(f"repository {ref.repository} not found: {said}")
+    named = f"{ref.repository}@{reference}" if reference.startswith("sha256:") else f"{ref.repository}:{reference}"
+    return errors.NotFound(f"manifest for {named} not found: {said or 'manifest unknown'}")
+
+
 async def fetch_manifest(reg: Registry, ref: Reference, reference: str, scope: str) -> tuple[dict, str]:
     resp = await reg.request("GET", f"/v2/{ref.path}/manifests/{reference}", scope=scope,
                              headers={"Accept": ", ".join(MANIFEST_TYPES)})
     async with resp:
-        if resp.status == 404:
-            raise errors.NotFound(f"manifest for {ref.repository}:{reference} not found: manifest unknown")
-        if resp.status in (401, 403):
-            raise errors.Unauthorized(f"pull access denied for {ref.repository}")
+        if resp.status in (401, 403, 404):
+            raise _not_found(ref, reference, resp.status, *await _registry_error(resp))
         if resp.status != 200:
             raise errors.ServerError(f"{reg.domain}: fetching the manifest answered {resp.status}")
         body = await _read_capped(resp, reg.max_manifest, "the manifest")

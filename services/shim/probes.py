@@ -67,13 +67,15 @@ def _kill(pid: int) -> None:
 
 
 async def spawn_runc(shim, args: list[str], stdio: tuple[int, int, int], name: str,
-                     process: dict | None = None) -> int:
+                     process: dict | None = None, console_socket: str | None = None) -> int:
     """`args` under runc: `runc exec --detach` (of `process`, else the bundle's own), its
-    stdio (stdin, stdout, stderr; stdin -1: /dev/null) passed through runc to the process;
-    waited for as the shim's child (the shim reaps every child; a blocking wait of runc's
-    own would race it). `name` names its files in the bundle."""
-    bundle = os.path.dirname(shim.log_path)
-    command, pid_path = enter.runc_exec(bundle, shim.id, shim.settings.exec_root, args, name, process)
+    stdio (stdin, stdout, stderr; stdin -1: /dev/null) passed through runc to the process,
+    or a terminal whose master runc sends to `console_socket`; waited for as the shim's
+    child (the shim reaps every child; a blocking wait of runc's own would race it).
+    `name` names its files in the bundle."""
+    bundle = shim.bundle
+    command, pid_path = enter.runc_exec(bundle, shim.id, shim.settings.exec_root, args, name, process,
+                                        console_socket)
     logged = enter.runc_log_size(bundle)
     null = os.open(os.devnull, os.O_RDONLY)
     stdin, stdout, stderr = stdio
@@ -132,6 +134,14 @@ async def run(shim, args: list[str], timeout: float) -> dict:
         loop.add_reader(out_r, readable)
         try:
             status = await asyncio.wait_for(asyncio.shield(exited), timeout)
+        except asyncio.CancelledError:
+            # Its caller went away (a supervisor killed mid-probe): the probe must not live on
+            # in the container; the reaper takes its end, which nobody waits for now.
+            if not exited.done():
+                _kill(pid)
+                shim.reaped.waiting.pop(pid, None)
+                shim.reaped.unwanted_child(pid)
+            raise
         except asyncio.TimeoutError:
             _kill(pid)
             try:

@@ -3,7 +3,9 @@ nor stop it.
 
 Pause freezes the container's cgroup (the freezer serves runc's containers too: their
 cgroupsPath is the same) and unpause thaws it; rename changes its Name and the
-containers table's name together (Records.rename) and tells its peers' DNS.
+containers table's name together (Records.rename), the legacy links to it and its own
+links' names, and tells its peers' DNS. Unlink removes one legacy link (`docker rm
+--link parent/alias`): both containers stay.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from services.common import errors, wire
 from services.kernel.cgroups import Cgroup
 
 from . import names, states
+from .networks import legacy_links
 from .networks.bridge import Bridges
 from .records import Records
 
@@ -25,7 +28,7 @@ class Control:
 
     def handlers(self) -> dict:
         return {"container.pause": self.pause, "container.unpause": self.unpause,
-                "container.rename": self.rename}
+                "container.rename": self.rename, "container.unlink": self.unlink}
 
     async def pause(self, call: wire.Call) -> dict:
         cid = self.records.resolve(call.params["id"])
@@ -75,7 +78,49 @@ class Control:
             other = self.records.name_owner(new)
             if other:
                 raise errors.Conflict(f"Error when allocating new name: {names.in_use(new, other).message}")
+            old = rec["Name"]
             rec["Name"] = new
+            rec["HostConfig"]["Links"] = legacy_links.renamed(rec["HostConfig"].get("Links"), old, new, own=True)
             self.records.rename(rec)
             self.bridges.published(rec)
+        await self._follow_rename(cid, old, new)
+        return {}
+
+    async def _follow_rename(self, cid: str, old: str, new: str) -> None:
+        """The legacy links of other containers to the renamed one name it anew."""
+        for rec in self.records.all():
+            links = rec["HostConfig"].get("Links") or []
+            if rec["Id"] == cid or not any(link.partition(":")[0] == old for link in links):
+                continue
+            async with self.records.lock(rec["Id"]):
+                if not self.records.exists(rec["Id"]):
+                    continue
+                rec = self.records.load(rec["Id"])
+                rec["HostConfig"]["Links"] = legacy_links.renamed(rec["HostConfig"].get("Links"), old, new, own=False)
+                self.records.save(rec)
+
+    async def unlink(self, call: wire.Call) -> dict:
+        """Remove the legacy link `parent/alias` (Docker's rmLink): from the parent's links,
+        and from its hosts file if it runs. A container's own name is a 409, as in Docker."""
+        name = call.params["name"]
+        parent, alias = legacy_links.split_name(name)
+        if not parent:
+            self.records.resolve(name)   # a 404 unless it names a container
+            raise errors.Conflict("Conflict, cannot remove the default link name of the container")
+        missing = errors.NotFound(f"No such container: {name}")
+        owner = self.records.name_owner(parent)
+        if owner is None:
+            raise missing
+        async with self.records.lock(owner):
+            if not self.records.exists(owner):
+                raise missing
+            rec = self.records.load(owner)
+            links = rec["HostConfig"].get("Links") or []
+            kept = legacy_links.without(links, alias)
+            if len(kept or []) == len(links):
+                raise missing
+            rec["HostConfig"]["Links"] = kept
+            self.records.save(rec)
+            if rec["State"]["Running"]:
+                self.bridges.write_files(rec)
         return {}

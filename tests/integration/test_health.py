@@ -1,14 +1,22 @@
 """Health checks on the started daemon: a container's probe run in it while it runs, under
-both runtimes, its State.Health as Docker keeps it; an image's HEALTHCHECK from a build."""
+both runtimes, its State.Health as Docker keeps it; an image's HEALTHCHECK from a build;
+what the docker CLI shows of it (inspect, ps and its health filter); a supervisor killed
+while a probe runs."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+
 import pytest
 
+from services.common import container_files
 from tests.polling import until
 
 from .builds import ok_build
-from .containers import create, inspect, remove, start
+from .containers import create, ensure_busybox, inspect, remove, start
 
 SECOND = 1_000_000_000
 
@@ -119,3 +127,98 @@ def test_a_built_images_healthcheck_runs(client, daemon):
         assert "Health" not in inspect(daemon, cid)["State"]
     finally:
         remove(daemon, cid)
+
+
+@pytest.fixture
+def cli(daemon, tmp_path):
+    env = dict(os.environ, DOCKER_CONFIG=str(tmp_path))
+
+    def run(*args: str) -> str:
+        out = subprocess.run(["docker", "-H", daemon.unix_url, *args], capture_output=True, text=True,
+                             timeout=120, env=env)
+        assert out.returncode == 0, (args, out.stderr)
+        return out.stdout
+    return run
+
+
+def test_docker_cli_sees_one_container_healthy_and_one_unhealthy(client, cli):
+    made = []
+    try:
+        good = cli("run", "-d", "--health-cmd", "true", "--health-interval", "200ms", "--health-retries", "1",
+                   "busybox", "top").strip()
+        made.append(good)
+        bad = cli("run", "-d", "--health-cmd", "exit 3", "--health-interval", "200ms", "--health-retries", "2",
+                  "busybox", "top").strip()
+        made.append(bad)
+        # Probed every 200ms in its start period, though its interval is a minute.
+        early = cli("run", "-d", "--health-cmd", "true", "--health-interval", "60s", "--health-start-period",
+                    "60s", "--health-start-interval", "200ms", "busybox", "top").strip()
+        made.append(early)
+        waiting = cli("run", "-d", "--health-cmd", "true", "--health-interval", "60s", "busybox", "top").strip()
+        made.append(waiting)
+        status = lambda cid: cli("inspect", "-f", "{{.State.Health.Status}}", cid).strip()
+        until(lambda: status(good) == "healthy", 20, "the passing container to be healthy")
+        until(lambda: status(bad) == "unhealthy", 20, "the failing container to be unhealthy")
+        until(lambda: status(early) == "healthy", 20, "a probe of the start interval")
+        health = json.loads(cli("inspect", "-f", "{{json .State.Health}}", bad))
+        assert health["FailingStreak"] >= 2 and health["Log"][-1]["ExitCode"] == 3
+        listed = {line.split(" ", 1)[0]: line.split(" ", 1)[1]
+                  for line in cli("ps", "--no-trunc", "--format", "{{.ID}} {{.Status}}").splitlines()}
+        assert listed[good].endswith("(healthy)") and listed[bad].endswith("(unhealthy)")
+        assert listed[waiting].endswith("(health: starting)")
+        by_health = lambda value: cli("ps", "-q", "--no-trunc", "--filter", f"health={value}").split()
+        assert good in by_health("healthy") and bad not in by_health("healthy")
+        assert bad in by_health("unhealthy") and good not in by_health("unhealthy")
+        assert waiting in by_health("starting") and good not in by_health("none")
+        plain = cli("run", "-d", "busybox", "top").strip()
+        made.append(plain)
+        assert plain in by_health("none") and plain not in by_health("starting")
+    finally:
+        for cid in made:
+            try:
+                cli("rm", "-f", cid)
+            except AssertionError:
+                pass
+
+
+def test_start_interval_is_not_applied_before_api_1_44(client, daemon):
+    check = {"Test": ["CMD", "true"], "Interval": 60 * SECOND, "StartPeriod": 60 * SECOND,
+             "StartInterval": SECOND // 5}
+    old = create(daemon, "/v1.43", Cmd=["true"], Healthcheck=check)
+    new = create(daemon, "/v1.44", Cmd=["true"], Healthcheck=check)
+    try:
+        assert "StartInterval" not in inspect(daemon, old)["Config"]["Healthcheck"]
+        assert inspect(daemon, new)["Config"]["Healthcheck"]["StartInterval"] == SECOND // 5
+    finally:
+        remove(daemon, old)
+        remove(daemon, new)
+
+
+def test_a_supervisor_killed_mid_probe_leaves_the_container_running_and_probing_resumes(client, fresh_daemon):
+    daemon = fresh_daemon.start()
+    ensure_busybox(daemon)
+    # The first probe blocks (reading a fifo nobody writes) until something ends it; every
+    # later probe passes at once.
+    probe = ["CMD-SHELL", "echo >> /probes; [ $(wc -l < /probes) -ge 2 ] || cat /gate"]
+    cid = create(daemon, "/v1.45", Cmd=["sh", "-c", "mkfifo /gate && exec top"],
+                 Healthcheck={"Test": probe, "Interval": SECOND // 5, "Timeout": 120 * SECOND, "Retries": 1})
+    start(daemon, cid)
+    cid = inspect(daemon, cid)["Id"]
+    probes = os.path.join(container_files.paths(daemon.data_root, cid)["upper"], "probes")
+    until(lambda: os.path.exists(probes), 20, "the first probe to run")
+    pid = inspect(daemon, cid)["State"]["Pid"]
+    assert health(daemon, cid)["Log"] == []   # it is still running: nothing recorded yet
+    old = daemon.pid("supervisor")
+    os.kill(old, signal.SIGKILL)
+    daemon.wait_new_pid("supervisor", old)
+    daemon.wait_ready()
+    # The new supervisor probes again; the container ran on throughout.
+    until(lambda: health(daemon, cid).get("Status") == "healthy", 30, "a probe by the new supervisor")
+    state = inspect(daemon, cid)["State"]
+    assert state["Running"] and state["Pid"] == pid
+    assert health(daemon, cid)["Log"][-1]["ExitCode"] == 0
+    # The probe the killed supervisor was waiting for does not live on in the container.
+    blocked = lambda: [p for p in daemon.get(f"/v1.45/containers/{cid}/top?ps_args=-eo%20pid,args").json()["Processes"]
+                       if "cat /gate" in " ".join(p)]
+    until(lambda: blocked() == [], 30, "the orphaned probe to be killed")
+    remove(daemon, cid)

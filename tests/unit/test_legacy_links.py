@@ -127,3 +127,30 @@ def test_hosts_entries_name_the_alias_the_hostname_and_the_container_name():
     assert legacy_links.hosts_entries(linking("/db:/web/webdb"), records) == [
         (DB_ADDRESS, "webdb 6e5cdeb2d300 db")]
     assert legacy_links.hosts_entries(linking("/db:/web/db"), records) == [(DB_ADDRESS, "db 6e5cdeb2d300")]
+
+
+# -- a link's removal and a rename
+
+def test_a_links_name_splits_into_its_parent_and_alias():
+    assert legacy_links.split_name("web/webdb") == ("/web", "webdb")
+    assert legacy_links.split_name("/web/webdb") == ("/web", "webdb")
+    assert legacy_links.split_name("db") == ("", "db")
+    assert legacy_links.split_name("/db") == ("", "db")
+
+
+def test_without_drops_only_the_alias_named():
+    links = ["/db:/web/webdb", "/cache:/web/cache"]
+    assert legacy_links.without(links, "webdb") == ["/cache:/web/cache"]
+    assert legacy_links.without(links, "nosuch") == links
+    assert legacy_links.without(["/db:/web/webdb"], "webdb") is None
+
+
+def test_a_rename_follows_the_target_and_the_owners_own_names():
+    links = ["/db:/web/webdb", "/cache:/web/cache"]
+    # The target db became /store: links to it name the new name.
+    assert legacy_links.renamed(links, "/db", "/store", own=False) == ["/store:/web/webdb", "/cache:/web/cache"]
+    # The owner web became /front: its links are named /front/<alias>.
+    assert legacy_links.renamed(links, "/web", "/front", own=True) == ["/db:/front/webdb", "/cache:/front/cache"]
+    # Another container's name that merely starts alike is not touched.
+    assert legacy_links.renamed(["/dbx:/web/dbx"], "/db", "/store", own=False) == ["/dbx:/web/dbx"]
+    assert legacy_links.renamed(None, "/db", "/store", own=False) is None

@@ -115,6 +115,9 @@ def image_inspect(image: dict, api) -> dict:
     return {
         "id": image_id(image["id"]),
         "parent": image_id(image["parent"]),
+        # A commit's message and author, under the v1.0 daemon's own keys for them.
+        "comment": image_field(config, "comment", str, ""),
+        "author": image_field(config, "author", str, ""),
         "created": image["created"],
         "container": image_field(config, "container", str, ""),
         "container_config": container_config(image_field(config, "container_config", dict)),

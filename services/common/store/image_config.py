@@ -26,7 +26,9 @@ def encode(config: dict) -> bytes:
     return json.dumps(config, separators=(",", ":"), sort_keys=False).encode()
 
 
-def imported(diff_id: str, source: str, message: str | None, arch: str) -> dict:
+def imported(diff_id: str, source: str, message: str | None, arch: str, config: dict | None = None) -> dict:
+    """The config of an image imported from a tarball: `config` its run config (the import's
+    changes applied to an empty one), else an empty one."""
     now = timefmt.now()
     history = {"created": now, "comment": message or f"Imported from {source}"}
     return {
@@ -35,7 +37,7 @@ def imported(diff_id: str, source: str, message: str | None, arch: str) -> dict:
         "created": now,
         "comment": message or "",
         "docker_version": f"dockyard-{release.VERSION}",
-        "config": empty_container_config(),
+        "config": config if config is not None else empty_container_config(),
         "container_config": empty_container_config(),
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [history],

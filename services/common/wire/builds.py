@@ -1,4 +1,4 @@
-"""The wire's build methods: the builder's own (build.run, usage, prune) and the two it
+"""The wire's build methods: the builder's own (build.run, usage, prune, configure) and the two it
 asks of others for each step (image.step of the registry service, container.build_step
 of the supervisor). Declared in the one schema's table (schema.METHODS), as every method;
 kept apart only for the schema module's length. `wire/__init__` loads it with the schema.
@@ -30,6 +30,9 @@ _declare(Method("build.usage", "builder", reply={"records": [BUILD_CACHE_RECORD]
 _declare(Method("build.prune", "builder",
                 params={"all": bool, "until": Opt(float), "keep_storage": int},
                 reply={"deleted": [str], "space_reclaimed": int}, timeout=None))
+# Dockerfile instructions (`changes`, one a line) applied to a container config outside a
+# build: commit's and import's changes (only those that configure; a bad one: BadParameter).
+_declare(Method("build.configure", "builder", params={"config": ANY, "changes": [str]}, reply={"config": ANY}))
 # One build step as an image on top of `parent` ("": scratch): its layer uploaded as a tar
 # when `layer`, or none (an empty layer: a step that only configures).
 _declare(Method("image.step", "registry",

@@ -28,18 +28,51 @@ def normalized(links: list[str] | None, self_name: str) -> list[str] | None:
     return out or None
 
 
+def split_name(name: str) -> tuple[str, str]:
+    """A link's full name ("/web/db", or "web/db" as clients send it) as the name of the
+    container that has the link and its alias; ("", name) for a container's own name."""
+    parent, _, alias = ("/" + name.lstrip("/")).rpartition("/")
+    return parent, alias
+
+
+def alias_of(link: str) -> str:
+    """The alias of one stored link ("/target:/self/alias")."""
+    target, _, alias = link.partition(":")
+    return alias.rsplit("/", 1)[-1] or target.strip("/")
+
+
+def without(links: list[str] | None, alias: str) -> list[str] | None:
+    """The links but the one of `alias` (Docker's rmLink)."""
+    return [link for link in links or [] if alias_of(link) != alias] or None
+
+
+def renamed(links: list[str] | None, old: str, new: str, own: bool) -> list[str] | None:
+    """Links after the container `old` ("/name") was renamed `new`: a link to it follows it
+    (Docker links to the container, not its name); with `own`, they are that container's
+    own links, and their names ("/old/alias") become "/new/alias", as Docker renames them."""
+    out = []
+    for link in links or []:
+        target, _, alias = link.partition(":")
+        if target == old:
+            target = new
+        if own and alias.startswith(old + "/"):
+            alias = new + alias[len(old):]
+        out.append(f"{target}:{alias}")
+    return out or None
+
+
 def _targets(rec: dict, records: Records) -> list[tuple[str, dict, str]]:
     """(alias, target record, its address on the default bridge) of each running target."""
     out = []
     for link in rec["HostConfig"].get("Links") or []:
-        target, _, alias = link.partition(":")
+        target = link.partition(":")[0]
         try:
             other = records.find(target.strip("/"))
         except errors.NotFound:
             continue
         ep = ((other.get("NetworkSettings") or {}).get("Networks") or {}).get(DEFAULT_BRIDGE) or {}
         if other["State"]["Running"] and ep.get("IPAddress"):
-            out.append((alias.rsplit("/", 1)[-1] or target.strip("/"), other, ep["IPAddress"]))
+            out.append((alias_of(link), other, ep["IPAddress"]))
     return out
 
 
