@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.common import errors, wire
 
-from . import filters, keys, params, shapes, streams
+from . import filters, keys, params, resources, shapes, streams
 from .system import json_response
 
 
@@ -51,7 +51,11 @@ async def create(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         raise errors.BadParameter("the container config must be a JSON object")
     host = body.get("HostConfig")  # as sent: the supervisor checks its type (null is none)
+    resources.adapt(host, request[keys.API])
     config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
+    if isinstance(config.get("Healthcheck"), dict) and not request[keys.API].at_least("1.44"):
+        # StartInterval came with API 1.44: as dockerd, an older client's is not applied.
+        config["Healthcheck"] = {k: v for k, v in config["Healthcheck"].items() if k != "StartInterval"}
     result = await _clients(request).call("container.create", {
         "config": config, "host_config": host, "networking_config": body.get("NetworkingConfig"),
         "name": params.text(request, "name") or None})
@@ -80,14 +84,20 @@ async def start(request: web.Request) -> web.Response:
     return _no_content(request, 200)
 
 
+def _stop_signal(request: web.Request) -> str | None:
+    """A stop's or restart's ?signal=, which API 1.42 brought (earlier ones ignore it)."""
+    return (params.text(request, "signal") or None) if request[keys.API].at_least("1.42") else None
+
+
 async def stop(request: web.Request) -> web.Response:
-    await _clients(request).call("container.stop", {"id": _id(request), "timeout": params.integer(request, "t")})
+    await _clients(request).call("container.stop", {"id": _id(request), "timeout": params.integer(request, "t"),
+                                                    "signal": _stop_signal(request)})
     return _no_content(request)
 
 
 async def restart(request: web.Request) -> web.Response:
-    await _clients(request).call("container.restart", {"id": _id(request),
-                                                       "timeout": params.integer(request, "t")})
+    await _clients(request).call("container.restart", {"id": _id(request), "timeout": params.integer(request, "t"),
+                                                       "signal": _stop_signal(request)})
     return _no_content(request)
 
 
@@ -99,16 +109,19 @@ async def kill(request: web.Request) -> web.Response:
 
 async def wait(request: web.Request) -> web.StreamResponse:
     clients = _clients(request)
-    condition = params.text(request, "condition") or None
+    # Before API 1.30 there were no conditions, and the head came with the body.
+    at_once = request[keys.API].at_least("1.30")
+    condition = (params.text(request, "condition") or None) if at_once else None
     if condition not in (None, "not-running", "next-exit", "removed"):
-        raise errors.BadParameter(f"invalid condition {condition!r}")
+        raise errors.BadParameter(f"invalid condition: {json.dumps(condition)}")
     rec = await clients.call("container.inspect", {"id": _id(request)})
     # As dockerd does, the head goes out at once (the docker CLI starts the container only
     # once its wait is acknowledged); the body when the container stops. A next exit is the
     # one after those counted now, however soon after the head the container starts.
     exits = rec["Dockyard"].get("exits", 0) if condition == "next-exit" else None
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-    await response.prepare(request)
+    if at_once:
+        await response.prepare(request)
     while True:
         try:
             result = await clients.call("container.wait", {"id": rec["Id"], "condition": condition,
@@ -123,12 +136,17 @@ async def wait(request: web.Request) -> web.StreamResponse:
             result = {"exit_code": -1, "error": exc.message}
             break
     body = shapes.for_request(request).wait_result(result)
+    if not at_once:
+        await response.prepare(request)
     await response.write(json.dumps(body, separators=(",", ":")).encode() + b"\n")
     await response.write_eof()
     return response
 
 
 async def remove(request: web.Request) -> web.Response:
+    if params.flag(request, "link"):   # a legacy link's name (parent/alias): the link goes, not a container
+        await _clients(request).call("container.unlink", {"name": _id(request)})
+        return web.Response(status=204)
     await _clients(request).call("container.remove", {
         "id": _id(request), "force": params.flag(request, "force"), "volumes": params.flag(request, "v")})
     return web.Response(status=204)
@@ -145,5 +163,6 @@ async def commit(request: web.Request) -> web.Response:
         "id": container, "repo": params.text(request, "repo") or None,
         "tag": params.text(request, "tag") or None, "comment": params.text(request, "comment",
                                                                            params.text(request, "m")) or None,
-        "author": params.text(request, "author") or None, "config": body})
+        "author": params.text(request, "author") or None, "config": body,
+        "changes": request.query.getall("changes", [])})
     return json_response(shapes.for_request(request).committed(result["id"]), status=201)

@@ -6,9 +6,11 @@ from aiohttp import web
 
 from services.common import errors
 
-from . import attach, build, containers, execs, images, keys, networks, system
+from . import attach, attach_ws, build, containers, execs, images, keys, logs, networks, system
 from . import usage
 from . import control
+from . import archive
+from . import resources
 
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
 
@@ -57,9 +59,12 @@ ROUTES = [
     ("GET", "/containers/{id}/json", containers.inspect),
     ("GET", "/containers/{id}/changes", containers.changes),
     ("GET", "/containers/{id}/export", containers.export),
+    ("HEAD", "/containers/{id}/archive", archive.head),
+    ("GET", "/containers/{id}/archive", archive.get),
+    ("PUT", "/containers/{id}/archive", archive.put),
     ("GET", "/containers/{id}/top", usage.top),
     ("GET", "/containers/{id}/stats", usage.stats),
-    ("GET", "/containers/{id}/logs", attach.logs),
+    ("GET", "/containers/{id}/logs", logs.logs),
     ("POST", "/containers/{id}/start", containers.start),
     ("POST", "/containers/{id}/stop", containers.stop),
     ("POST", "/containers/{id}/restart", containers.restart),
@@ -67,10 +72,12 @@ ROUTES = [
     ("POST", "/containers/{id}/pause", control.pause),
     ("POST", "/containers/{id}/unpause", control.unpause),
     ("POST", "/containers/{id}/rename", control.rename),
+    ("POST", "/containers/{id}/update", since_version("1.22", resources.update)),
     ("POST", "/containers/{id}/attach", attach.attach),
+    ("GET", "/containers/{id}/attach/ws", attach_ws.websocket),
     ("POST", "/containers/{id}/wait", containers.wait),
     ("POST", "/containers/{id}/resize", attach.resize),
-    ("DELETE", "/containers/{id}", containers.remove),
+    ("DELETE", "/containers/{id:.+}", containers.remove),   # a legacy link's name has a slash
     ("POST", "/containers/{id}/exec", execs.create),
     # Exec sessions.
     ("POST", "/exec/{id}/start", execs.start),

@@ -68,6 +68,7 @@ async def info(request: web.Request) -> web.Response:
         "version": release.VERSION,
         "debug": settings.log_level == "debug",
         "default_runtime": settings.runtime,
+        "log_driver": settings.log_driver,
         "nfd": sum(s["fds"] for s in stats),
         "ngoroutines": sum(s["threads"] + s["tasks"] for s in stats),
         "warnings": warnings,

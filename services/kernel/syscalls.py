@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import resource
 import socket
 import struct
 import termios
@@ -53,6 +54,8 @@ MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
 MS_SHARED = 1 << 20
 MS_STRICTATIME = 1 << 24
+MS_SYNCHRONOUS, MS_MANDLOCK, MS_DIRSYNC = 0x10, 0x40, 0x80
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 0x400, 0x800, 1 << 21
 MNT_DETACH = 0x2
 
 PR_SET_PDEATHSIG = 1
@@ -65,6 +68,13 @@ SECCOMP_MODE_FILTER = 2
 # Numbers of the calls libc has no wrapper for (or not in every libc).
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 SYS_BPF = {"x86_64": 321, "aarch64": 280}
+SYS_MOUNT_SETATTR = {"x86_64": 442, "aarch64": 442}
+SYS_OPEN_TREE = {"x86_64": 428, "aarch64": 428}
+SYS_MOVE_MOUNT = {"x86_64": 429, "aarch64": 429}
+OPEN_TREE_CLONE, MOVE_MOUNT_F_EMPTY_PATH, MOVE_MOUNT_T_SYMLINKS = 0x1, 0x4, 0x10
+UMOUNT_NOFOLLOW = 0x8
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC = 0x1, 0x2, 0x4, 0x8
 
 TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
@@ -122,6 +132,33 @@ class Syscalls:
     def umount2(self, target: str, flags: int = 0) -> None:
         _check(_libc.umount2(target.encode(), ctypes.c_int(flags)), f"umount {target}")
 
+    def mount_setattr(self, path: str, attr_set: int, recursive: bool = True) -> None:
+        """Set the MOUNT_ATTR_* `attr_set` on the mount at `path` (and, `recursive`, on
+        every mount below it), in one call that changes all of them or none."""
+        attr = struct.pack("QQQQ", attr_set, 0, 0, 0)   # struct mount_attr (MOUNT_ATTR_SIZE_VER0)
+        _check(_libc.syscall(ctypes.c_long(_machine_number(SYS_MOUNT_SETATTR)), ctypes.c_int(-100),
+                             path.encode(), ctypes.c_uint(AT_RECURSIVE if recursive else 0),
+                             ctypes.c_char_p(attr), ctypes.c_size_t(len(attr))), f"mount_setattr {path}")
+
+    def open_tree(self, path: str, recursive: bool = True) -> int:
+        """An fd of a detached copy of the mount tree at `path` (in this mount namespace), to
+        attach elsewhere with move_mount; closing it unmounts the copy if it was not attached."""
+        flags = OPEN_TREE_CLONE | os.O_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+        return _check(_libc.syscall(ctypes.c_long(_machine_number(SYS_OPEN_TREE)), ctypes.c_int(-100),
+                                    path.encode(), ctypes.c_uint(flags)), f"open_tree {path}")
+
+    def move_mount(self, tree_fd: int, target: str) -> None:
+        """Attach the detached mount tree `tree_fd` (open_tree's) at `target` (a symlink in it,
+        such as /proc/self/fd/N, followed)."""
+        _check(_libc.syscall(ctypes.c_long(_machine_number(SYS_MOVE_MOUNT)), ctypes.c_int(tree_fd), b"",
+                             ctypes.c_int(-100), target.encode(),
+                             ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS)),
+               f"move_mount onto {target}")
+
+    def setrlimit(self, kind: int, soft: int, hard: int) -> None:
+        """This process's `kind` (resource.RLIMIT_*) limits; raising the hard one takes CAP_SYS_RESOURCE."""
+        resource.setrlimit(kind, (soft, hard))
+
     def pivot_root(self, new_root: str, put_old: str) -> None:
         _check(_libc.syscall(ctypes.c_long(_machine_number(SYS_PIVOT_ROOT)), new_root.encode(),
                              put_old.encode()), "pivot_root")
@@ -163,6 +200,12 @@ class Syscalls:
 
     def set_no_new_privs(self) -> None:
         self.prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+    def set_oom_score_adj(self, score: int) -> None:
+        """How readily the OOM killer picks this process (-1000..1000), and the children it
+        forks after; lowering it takes CAP_SYS_RESOURCE."""
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write(str(score))
 
     def capget(self) -> tuple[int, int, int]:
         """This thread's (effective, permitted, inheritable) capability sets, as bit masks."""

@@ -16,6 +16,7 @@ from services.kernel import devices
 from services.kernel.cgroups import Cgroup
 
 from . import held_ports, resolver_sockets, runtime
+from .logwriter import ShimLog
 from .runtime import runc
 
 log = logging.getLogger("shim")
@@ -32,15 +33,16 @@ class Container:
         self.tty = bool(config["process"].get("terminal"))
         self.open_stdin = notes.get(schema.ANNOTATION_OPEN_STDIN) == schema.ANNOTATION_TRUE
         self.stdin_once = notes.get(schema.ANNOTATION_STDIN_ONCE) == schema.ANNOTATION_TRUE
-        self.log_path = notes[schema.ANNOTATION_LOG_PATH]
+        self.bundle = container_files.container_dir(settings.data_root, container_id)
+        # The log (its driver, rotation and attributes): written from the start, read by attach and logs -f.
+        self.log = ShimLog(schema.decode_log_settings(notes.get(schema.ANNOTATION_LOG)),
+                           notes[schema.ANNOTATION_LOG_PATH], os.path.join(settings.data_root, "tmp"))
         self.runc = notes.get(schema.ANNOTATION_RUNTIME) == "runc"
         self.cgroup = Cgroup(config["linux"]["cgroupsPath"])
         self.pid = 0
         self.started_at = ""
         self.outputs: dict[int, int] = {}   # our fd -> container fd number (1, 2; 0 for a tty)
         self.stdin_w: int | None = None
-        self.log_fd = -1
-        self.log_read_fd = -1
         self.names_path = container_files.paths(settings.data_root, container_id)["names"]
         self.dns_sockets = None   # its embedded resolver's, bound before its process starts
         self.held_ports: list[socket.socket] = []   # its published ports, held while it runs
@@ -49,16 +51,14 @@ class Container:
         """Make the stdio, the cgroup and the process (blocking, before the loop runs)."""
         notes = self.config.get("annotations") or {}
         if not self.runc:  # runc makes the cgroup itself, from the same linux.resources
-            res = (self.config["linux"].get("resources") or {})
-            memory, cpu = (res.get("memory") or {}), (res.get("cpu") or {})
-            self.cgroup.create(memory=int(memory.get("limit") or 0), memory_swap=int(memory.get("swap") or 0),
-                               cpu_shares=int(cpu.get("shares") or 0),
-                               pids=int((res.get("pids") or {}).get("limit") or 0),
-                               devices=self._device_rules(res), cpu_quota=int(cpu.get("quota") or 0),
-                               cpu_period=int(cpu.get("period") or 0), cpuset_cpus=str(cpu.get("cpus") or ""))
-        self.log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-        # Attach reads the log through this, so a --rm container's removal cannot take it away.
-        self.log_read_fd = os.open(self.log_path, os.O_RDONLY | os.O_CLOEXEC)
+            res = self.config["linux"].get("resources") or {}
+            try:
+                self.cgroup.create(res, devices=self._device_rules(res))
+            except OSError as exc:   # a limit the kernel refuses: the start fails, as runc's does
+                why = f"{exc.strerror}: {exc.filename}" if exc.filename else (exc.strerror or str(exc))
+                raise runtime.StartError(f"setting the container's cgroup: {why}", exit_code=128) from None
+        # Read through fds the shim holds, so a --rm container's removal cannot take it away.
+        self.log.open()
         child_side = []
         console = None
         if self.tty:
@@ -78,7 +78,7 @@ class Container:
             self.outputs[err_r] = 2
         overlay = {"lower": notes[schema.ANNOTATION_LOWERDIR], "upper": notes[schema.ANNOTATION_UPPERDIR],
                    "work": notes[schema.ANNOTATION_WORKDIR]}
-        bundle = os.path.dirname(self.log_path)
+        bundle = self.bundle
         self.dns_sockets = resolver_sockets.bind_for_container(self.config, layout.netns_dir(self.settings.exec_root))
         try:
             self.held_ports = held_ports.hold(notes.get(schema.ANNOTATION_PORTS) or "")

@@ -1,8 +1,9 @@
 """The shim: one detached process per running container (started by services.shim.launch).
 
 It owns the container: it holds its stdio (pipes, or a pty when the config asks for a
-terminal), writes every byte to the json-file log and to attached clients, feeds stdin,
-reaps it and its orphans (child subreaper), and records its exit durably in
+terminal), writes every byte to the log (services.shim.logwriter, rotated as its driver
+says) and to attached clients, feeds stdin, reaps it and its orphans (child subreaper),
+and records its exit durably in
 `<container dir>/exit.json` before it says so to anyone. It serves the shim.* methods
 on `<exec-root>/sock/shim-<id>.sock`, outlives any restart of the services, and exits
 shortly after its container does.
@@ -115,7 +116,7 @@ class Shim(Container):
                 self.log_grew.set()
             return
         try:
-            os.write(self.log_fd, jsonlog.encode(self.outputs[fd] or 1, data))
+            self.log.write(self.outputs[fd] or 1, data)
         except OSError as exc:
             # A full disk: the output is dropped, never left to block the container.
             if not self.log_failing:
@@ -241,14 +242,16 @@ class Shim(Container):
         return True
 
     async def _follow(self, fds: set[int], **query):
-        """Chunks of the log, as jsonlog.read gives them; a reader keeps the shim lingering
-        after its container's exit while it still reads."""
+        """Chunks of the log, as jsonlog.read gives them, across its rotations; a reader keeps
+        the shim lingering after its container's exit while it still reads."""
         self.attached += 1
+        view = self.log.reader()
         try:
-            async for meta, chunk in jsonlog.read(self.log_read_fd, fds, **query):
+            async for meta, chunk in jsonlog.read(view, fds, **query):
                 yield meta, chunk
                 self.attach_progress = time.monotonic()
         finally:
+            view.close()
             self.attached -= 1
 
     async def attach(self, call: wire.Call):
@@ -259,19 +262,21 @@ class Shim(Container):
         fds = {fd for fd, on in ((1, p["stdout"]), (2, p["stderr"])) if on}
         feeder = asyncio.ensure_future(self._feed_stdin(call.upload, p["stdin"]))
         try:
-            async for meta, chunk in self._follow(fds, start=0 if p["logs"] else None, tty=self.tty,
+            async for meta, chunk in self._follow(fds, at_end=not p["logs"], tty=self.tty,
                                                   grew=self._grew if p["stream"] else None):
                 yield {"fd": meta["fd"]}, chunk
         finally:
             feeder.cancel()
 
     async def logs(self, call: wire.Call):
-        """The container's log, followed until its output ends (docker logs -f)."""
+        """The container's log, followed until its output ends (docker logs -f); first an empty
+        chunk once where it starts is fixed (jsonlog.read's `started`)."""
         self._mine(call)
         p = call.params
         fds = {fd for fd, on in ((1, p["stdout"]), (2, p["stderr"])) if on}
-        async for item in self._follow(fds, tail=p["tail"], since=p["since"], until=p["until"],
-                                       timestamps=p["timestamps"], grew=self._grew):
+        async for item in self._follow(fds, tail=p["tail"], since_ns=p["since_ns"], until_ns=p["until_ns"],
+                                       timestamps=p["timestamps"], details=p["details"], grew=self._grew,
+                                       started=True):
             yield item
 
     async def _feed_stdin(self, upload, wanted: bool) -> None:
@@ -293,9 +298,8 @@ class Shim(Container):
                         loop.remove_writer(self.stdin_w)
                 except (BrokenPipeError, OSError):
                     return
-        if wanted and self.stdin_once and self.stdin_w is not None:
-            if self.tty:
-                os.write(self.stdin_w, b"\x04")  # end of file, as a terminal says it
-            else:
-                os.close(self.stdin_w)
-                self.stdin_w = None
+        # The end of the caller's stdin closes the container's with StdinOnce (as dockerd: a
+        # terminal's is left as it is, the api ends such an attach instead).
+        if wanted and self.stdin_once and not self.tty and self.stdin_w is not None:
+            os.close(self.stdin_w)
+            self.stdin_w = None

@@ -8,6 +8,7 @@ from services.common.config import Settings
 from services.common.store import Store
 
 from .adopt import adopt
+from .archives import Archives
 from .build_steps import BuildSteps
 from .commit import Snapshots
 from .control import Control
@@ -24,6 +25,7 @@ from .networks.room import NetworksRoom
 from .networks.store import Networks
 from .records import Records
 from .shims import Shims
+from .update import Updates
 from .usage import Usage
 
 
@@ -41,11 +43,13 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
     build_steps = BuildSteps(records, creator, lifecycle, snapshots, clients)
     health = Health(records, clients)
     lifecycle.started_hooks.append(health.watch)
-    rooms = [creator, lifecycle, Listing(settings, records, store, lifecycle), Logs(records), snapshots,
+    rooms = [creator, lifecycle, Listing(settings, records, store, lifecycle), Logs(settings, records), snapshots,
              Info(settings, store.conn), build_steps, health, NetworksRoom(settings, records, networks, bridges),
              Execs(records, clients)]
     rooms.append(Usage(records))   # docker top, docker stats
     rooms.append(Control(records, bridges))
+    rooms.append(Archives(settings, records, snapshots, lifecycle))   # docker cp
+    rooms.append(Updates(records))   # docker update
     for room in rooms:
         for name, handler in room.handlers().items():
             server.handle(name)(handler)

@@ -13,20 +13,18 @@ import os
 import stat
 from dataclasses import dataclass
 
-from services.common import errors, wire
+from services.common import errors, logdrivers, logfiles, wire
+from services.common.wire import schema
 from services.kernel import devices as device_rules
 from services.kernel import seccomp
 from services.kernel.capabilities import CAPABILITIES, held
 
+from . import bundle_host, bundle_mounts
+from .namespaces import Shared
 from .networks.modes import Joined
+from .spec import resources as resource_limits
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-NAMESPACES = ("pid", "mount", "ipc", "uts", "network")
-# Docker's default masked and read-only paths (moby daemon/pkg/oci/defaults.go).
-MASKED_PATHS = ["/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-                "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
-                "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware"]
-READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 # Docker's default capabilities (moby daemon/pkg/oci/caps/defaults.go).
 DEFAULT_CAPABILITIES = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
                         "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
@@ -229,9 +227,11 @@ def devices(host: dict) -> tuple[list[dict], list[device_rules.Rule]]:
     return nodes, rules + extra_rules
 
 
-def oci_config(rec: dict, d: dict, lowers: list[str], network: "Joined | None" = None) -> dict:
+def oci_config(rec: dict, d: dict, lowers: list[str], network: "Joined | None" = None,
+               shared: Shared | None = None) -> dict:
     """config.json for the container record `rec`; `lowers` are its layer dirs, bottom first;
-    `network` what its network mode joins (networks.modes.at_start; none: its own)."""
+    `network` what its network mode joins (networks.modes.at_start; none: its own), `shared`
+    its PID and IPC namespaces (namespaces.at_start; none: its own)."""
     config, host = rec["Config"], rec["HostConfig"]
     network_ns = network.namespace if network is not None else {"type": "network"}
     files = {**d, **(network.files or {})} if network is not None else d
@@ -245,71 +245,55 @@ def oci_config(rec: dict, d: dict, lowers: list[str], network: "Joined | None" =
     user = config.get("User") or ""
     name, _, group = user.partition(":")
     numeric = {"uid": int(name) if name.isdigit() else 0, "gid": int(group) if group.isdigit() else 0}
-    mounts = [
-        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size(host) // 1024}k"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/etc/resolv.conf", "type": "bind", "source": files["resolv"], "options": ["rbind", "rprivate"]},
-        {"destination": "/etc/hostname", "type": "bind", "source": files["hostname"], "options": ["rbind", "rprivate"]},
-        {"destination": "/etc/hosts", "type": "bind", "source": files["hosts"], "options": ["rbind", "rprivate"]},
-    ]
-    for m in rec.get("Mounts") or []:
-        options = ["rbind", "rprivate"] + ([] if m.get("RW", True) else ["ro"])
-        mounts.append({"destination": m["Destination"], "type": "bind", "source": m["Source"], "options": options})
-    memory = int(host.get("Memory") or 0)
-    resources: dict = {}
-    if memory:
-        resources["memory"] = {"limit": memory, "swap": int(host.get("MemorySwap") or 0)}
-    cpu = {key: host[field] for key, field in (("shares", "CpuShares"), ("quota", "CpuQuota"),
-                                                 ("period", "CpuPeriod"), ("cpus", "CpusetCpus")) if host.get(field)}
-    if cpu:
-        resources["cpu"] = cpu
-    if (host.get("PidsLimit") or 0) > 0:
-        resources["pids"] = {"limit": host["PidsLimit"]}
+    shared = shared or Shared({"type": "pid"}, {"type": "ipc"})
+    mounts, propagation = bundle_mounts.oci_mounts(rec, files, shared, shm_size(host))
+    own_uts = (host.get("UTSMode") or "") != "host"
+    resources = resource_limits.oci(host)
     nodes, rules = devices(host)
     resources["devices"] = [device_rules.to_oci(rule) for rule in rules]
     caps, sec = capabilities(host), security(host.get("SecurityOpt"))
     profile = _seccomp_profile(host, caps, sec)
-    unmasked = bool(host.get("Privileged")) or sec.unmasked_paths
+    masked, readonly = bundle_host.protected_paths(host, sec.unmasked_paths)
+    console = bundle_host.console_size(config, host)
     return {
         "ociVersion": "1.0.2",
         "process": {
             "terminal": bool(config.get("Tty")),
             "user": numeric,
-            "args": [rec["Path"], *rec["Args"]],
+            "args": bundle_host.args(rec),
             "env": env,
             "cwd": config.get("WorkingDir") or "/",
             "capabilities": caps,
             "noNewPrivileges": sec.no_new_privileges,
+            "oomScoreAdj": int(host.get("OomScoreAdj") or 0),   # always: not the shim's own
+            "rlimits": bundle_host.rlimits(host),
+            **({"consoleSize": console} if console else {}),
         },
         "root": {"path": "rootfs", "readonly": bool(host.get("ReadonlyRootfs"))},
-        "hostname": config.get("Hostname") or rec["Id"][:12],
-        **({"domainname": config["Domainname"]} if config.get("Domainname") else {}),
+        # With the host's UTS namespace, neither (a runtime may not set the host's name).
+        **({"hostname": config.get("Hostname") or rec["Id"][:12]} if own_uts else {}),
+        **({"domainname": config["Domainname"]} if config.get("Domainname") and own_uts else {}),
         "mounts": mounts,
         "linux": {
-            "namespaces": [{"type": ns} for ns in NAMESPACES if ns != "network"]
-            + ([network_ns] if network_ns is not None else []),
+            "namespaces": bundle_host.namespaces(host, network_ns, shared),
             "devices": nodes,
             # Absolute: below the hierarchies' roots, as runc reads it (a relative path is
             # below the cgroup runc itself runs in).
             "cgroupsPath": "/" + rec["Dockyard"]["cgroup"],
             "resources": resources,
-            "maskedPaths": [] if unmasked else MASKED_PATHS,
-            "readonlyPaths": [] if unmasked else READONLY_PATHS,
+            "maskedPaths": masked,
+            "readonlyPaths": readonly,
+            "sysctl": bundle_host.sysctls(host),
+            **({"rootfsPropagation": propagation} if propagation else {}),
             **({"seccomp": profile} if profile is not None else {}),
         },
         "annotations": {
+            **bundle_host.annotations(host, shared, bundle_mounts.copies_up(rec)),
             wire.ANNOTATION_LOWERDIR: ":".join(reversed(lowers)) if lowers else d["empty"],
             wire.ANNOTATION_UPPERDIR: d["upper"],
             wire.ANNOTATION_WORKDIR: d["work"],
-            wire.ANNOTATION_LOG_PATH: d["log"],
+            wire.ANNOTATION_LOG_PATH: logfiles.path_of(d, logdrivers.of(rec)["Type"]),
+            schema.ANNOTATION_LOG: schema.encode_log_settings(logdrivers.settings(logdrivers.of(rec), rec)),
             wire.ANNOTATION_OPEN_STDIN: wire.ANNOTATION_TRUE if config.get("OpenStdin") else wire.ANNOTATION_FALSE,
             wire.ANNOTATION_STDIN_ONCE: wire.ANNOTATION_TRUE if config.get("StdinOnce") else wire.ANNOTATION_FALSE,
             wire.ANNOTATION_USER: user,

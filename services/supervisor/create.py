@@ -40,12 +40,14 @@ class Creator:
 
     async def create(self, call: wire.Call) -> dict:
         p = call.params
-        return {"id": self.make(p["config"], p["host_config"], p.get("networking_config"), p.get("name")),
-                "warnings": []}
+        warnings: list[str] = []
+        cid = self.make(p["config"], p["host_config"], p.get("networking_config"), p.get("name"), warnings=warnings)
+        return {"id": cid, "warnings": warnings}
 
     def make(self, config: dict | None, host: dict | None, networking: dict | None, name: str | None,
-             build_step: bool = False) -> str:
-        """A new container's id, its record and files made; a build's RUN step says so."""
+             build_step: bool = False, warnings: list[str] | None = None) -> str:
+        """A new container's id, its record and files made; a build's RUN step says so. What
+        Docker warns of is added to `warnings`."""
         spec.check(config or {}, host, networking)
         config, host = config or {}, host or {}
         for entry in host.get("ExtraHosts") or []:
@@ -58,10 +60,15 @@ class Creator:
         name = self._name(name)
         cid = self.records.new_id()
         d = container_files.paths(self.settings.data_root, cid)
-        mounts, anonymous = self.mounts.for_create(config, host)
-        made = spec.Made(id=cid, name=name, image_id=image_id, image=self.store.config(image_id).get("config") or {},
+        image = self.store.config(image_id).get("config") or {}
+        # The image's VOLUMEs are anonymous volumes, but not in a build's RUN step (its changes
+        # there are the step's result).
+        mounts, anonymous = self.mounts.for_create(config, host, None if build_step else image.get("Volumes"))
+        made = spec.Made(id=cid, name=name, image_id=image_id, image=image,
                          paths=d, mounts=mounts, anonymous_volumes=anonymous,
-                         cgroup_parent=self.settings.cgroup_parent, default_runtime=self.settings.runtime)
+                         warnings=warnings if warnings is not None else [],
+                         cgroup_parent=self.settings.cgroup_parent, default_runtime=self.settings.runtime,
+                         default_log={"Type": self.settings.log_driver, "Config": self.settings.log_opts})
         try:
             rec = spec.record(made, config, host)
             rec["NetworkSettings"] = modes.settings_at_create(host, networking, self.networks.find)

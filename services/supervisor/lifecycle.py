@@ -22,7 +22,7 @@ from services.common.config import Settings
 from services.common.store import Store
 from services.kernel.cgroups import Cgroup, prime_migration
 
-from . import bundle, execs, health, spec, states
+from . import bundle, execs, health, namespaces, spec, states
 from .networks import legacy_links, modes
 from .networks.bridge import Bridges
 from .mounts import Mounts
@@ -89,9 +89,10 @@ class Lifecycle:
         d = container_files.paths(self.settings.data_root, cid)
         lowers = [self.store.layer_path(row["chain_id"]) for row in self.store.chain(rec["Image"])]
         try:
+            shared = namespaces.at_start(rec, self.records)   # the PID and IPC namespaces it joins
             network = await self._network(rec)
             with open(d["config"], "w") as fh:
-                json.dump(bundle.oci_config(rec, d, lowers, network), fh, indent=1)
+                json.dump(bundle.oci_config(rec, d, lowers, network, shared), fh, indent=1)
             if os.path.exists(d["exit"]):
                 os.unlink(d["exit"])
             report, channel = await self.shims.spawn(cid)
@@ -176,6 +177,8 @@ class Lifecycle:
         # Its addresses given back in the record it saves, with no wait between the load and
         # the save (a connect holding its lock may be saving too); the kernel's part after.
         unwired = self.bridges.release_all(rec)
+        # A restart the policy asks for is in the same save: no wait sees it merely exited.
+        restart = None if rec["HostConfig"].get("AutoRemove") else self.restarts.due(rec)
         await self.records.save_until_it_works(rec, "the exit of")
         try:
             await self.bridges.finish(rec, *unwired)
@@ -187,8 +190,8 @@ class Lifecycle:
             async with self.records.lock(cid):
                 if self.records.exists(cid):
                     await self.remove_locked(self.records.load(cid), volumes=True)
-        else:
-            self.restarts.after_exit(rec)
+        elif restart is not None:
+            self.restarts.schedule(cid, restart)
 
     async def until_exited(self, cid: str, timeout: float | None) -> bool:
         """Whether the container is not running (now, or by the end of `timeout`)."""
@@ -205,7 +208,7 @@ class Lifecycle:
         cid, state = rec["Id"], rec["State"]
         condition = call.params.get("condition") or "not-running"
         if condition not in ("not-running", "next-exit", "removed"):
-            raise errors.BadParameter(f"invalid condition {condition!r}")
+            raise errors.BadParameter(f"invalid condition: {json.dumps(condition)}")
         if condition == "removed":
             state = await asyncio.shield(self._future(self.removals, cid))
         elif condition == "next-exit":
@@ -219,28 +222,43 @@ class Lifecycle:
                     break
                 rec = self.records.load(cid)
                 state = rec["State"]
-        elif state["Running"]:
+        elif state["Running"] or state["Status"] == states.RESTARTING:
+            # Docker counts one waiting to restart as running: its next exit ends the wait.
             state = await asyncio.shield(self._future(self.next_exits, cid))
         return {"exit_code": state["ExitCode"], "error": state["Error"]}
 
     # ------------------------------------------------------- stop, kill, restart
 
     async def stop(self, call: wire.Call) -> dict:
+        spec.signal_number(call.params.get("signal"))   # a bad one refused before anything is done
         cid = self.records.resolve(call.params["id"])
         async with self.records.lock(cid):
             rec = self.records.load(cid)
             states.check("stop", rec["State"]["Status"], cid)
-            self.restarts.stopped_by_client(rec)
-            self.records.save(rec)
+            self._stopped_by_client(rec)
             if rec["State"]["Running"]:
-                await self._stop(rec, call.params.get("timeout"))
+                await self._stop(rec, call.params.get("timeout"), call.params.get("signal"))
         return {}
 
-    async def _stop(self, rec: dict, timeout: int | None) -> None:
-        """Its stop signal, then SIGKILL after `timeout` seconds (none: the default; < 0: never)."""
+    def _stopped_by_client(self, rec: dict) -> None:
+        """No restart policy applies to it any more (saved); one that waited to restart has
+        stopped, and its waiters are told, as a waiter for a restarting container waits for
+        it to stop."""
+        restarting = rec["State"]["Status"] == states.RESTARTING
+        self.restarts.stopped_by_client(rec)
+        self.records.save(rec)
+        if restarting:
+            _tell(self.next_exits, rec["Id"], rec["State"])
+
+    async def _stop(self, rec: dict, timeout: int | None, signal_name: str | None = None) -> None:
+        """Its stop signal (or `signal_name`), then SIGKILL after `timeout` seconds (none: its
+        Config.StopTimeout, else Docker's 10; < 0: never)."""
         cid = rec["Id"]
+        if timeout is None:
+            timeout = rec["Config"].get("StopTimeout")
         timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
-        await self.shims.signal(rec, spec.signal_number(rec["Config"].get("StopSignal"), signal.SIGTERM))
+        number = spec.signal_number(signal_name or rec["Config"].get("StopSignal"), signal.SIGTERM)
+        await self.shims.signal(rec, number)
         await self.thaw_if_paused(rec)
         if timeout < 0:
             await self.until_exited(cid, None)
@@ -268,12 +286,13 @@ class Lifecycle:
                 self.records.save(states.apply(now, "unpaused"))
 
     async def restart(self, call: wire.Call) -> dict:
+        spec.signal_number(call.params.get("signal"))
         cid = self.records.resolve(call.params["id"])
         async with self.records.lock(cid):
             self.restarts.cancel(cid)
             rec = self.records.load(cid)
             if rec["State"]["Running"]:
-                await self._stop(rec, call.params.get("timeout"))
+                await self._stop(rec, call.params.get("timeout"), call.params.get("signal"))
                 rec = self.records.load(cid)
             states.check("restart", rec["State"]["Status"], cid)
             self.restarts.started_by_client(rec)
@@ -281,18 +300,27 @@ class Lifecycle:
         return {}
 
     async def kill(self, call: wire.Call) -> dict:
-        rec = self.records.find(call.params["id"])
+        """A signal (SIGKILL if none is named) to the container's process; every refusal in
+        dockerd's words, "cannot kill container: <the name asked>: ..."."""
+        ref = call.params["id"]
+        try:
+            return await self._kill(ref, call.params.get("signal"))
+        except errors.DockyardError as exc:
+            raise type(exc)(f"cannot kill container: {ref}: {exc.message}") from None
+
+    async def _kill(self, ref: str, signal_name: str | None) -> dict:
+        number = spec.signal_number(signal_name)   # before the container is looked for, as dockerd
+        rec = self.records.find(ref)
         cid = rec["Id"]
-        number = spec.signal_number(call.params.get("signal"))
-        states.check("kill", rec["State"]["Status"], cid)
-        stopping = number in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT,
-                              spec.signal_number(rec["Config"].get("StopSignal"), signal.SIGTERM))
+        if rec["State"]["Status"] not in states.ALLOWED["kill"]:
+            raise errors.Conflict(f"container {cid} is not running")
+        # As dockerd: SIGKILL or the container's stop signal ends its restart policy.
+        stopping = number in (signal.SIGKILL, spec.signal_number(rec["Config"].get("StopSignal"), signal.SIGTERM))
         if not stopping:
             if not rec["State"]["Running"]:
                 raise errors.Conflict(f"Container {cid[:12]} is restarting, wait until the container is running")
         else:
-            self.restarts.stopped_by_client(rec)
-            self.records.save(rec)
+            self._stopped_by_client(rec)
             if not rec["State"]["Running"]:
                 return {}  # it was waiting to restart: now it will not
         await self.shims.signal(rec, number)
@@ -308,9 +336,10 @@ class Lifecycle:
         cid = self.records.resolve(call.params["id"])
         async with self.records.lock(cid):
             rec = self.records.load(cid)
+            waiting = rec["State"]["Status"] == states.RESTARTING
+            if (rec["State"]["Running"] or waiting) and not call.params["force"]:   # as dockerd, a 409
+                states.check("remove", rec["State"]["Status"], cid)
             if rec["State"]["Running"]:
-                if not call.params["force"]:
-                    states.check("remove", rec["State"]["Status"], cid)
                 await self.shims.signal(rec, signal.SIGKILL)
                 await self.thaw_if_paused(rec)
                 await self.until_exited(cid, KILL_GRACE)

@@ -7,6 +7,7 @@ import json
 import os
 import tarfile
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -183,6 +184,84 @@ def test_commit_then_run_the_new_image(daemon):
     remove(daemon, new)
     remove(daemon, cid)
     assert daemon.request("DELETE", "/images/myrepo:v1").status == 204
+
+
+def test_changes_leave_out_what_the_runtime_mounts(daemon):
+    """As `docker diff`: the files and trees mounted into every container (Docker's init
+    layer) are not the container's changes; what it did is, in Docker's walk order."""
+    cid, code, _ = run(daemon, ["sh", "-c", "mkdir /foo; echo xyzzy > /foo/bar"])
+    assert code == 0
+    assert daemon.get(f"/containers/{cid}/changes").json() == [{"Path": "/foo", "Kind": 1},
+                                                                {"Path": "/foo/bar", "Kind": 1}]
+    remove(daemon, cid)
+    cid, code, _ = run(daemon, ["touch", "/test"])
+    assert daemon.get(f"/v1.45/containers/{cid}/changes").json() == [{"Path": "/test", "Kind": 1}]
+    # The runtime made its mount points in the container's own layer: they are left out.
+    upper = Path(daemon.data_root, "containers", inspect(daemon, cid)["Id"], "upper")
+    assert (upper / "etc" / "hostname").exists()
+    remove(daemon, cid)
+    # A container's own writes under /etc are its changes, as in Docker.
+    cid, code, _ = run(daemon, ["sh", "-c", "echo hi > /etc/motd"])
+    assert daemon.get(f"/containers/{cid}/changes").json() == [{"Path": "/etc", "Kind": 0},
+                                                                {"Path": "/etc/motd", "Kind": 1}]
+    remove(daemon, cid)
+
+
+def test_commit_keeps_message_author_and_changes(daemon):
+    cid, code, _ = run(daemon, ["sh", "-c", "echo made > /made"])
+    changes = "&".join("changes=" + urllib.parse.quote(c) for c in
+                       ("EXPOSE 8000", 'CMD ["cat", "/made"]', "ENV GREETING=hi", "LABEL from=commit"))
+    author = urllib.parse.quote("John Hannibal Smith <hannibal@a-team.com>")
+    r = daemon.request("POST", f"/commit?container={cid}&m=a%20message&author={author}&repo=changed&tag=v1&{changes}")
+    assert r.status == 201, r.body
+    old = daemon.get("/images/changed:v1/json").json()
+    assert old["comment"] == "a message" and old["author"] == "John Hannibal Smith <hannibal@a-team.com>"
+    assert old["config"]["Cmd"] == ["cat", "/made"]
+    new = daemon.get("/v1.45/images/changed:v1/json").json()
+    assert new["Comment"] == "a message" and new["Author"] == "John Hannibal Smith <hannibal@a-team.com>"
+    config = new["Config"]
+    assert config["ExposedPorts"] == {"8000/tcp": {}} and config["Labels"] == {"from": "commit"}
+    assert "GREETING=hi" in config["Env"] and config["Cmd"] == ["cat", "/made"]
+    # The changed image runs as changed.
+    made, code, out = run(daemon, None, Image="changed:v1")
+    assert code == 0 and out == b"made\n"
+    remove(daemon, made)
+    # A refused change is Docker's 400, and no image is made.
+    for change, message in (("RUN true", "RUN is not a valid change command"),
+                            ("EXPOSE", "dockerfile parse error on line 1: EXPOSE requires at least one argument"),
+                            ("EXPOSE 80/sctpx", "invalid proto: sctpx")):
+        r = daemon.request("POST", f"/commit?container={cid}&repo=changed&tag=bad&changes={urllib.parse.quote(change)}")
+        assert r.status == 400 and r.json()["message"] == message, r.body
+        assert daemon.get("/images/changed:bad/json").status == 404
+    remove(daemon, cid)
+    assert daemon.request("DELETE", "/images/changed:v1").status == 204
+
+
+def test_v1_booleans_are_one_of_the_specs_spellings(daemon):
+    """The v1.0 booleans: 1/True/true or 0/False/false (and Go's other spellings of them, as
+    the v1.0 daemon read them); anything else is a 400, on every v1.0 endpoint that takes one.
+    The modern paths read them as dockerd does today."""
+    stopped = create(daemon, Cmd=["true"])
+    for method, path in (("GET", "/containers/json?all=yes"), ("GET", "/images/json?all=2"),
+                         ("POST", f"/containers/{stopped}/attach?logs=on&stdout=1"),
+                         ("POST", f"/containers/{stopped}/attach?logs=1&stdout=maybe"),
+                         ("DELETE", f"/containers/{stopped}?v=no"),
+                         ("POST", "/images/busybox/tag?repo=booltest&force=yes"),
+                         ("GET", "/v1.0/containers/json?all=yes")):
+        r = daemon.request(method, path)
+        assert r.status == 400, (path, r.status, r.body)
+        assert r.json()["message"].startswith("Bad parameter"), r.body
+    assert inspect(daemon, stopped)["Id"].startswith(stopped)   # the refused remove removed nothing
+    assert daemon.get("/images/booltest/json").status == 404
+    ids = lambda path: [c["Id"][:12] for c in daemon.get(path).json()]
+    for spelling in ("1", "True", "true", "t"):
+        assert stopped in ids(f"/containers/json?all={spelling}")
+    for spelling in ("0", "False", "false", ""):
+        assert stopped not in ids(f"/containers/json?all={spelling}")
+    assert stopped in ids("/v1.45/containers/json?all=yes")     # dockerd's BoolValue
+    assert stopped not in ids("/v1.45/containers/json?all=no")
+    r = daemon.request("DELETE", f"/containers/{stopped}?v=False")
+    assert r.status == 204
 
 
 def test_memory_limit_kills_a_hog(daemon):

@@ -267,6 +267,48 @@ def test_docker_container_prune_with_filters(daemon, cli, client):
                 pass
 
 
+def test_container_prune_keeps_what_runs_and_reads_label_not_as_docker(daemon, client):
+    """Docker's prune removes what does not run (created, exited, dead), never a running or
+    paused one; `label!=k=v` keeps what has that label with that value only, and several
+    `label!` keep only what has all of them (moby's matchLabels)."""
+    tag = uuid.uuid4().hex[:8]
+    made = []
+
+    def make(labels: dict, run: bool = False):
+        ctr = client.containers.run("busybox", "top", detach=True, labels={"dyq": tag, **labels}) if run else \
+            client.containers.create("busybox", "true", labels={"dyq": tag, **labels})
+        made.append(ctr)
+        return ctr
+    paused = make({}, run=True)
+    paused.pause()
+    running = make({}, run=True)
+    prod = make({"env": "prod"})
+    test = make({"env": "test"})
+    both = make({"env": "prod", "tier": "db"})
+    plain = make({})
+    try:
+        def prune(filters: dict) -> set[str]:
+            r = daemon.request("POST", f"/v1.45/containers/prune?{query(filters)}")
+            assert r.status == 200, r.body
+            return set(r.json()["ContainersDeleted"] or [])
+        # Not both labels: every one but `both` goes of those that do not run.
+        assert prune({"label": [f"dyq={tag}"], "label!": ["env=prod", "tier=db"]}) == {prod.id, test.id, plain.id}
+        assert prune({"label": [f"dyq={tag}"], "label!": ["env=prod"]}) == set()
+        assert prune({"label": [f"dyq={tag}"], "label!": ["env=test"]}) == {both.id}
+        left = {c.id for c in client.containers.list(all=True, filters={"label": f"dyq={tag}"})}
+        assert left == {paused.id, running.id}
+        paused.unpause()
+        running.kill()
+        running.wait()
+        assert prune({"label": [f"dyq={tag}"]}) == {running.id}
+    finally:
+        for ctr in made:
+            try:
+                ctr.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+
+
 def test_docker_image_prune_with_filters(daemon, cli, client):
     tag = uuid.uuid4().hex[:8]
     label = {"dyi": tag}

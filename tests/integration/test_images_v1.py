@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import threading
+import urllib.parse
 
 import pytest
 
@@ -235,6 +236,45 @@ def test_failed_import_leaves_nothing(daemon):
     assert r.status == 400 and "lowercase" in r.json()["message"]
     assert (set(os.listdir(layers)), len(rows(daemon, "?all=1"))) == before
     assert os.listdir(os.path.join(daemon.data_root, "tmp", "registry")) == []
+
+
+def test_import_with_changes(daemon, rootfs):
+    """`docker import -c` and docker-py's import with changes: the `changes` parameter,
+    repeated, applied to the imported image's config; a bad one is Docker's 400."""
+    body = compress(rootfs, "gzip")
+
+    def post(path: str, changes: tuple[str, ...]):
+        query = "&".join("changes=" + urllib.parse.quote(c) for c in changes)
+        return daemon.request("POST", f"{path}&{query}", body=body, headers={"Content-Type": "application/x-tar"})
+    r = post("/v1.45/images/create?fromSrc=-&repo=imported-changes&tag=1",
+             ("USER foobar", 'CMD ["echo"]', "ENV A=1", "ENV B=$A", "EXPOSE 80", "WORKDIR /srv",
+              "LABEL l=v", "STOPSIGNAL SIGQUIT", 'ENTRYPOINT ["/bin/sh", "-c"]'))
+    assert r.status == 200 and "error" not in messages(r.body)[-1], r.body
+    config = daemon.get("/v1.45/images/imported-changes:1/json").json()["Config"]
+    assert config["User"] == "foobar" and config["Env"] == ["A=1", "B=1"]
+    assert config["Cmd"] == ["echo"] and config["Entrypoint"] == ["/bin/sh", "-c"]
+    assert config["ExposedPorts"] == {"80/tcp": {}} and config["WorkingDir"] == "/srv"
+    assert config["Labels"] == {"l": "v"} and config["StopSignal"] == "SIGQUIT"
+    # On the v1.0 path too.
+    r = post("/images/create?fromSrc=-&repo=imported-changes&tag=2", ("USER nobody",))
+    assert r.status == 200, r.body
+    assert daemon.get("/images/imported-changes:2/json").json()["config"]["User"] == "nobody"
+    # A refused change: a 400 with Docker's words, before anything is imported.
+    layers = os.path.join(daemon.data_root, "layers")
+    before = (set(os.listdir(layers)), len(rows(daemon, "?all=1")))
+    for changes, message in ((("RUN true",), "RUN is not a valid change command"),
+                             (("USER a", "ADD x /"), "ADD is not a valid change command"),
+                             (("EXPOSE",), "dockerfile parse error on line 1: EXPOSE requires at least one argument"),
+                             (("USER",), "dockerfile parse error on line 1: USER requires exactly one argument")):
+        for path in ("/v1.45/images/create?fromSrc=-&repo=imported-changes&tag=bad",
+                     "/images/create?fromSrc=-&repo=imported-changes&tag=bad"):
+            r = post(path, changes)
+            assert r.status == 400 and r.json()["message"] == message, (changes, r.body)
+    assert daemon.get("/images/imported-changes:bad/json").status == 404
+    assert (set(os.listdir(layers)), len(rows(daemon, "?all=1"))) == before
+    assert os.listdir(os.path.join(daemon.data_root, "tmp", "registry")) == []
+    for tag in ("1", "2"):
+        assert daemon.request("DELETE", f"/images/imported-changes:{tag}").status == 204
 
 
 def test_create_needs_a_source(daemon):

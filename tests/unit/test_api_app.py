@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from services.api import params
 from services.api.app import make_app
+from services.api.routes import VERSION_PREFIX
 from services.common import wire
 from services.common.config import Settings
 
@@ -27,6 +28,7 @@ def with_client(tmp_path, body, **settings):
             })
         # A route for this test only, to drive the body and parameter helpers.
         app.router.add_post("/echo", echo)
+        app.router.add_post(VERSION_PREFIX + "/echo", echo)
         async with TestClient(TestServer(app)) as client:
             await body(client)
         clients.close()
@@ -89,4 +91,25 @@ def test_info_without_services_is_503_quickly(tmp_path):
         r = await client.get("/info")
         assert r.status == 503 and "not running" in (await r.json())["message"]
         assert loop.time() - start < 5
+    with_client(tmp_path, body)
+
+
+def test_v1_booleans_are_strict_and_modern_ones_lax(tmp_path):
+    async def body(client):
+        for value, meant in (("1", True), ("True", True), ("true", True), ("t", True), ("TRUE", True),
+                             ("0", False), ("False", False), ("false", False), ("", False), ("F", False)):
+            for path in ("/echo", "/v1.0/echo"):
+                r = await client.post(f"{path}?all={value}")
+                assert r.status == 200 and (await r.json())["all"] is meant, (path, value)
+        for value in ("yes", "no", "2", "on", " true", "none", "tRue"):
+            for path in ("/echo", "/v1.0/echo"):
+                r = await client.post(f"{path}?all={value}")
+                assert r.status == 400, (path, value)
+                message = (await r.json())["message"]
+                assert message.startswith("Bad parameter") and "all" in message, message
+        # Modern paths read them as dockerd does today: anything but 0/no/false/none is true.
+        for value, meant in (("yes", True), ("2", True), ("on", True), (" true", True), ("tRue", True),
+                             ("no", False), ("none", False), ("NO", False), ("", False), ("0", False)):
+            r = await client.post(f"/v1.45/echo?all={value}")
+            assert r.status == 200 and (await r.json())["all"] is meant, value
     with_client(tmp_path, body)

@@ -60,7 +60,7 @@ def test_limits_of_v1_0_bodies_and_their_refusals():
 
 
 @pytest.mark.parametrize("config, host, message", [
-    ({"StopSignal": "SIGNOPE"}, {}, "Invalid signal"),
+    ({"StopSignal": "SIGNOPE"}, {}, "invalid signal: SIGNOPE"),   # dockerd's words
     ({"WorkingDir": "relative"}, {}, "needs to be an absolute path"),
     ({}, {"RestartPolicy": {"Name": "sometimes"}}, "unknown policy"),
     ({}, {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 2}}, "only be used with 'on-failure'"),

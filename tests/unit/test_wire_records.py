@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from services.common import errors, wire
+from services.common.wire import schema
 
 from .test_wire import CID, NOW, created_container, exited_container
 
@@ -130,7 +131,11 @@ def test_annotation_keys_are_declared_once():
             wire.ANNOTATION_LOG_PATH, wire.ANNOTATION_OPEN_STDIN, wire.ANNOTATION_STDIN_ONCE,
             wire.ANNOTATION_USER, wire.ANNOTATION_RUNTIME]
     assert len(set(keys)) == 8 and all(k.startswith("org.dockyard.") for k in keys)
-    assert set(wire.ANNOTATIONS) == set(keys) | {wire.ANNOTATION_PORTS}   # the ports: optional
+    # the ports, the log's settings, GroupAdd, the volumes to fill and the shared /dev/shm: optional
+    optional = {wire.ANNOTATION_PORTS, schema.ANNOTATION_LOG, schema.ANNOTATION_GROUP_ADD, schema.ANNOTATION_COPY_UP,
+                schema.ANNOTATION_SHM_OF}
+    assert set(wire.ANNOTATIONS) == set(keys) | optional
+    assert all(k.startswith(schema.ANNOTATION_PREFIX) for k in wire.ANNOTATIONS)
     notes = {k: "x" for k in keys} | {wire.ANNOTATION_OPEN_STDIN: wire.ANNOTATION_TRUE,
                                         wire.ANNOTATION_STDIN_ONCE: wire.ANNOTATION_FALSE}
     wire.check(wire.ANNOTATIONS, notes, "annotations")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.common.config import RUNTIMES, runtime_path
 from services.common.timefmt import unix as unix_time
 
-from . import networks
+from . import container_config, networks
 from .common import container_command, human_duration, image_created, image_field, since
 
 
@@ -48,7 +48,7 @@ def info(rec: dict) -> dict:
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
         "DockerRootDir": rec["data_root"],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none", "null"],
-                    "Authorization": None, "Log": ["json-file"]},
+                    "Authorization": None, "Log": ["json-file", "local"]},
         "MemoryLimit": rec["memory_limit"],
         "SwapLimit": rec["swap_limit"],
         "KernelMemoryTCP": False,
@@ -65,7 +65,7 @@ def info(rec: dict) -> dict:
         "NFd": rec["nfd"],
         "NGoroutines": rec["ngoroutines"],
         "SystemTime": rec["system_time"],
-        "LoggingDriver": "json-file",
+        "LoggingDriver": rec.get("log_driver", "json-file"),
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": rec["cgroup_version"],
         "NEventsListener": 0,
@@ -98,7 +98,7 @@ def info(rec: dict) -> dict:
                   "ControlAvailable": False, "Error": "", "RemoteManagers": None},
         "LiveRestoreEnabled": True,
         "Isolation": "",
-        "InitBinary": "",
+        "InitBinary": "docker-init",
         "ContainerdCommit": {"ID": ""},
         "RuncCommit": {"ID": ""},
         "InitCommit": {"ID": ""},
@@ -241,12 +241,6 @@ def container_created(result: dict) -> dict:
     return {"Id": result["id"], "Warnings": result["warnings"]}
 
 
-_CONFIG_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
-                "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes", "WorkingDir",
-                "Entrypoint", "OnBuild", "Labels", "StopSignal", "Healthcheck", "ExposedPorts")
-_OMITTED_EMPTY = ("Healthcheck", "ExposedPorts")   # Docker leaves them out when unset (omitempty)
-
-
 def container_inspect(rec: dict, api) -> dict:
     state = rec["State"]
     return {
@@ -270,11 +264,10 @@ def container_inspect(rec: dict, api) -> dict:
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": None,
-        "HostConfig": rec["HostConfig"],
+        "HostConfig": container_config.host_config(rec),
         "GraphDriver": {"Name": "overlay2", "Data": None},
         "Mounts": _mounts(rec),
-        "Config": {k: rec["Config"].get(k) for k in _CONFIG_KEYS
-                   if k not in _OMITTED_EMPTY or rec["Config"].get(k)},
+        "Config": container_config.config(rec),
         "NetworkSettings": networks.inspect_settings(rec, api),
     }
 

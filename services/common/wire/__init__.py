@@ -22,17 +22,20 @@ from .schema import (
     ANNOTATION_FALSE, ANNOTATION_LOG_PATH, ANNOTATION_LOWERDIR, ANNOTATION_OPEN_STDIN, ANNOTATION_PORTS,
     ANNOTATION_RUNTIME,
     ANNOTATION_STDIN_ONCE, ANNOTATION_TRUE, ANNOTATION_UPPERDIR, ANNOTATION_USER,
-    ANNOTATION_WORKDIR, ANNOTATIONS, ANY, AUTH, CONTAINER, CONTAINER_FILTERS, CONTAINER_STATE,
-    DEFAULT_TIMEOUT, EXIT, HISTORY_ENTRY, IMAGE, IMAGE_ROW, METHODS, MOUNT, PROGRESS, SERVER_KINDS,
+    ANNOTATION_WORKDIR, ANNOTATIONS, ANY, CONTAINER, CONTAINER_FILTERS, CONTAINER_STATE,
+    DEFAULT_TIMEOUT, EXIT, METHODS, MOUNT, SERVER_KINDS,
     SERVING, SHIM, START_FAILED, STARTED, STDIO, ZYGOTE_READY, ZYGOTE_REQUEST, MapOf, Method, Opt,
     check, decode_exit, decode_notice, decode_report, decode_zygote_request, encode_exit,
     encode_report, encode_serving, encode_zygote_request, exit_record, method,
 )
 
+from .images import AUTH, HISTORY_ENTRY, IMAGE, IMAGE_ROW, PROGRESS  # and the image methods
 from .builds import BUILD_CACHE_RECORD, BUILD_CHUNK, BUILD_LIMITS  # loading it declares the build methods
 from .networks import NETWORK, NETWORK_CREATE, NETWORK_FILTERS  # and the network methods
 from .execs import EXEC, EXEC_CONFIG  # and the exec methods
 from . import usage as _usage  # and the top and stats methods
+from . import updates as _updates  # and the update method
+from .archives import PATH_STAT  # and the copy (docker cp) methods
 
 if TYPE_CHECKING:
     from . import client, framing, server
@@ -50,6 +53,7 @@ __all__ = [
     "ANNOTATION_FALSE", "ANNOTATION_LOG_PATH", "ANNOTATION_LOWERDIR", "ANNOTATION_OPEN_STDIN", "ANNOTATION_RUNTIME",
     "ANNOTATION_STDIN_ONCE", "ANNOTATION_TRUE", "ANNOTATION_UPPERDIR", "ANNOTATION_USER",
     "ANNOTATION_WORKDIR", "ANNOTATION_PORTS", "ANNOTATIONS", "ANY", "AUTH", "BUILD_CACHE_RECORD", "BUILD_CHUNK", "BUILD_LIMITS",
+    "PATH_STAT",
     "CONTAINER", "CONTAINER_FILTERS",
     "CONTAINER_STATE", "DEFAULT_TIMEOUT", "EXIT", "HISTORY_ENTRY", "IMAGE", "IMAGE_ROW", "METHODS",
     "MOUNT", "PROGRESS", "SERVER_KINDS", "SERVING", "SHIM", "START_FAILED", "STARTED", "STDIO",

@@ -6,7 +6,8 @@ kept apart only for the schema module's length. `wire/__init__` loads it with th
 
 from __future__ import annotations
 
-from .schema import ANY, AUTH, PROGRESS, MapOf, Method, Opt, _declare
+from .images import AUTH, PROGRESS
+from .schema import ANY, MapOf, Method, Opt, _declare
 
 # Builds. The builder parses and runs a Dockerfile: its RUN steps are containers of the
 # supervisor (container.build_step: created, run, committed and removed in one call, so a

@@ -3,7 +3,7 @@
 - RPC methods (`METHODS`): name (noun.verb), the service that serves it, the shape of
   its parameters and of its reply, whether its reply is a stream of chunks and whether
   the caller uploads bytes, and how long a caller waits; and the records they carry (a
-  container travels as `CONTAINER`, an image as `IMAGE`, an exit as `EXIT`). The build
+  container travels as `CONTAINER`, an image as `IMAGE` (wire/images.py), an exit as `EXIT`). The build
   methods are declared in `builds.py`, into the same table.
 - The shim's start channel: JSON lines on the connection of whoever starts a shim (the
   zygote's unix socket, or the launcher's stdout). First a start report, `STARTED` or
@@ -167,70 +167,6 @@ _declare(Method("system.info", "supervisor", reply={
     "ncpu": int, "mem_total": int, "data_root": str, "system_time": str, "security_options": [str],
 }))
 
-# Images. The registry service owns the image store's writes.
-IMAGE = {
-    "id": str,
-    "parent": str,
-    "created": str,
-    "size": int,
-    "refs": [str],
-    "digests": [str],
-    "config": ANY,                  # the image config JSON, as stored
-    "last_tag_time": Opt(str),
-}
-# A row of the image list: an image without its config, but for its labels.
-IMAGE_ROW = {k: v for k, v in IMAGE.items() if k != "config"} | {"labels": ANY}
-HISTORY_ENTRY = {"id": str, "created": str, "created_by": str, "size": int,
-                 "comment": str, "tags": [str]}
-# One progress message; the api turns it into Docker's JSON message.
-PROGRESS = {
-    "status": Opt(str),
-    "id": Opt(str),
-    "current": Opt(int),
-    "total": Opt(int),
-    "stream": Opt(str),
-    "image": Opt(str),              # the image the operation made or loaded
-}
-AUTH = {"username": str, "password": str, "token": str}
-_IMPORT = {"repo": Opt(str), "tag": Opt(str), "message": Opt(str), "changes": [str],
-           "force_tag": bool, "source": str}
-
-_declare(Method("image.list", "registry", params={"all": bool}, reply={"images": [IMAGE_ROW]}))
-_declare(Method("image.inspect", "registry", params={"name": str}, reply=IMAGE))
-# What the store's layers take on disk, each counted once (system df's LayersSize), and of
-# each image the size of its layers other images share (its SharedSize).
-_declare(Method("image.usage", "registry", reply={"layers_size": int, "shared": MapOf(int)}))
-_declare(Method("image.history", "registry", params={"name": str},
-                reply={"entries": [HISTORY_ENTRY]}))
-_declare(Method("image.tag", "registry",
-                params={"name": str, "repo": str, "tag": Opt(str), "force": bool},
-                reply={"ref": str}))
-_declare(Method("image.remove", "registry", params={"name": str, "force": bool, "prune": bool},
-                reply={"untagged": [str], "deleted": [str]}))
-# Docker's image prune: dangling images (untagged, no children), or with `dangling` False
-# every image no container uses; `until` (unix seconds: the api parses Docker's forms) and
-# `label`/`label_not` (Docker's `label!`) narrow it. Each item is an untag or a deletion.
-_declare(Method("image.prune", "registry",
-                params={"dangling": bool, "until": Opt(float), "label": [str], "label_not": [str]},
-                reply={"removed": [{"untagged": Opt(str), "deleted": Opt(str)}], "space_reclaimed": int},
-                timeout=None))
-_declare(Method("image.import", "registry", params=_IMPORT, chunk=PROGRESS, upload=True))
-_declare(Method("image.import_url", "registry", params={**_IMPORT, "url": str}, chunk=PROGRESS))
-_declare(Method("image.insert", "registry", params={"name": str, "url": str, "path": str},
-                chunk=PROGRESS))
-_declare(Method("image.save", "registry", params={"names": [str]}, chunk=bytes))
-_declare(Method("auth.login", "registry",
-                params={"username": str, "password": str, "email": str, "serveraddress": str},
-                reply={"status": str}, timeout=30))
-_declare(Method("image.search", "registry", params={"term": str, "limit": int, "auth": Opt(AUTH)},
-                reply={"results": [{"name": str, "description": str, "star_count": int,
-                                    "is_official": bool, "is_automated": bool}]}, timeout=30))
-_declare(Method("auth.get", "registry", reply={"username": str, "email": str}))
-_declare(Method("image.pull", "registry", params={"image": str, "auth": Opt(AUTH)}, chunk=PROGRESS))
-_declare(Method("image.push", "registry", params={"name": str, "tag": Opt(str), "auth": Opt(AUTH)},
-                chunk=PROGRESS))
-_declare(Method("image.load", "registry", params={"quiet": bool}, chunk=PROGRESS, upload=True))
-
 # Containers, owned by the supervisor. A container travels as its whole record: the
 # shape of a modern inspect, plus the supervisor's own keys under "Dockyard"; the api
 # shapes it per version. Config and HostConfig are Docker's, as create completed them.
@@ -241,9 +177,10 @@ CONTAINER_STATE = {
     "Dead": bool, "Pid": int, "ExitCode": int, "Error": str, "StartedAt": str, "FinishedAt": str,
     "Health": Opt(HEALTH),   # with a health check: its status and its last probes
 }
-# A volume or a bind (a bind has no Name or Driver).
+# A volume, a bind or a tmpfs (a bind and a tmpfs have no Name or Driver). Spec: what the
+# bundle needs beyond inspect's fields (Docker's mount.Mount as given, or as a Binds entry reads).
 MOUNT = {"Type": str, "Name": Opt(str), "Source": str, "Destination": str, "Driver": Opt(str),
-         "Mode": str, "RW": bool, "Propagation": str}
+         "Mode": str, "RW": bool, "Propagation": str, "Spec": Opt(MapOf(ANY))}
 CONTAINER = {
     "Id": str, "Created": str, "Path": str, "Args": [str], "State": CONTAINER_STATE, "Image": str,
     "ResolvConfPath": str, "HostnamePath": str, "HostsPath": str, "LogPath": str, "Name": str,
@@ -282,8 +219,11 @@ _declare(Method("container.prune", "supervisor",
                 reply={"deleted": [str], "space_reclaimed": int}, timeout=None))
 _declare(Method("container.inspect", "supervisor", params={"id": str}, reply=CONTAINER))
 _declare(Method("container.start", "supervisor", params={"id": str}, timeout=60))
-_declare(Method("container.stop", "supervisor", params={"id": str, "timeout": Opt(int)}, timeout=None))
-_declare(Method("container.restart", "supervisor", params={"id": str, "timeout": Opt(int)}, timeout=None))
+# `signal`: the one to stop with (API 1.42's ?signal=), instead of the container's StopSignal.
+_declare(Method("container.stop", "supervisor", params={"id": str, "timeout": Opt(int), "signal": Opt(str)},
+                timeout=None))
+_declare(Method("container.restart", "supervisor", params={"id": str, "timeout": Opt(int), "signal": Opt(str)},
+                timeout=None))
 _declare(Method("container.kill", "supervisor", params={"id": str, "signal": Opt(str)}))
 # `exits`: with next-exit, how many exits of the container the caller had seen (its
 # record's Dockyard.exits): the wait ends at the one after those.
@@ -296,18 +236,24 @@ _declare(Method("container.remove", "supervisor", params={"id": str, "force": bo
 _declare(Method("container.pause", "supervisor", params={"id": str}))
 _declare(Method("container.unpause", "supervisor", params={"id": str}))
 _declare(Method("container.rename", "supervisor", params={"id": str, "name": str}))
+# A legacy link's removal (DELETE /containers/{parent}/{alias}?link=1): `name` is the link's.
+_declare(Method("container.unlink", "supervisor", params={"name": str}))
 _declare(Method("container.changes", "supervisor", params={"id": str},
                 reply={"changes": [{"path": str, "kind": int}]}, timeout=60))
 _declare(Method("container.export", "supervisor", params={"id": str}, chunk=bytes))
-# A log's entries: which streams, a window of time (0: open), the last `tail` lines (-1:
-# all), each entry with its time or consecutive ones of a stream joined. The supervisor's
-# reads the log as it is; its shim's (shim.logs) follows it until the output ends.
-LOG_QUERY = {"stdout": bool, "stderr": bool, "since": float, "until": float, "tail": int, "timestamps": bool}
-LOG_CHUNK = {"fd": int, "time": str}
+# A log's entries: which streams, a window of time in unix nanoseconds (0: open), the last
+# `tail` lines (-1: all), each entry after its time (`timestamps`) and its attributes
+# (`details`) as docker logs shows them. A chunk is consecutive entries of one stream, `sizes`
+# the length of each (Docker sends an entry a frame). The supervisor's reads the log as it
+# is; its shim's (shim.logs) follows it until the output ends, an empty chunk first once
+# where it starts is fixed.
+LOG_QUERY = {"stdout": bool, "stderr": bool, "since_ns": int, "until_ns": int, "tail": int, "timestamps": bool,
+             "details": bool}
+LOG_CHUNK = {"fd": int, "sizes": [int]}
 _declare(Method("container.logs", "supervisor", params={"id": str, **LOG_QUERY}, chunk=LOG_CHUNK))
 _declare(Method("container.commit", "supervisor",
                 params={"id": str, "repo": Opt(str), "tag": Opt(str), "comment": Opt(str),
-                        "author": Opt(str), "config": ANY},
+                        "author": Opt(str), "config": ANY, "changes": [str]},
                 reply={"id": str}, timeout=None))
 _declare(Method("image.commit", "registry",
                 params={"parent": str, "container": str, "created_by": str, "comment": str,
@@ -433,7 +379,35 @@ ANNOTATION_RUNTIME = "org.dockyard.runtime"        # which runtime runs the bund
 # them), space-separated `proto:host-ip:port` ("tcp:0.0.0.0:8080"); "" for none.
 ANNOTATION_PORTS = "org.dockyard.ports"
 ANNOTATION_TRUE, ANNOTATION_FALSE = "true", "false"
+# How the shim keeps the log (a JSON line, LOG_SETTINGS; absent: json-file, never rotated):
+# its driver (services.common.logdrivers; "none" is kept in the shim's memory only, for
+# attach), its rotation (a file rotated once it holds `max_size` bytes, -1: never; `max_file`
+# files kept, the written one included; rotated ones gzipped) and each entry's attributes.
+ANNOTATION_LOG = "org.dockyard.log"
+LOG_SETTINGS = {"driver": str, "max_size": int, "max_file": int, "compress": bool, "attrs": MapOf(str)}
 ANNOTATIONS = {key: str for key in (
     ANNOTATION_LOWERDIR, ANNOTATION_UPPERDIR, ANNOTATION_WORKDIR, ANNOTATION_LOG_PATH,
     ANNOTATION_OPEN_STDIN, ANNOTATION_STDIN_ONCE, ANNOTATION_USER, ANNOTATION_RUNTIME)}
 ANNOTATIONS[ANNOTATION_PORTS] = Opt(str)
+ANNOTATIONS[ANNOTATION_LOG] = Opt(str)
+ANNOTATION_PREFIX = "org.dockyard."   # Dockyard's own: HostConfig.Annotations may not use it
+# HostConfig.GroupAdd (a JSON list of names and numbers), resolved in the container's /etc/group.
+ANNOTATION_GROUP_ADD = "org.dockyard.group-add"
+# The destinations (a JSON list) of volumes that get the image's files there while empty.
+ANNOTATION_COPY_UP = "org.dockyard.copy-up"
+# IpcMode container:<id>: the pid of that container's process, whose /dev/shm this one binds.
+ANNOTATION_SHM_OF = "org.dockyard.shm-of"
+ANNOTATIONS.update({key: Opt(str) for key in (ANNOTATION_GROUP_ADD, ANNOTATION_COPY_UP, ANNOTATION_SHM_OF)})
+
+
+def encode_log_settings(settings: dict) -> str:
+    return _line(LOG_SETTINGS, settings, "log settings").decode().rstrip("\n")
+
+
+def decode_log_settings(text: str | None) -> dict:
+    """The log settings an annotation holds (json-file, never rotated, when it holds none)."""
+    if not text:
+        return {"driver": "json-file", "max_size": -1, "max_file": 1, "compress": False, "attrs": {}}
+    settings = _parse(text, "log settings")
+    check(LOG_SETTINGS, settings, "log settings")
+    return settings

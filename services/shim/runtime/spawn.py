@@ -53,6 +53,8 @@ def start(bundle: str, config: dict, cgroup: Cgroup, stdio: Stdio, overlay: dict
             os.close(err_r)
             os.close(pid_r)
             cgroup.add(os.getpid())
+            if config["process"].get("oomScoreAdj") is not None:   # inherited by the init
+                kernel.set_oom_score_adj(int(config["process"]["oomScoreAdj"]))
             enter_namespaces(config, kernel)
             pid = os.fork()
             if pid == 0:

@@ -6,36 +6,22 @@ Everything a create refuses is refused here, at create, not at the container's f
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.common import errors, timefmt
 from services.common.config import RUNTIMES, cgroup_path
 
 from .. import bundle, health, states
 from ..networks import ipam, legacy_links
+from . import host as host_settings
+from . import mount_specs
+from .logconfig import DEFAULT as DEFAULT_LOG_CONFIG, log_config, log_path
+from . import resources
+from .signals import signal_number  # noqa: F401 (for the rooms that signal)
 from .types import check, integer, str_list  # noqa: F401 (check: for the room's users)
 
-MIN_MEMORY = 6 << 20
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
-
-
-def signal_number(value: str | None, default: int = signal.SIGKILL) -> int:
-    """A signal as Docker's API names it (9, KILL, SIGKILL); absent: `default`."""
-    if value in (None, ""):
-        return default
-    text = str(value).upper()
-    if text.isdigit():
-        number = int(text)
-        if 0 < number < signal.NSIG:
-            return number
-    else:
-        name = text if text.startswith("SIG") else "SIG" + text
-        if hasattr(signal.Signals, name):
-            return int(signal.Signals[name])
-    raise errors.BadParameter(f"Invalid signal: {value}")
 
 
 def restart_policy(policy, auto_remove: bool) -> dict:
@@ -52,45 +38,6 @@ def restart_policy(policy, auto_remove: bool) -> dict:
     if auto_remove and name != "no":
         raise errors.BadParameter("conflicting options: cannot specify both --restart and --rm")
     return {"Name": name, "MaximumRetryCount": most}
-
-
-def _limits(config: dict, host: dict) -> tuple[int, int, int]:
-    """Memory, MemorySwap and CpuShares: HostConfig's, or the top level's (API v1.0)."""
-    memory = integer(host.get("Memory") or config.get("Memory"), "Memory")
-    memory_swap = integer(host.get("MemorySwap") or config.get("MemorySwap"), "MemorySwap")
-    cpu_shares = integer(host.get("CpuShares") or config.get("CpuShares"), "CpuShares")
-    if memory and memory < MIN_MEMORY:
-        raise errors.BadParameter("Minimum memory limit allowed is 6MB")
-    if memory_swap > 0 and memory and memory_swap < memory:
-        raise errors.BadParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
-    if memory_swap > 0 and not memory:
-        raise errors.BadParameter("You should always set the Memory limit when using Memoryswap limit")
-    _cpu_limits(host)
-    return memory, memory_swap, cpu_shares
-
-
-def _cpu_limits(host: dict) -> None:
-    """CpuPeriod, CpuQuota, CpusetCpus and ShmSize, held to Docker's bounds."""
-    period, quota = int(host.get("CpuPeriod") or 0), int(host.get("CpuQuota") or 0)
-    if period and not 1000 <= period <= 1000000:
-        raise errors.BadParameter("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s "
-                                  "(i.e. 1000000)")
-    if quota and quota < 1000:
-        raise errors.BadParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
-    if int(host.get("ShmSize") or 0) < 0:
-        raise errors.BadParameter("SHM size can not be less than 0")
-    cpus = host.get("CpusetCpus") or ""
-    if cpus:
-        wanted = set()
-        for part in cpus.split(","):
-            first, _, last = part.partition("-")
-            if not first.isdigit() or not (last or first).isdigit() or int(first) > int(last or first):
-                raise errors.BadParameter(f"Invalid value {cpus} for cpuset cpus")
-            wanted |= set(range(int(first), int(last or first) + 1))
-        available = os.sched_getaffinity(0)
-        if not wanted <= available:
-            raise errors.BadParameter(f"Requested CPUs are not available - requested {cpus}, available: "
-                                      f"{','.join(map(str, sorted(available)))}")
 
 
 def _command(config: dict, image: dict) -> tuple[list[str], list[str]]:
@@ -133,6 +80,8 @@ class Made:
     anonymous_volumes: list[str]
     cgroup_parent: str          # the daemon's
     default_runtime: str        # the daemon's
+    default_log: dict = field(default_factory=lambda: dict(DEFAULT_LOG_CONFIG))   # the daemon's LogConfig
+    warnings: list[str] = field(default_factory=list)   # record() adds those Docker gives
 
 
 def record(made: Made, config: dict, host: dict) -> dict:
@@ -140,7 +89,10 @@ def record(made: Made, config: dict, host: dict) -> dict:
     image, cid = made.image, made.id
     entrypoint, cmd = _command(config, image)
     argv = entrypoint + cmd
-    memory, memory_swap, cpu_shares = _limits(config, host)
+    limits, limit_warnings = resources.read(host, config)
+    made.warnings.extend(limit_warnings)
+    if int(host.get("ShmSize") or 0) < 0:
+        raise errors.BadParameter("SHM size can not be less than 0")
     env = {e.split("=", 1)[0]: e for e in (image.get("Env") or [])}
     env.update({e.split("=", 1)[0]: e for e in str_list(config.get("Env"), "Env") or []})
     working_dir = config.get("WorkingDir") or image.get("WorkingDir") or ""
@@ -149,8 +101,8 @@ def record(made: Made, config: dict, host: dict) -> dict:
                                   "absolute path")
     full_config = {
         # On the host's network a container is named as the host is, as in Docker.
-        "Hostname": config.get("Hostname") or (socket.gethostname() if host.get("NetworkMode") == "host"
-                                               else cid[:12]),
+        "Hostname": config.get("Hostname") or (socket.gethostname() if "host" in (host.get("NetworkMode"),
+                                                                                 host.get("UTSMode")) else cid[:12]),
         "Domainname": config.get("Domainname") or "",
         "MacAddress": ipam.mac_address(config.get("MacAddress")),
         "User": config.get("User") or image.get("User") or "",
@@ -159,7 +111,7 @@ def record(made: Made, config: dict, host: dict) -> dict:
         "Env": list(env.values()),
         "Cmd": cmd or None,
         "Image": config["Image"],
-        "Volumes": config.get("Volumes") or None,
+        "Volumes": {**(image.get("Volumes") or {}), **(config.get("Volumes") or {})} or None,   # as Docker merges
         "WorkingDir": working_dir,
         "Entrypoint": entrypoint or None,
         "OnBuild": None,
@@ -167,19 +119,27 @@ def record(made: Made, config: dict, host: dict) -> dict:
         "StopSignal": config.get("StopSignal") or image.get("StopSignal") or "SIGTERM",
         "PortSpecs": config.get("PortSpecs"),
         "Dns": config.get("Dns"),
-        "Memory": memory,
-        "MemorySwap": memory_swap,
-        "CpuShares": cpu_shares,
+        "Memory": limits["Memory"],
+        "MemorySwap": limits["MemorySwap"],
+        "CpuShares": limits["CpuShares"],
         "VolumesFrom": config.get("VolumesFrom") or "",
         "Healthcheck": _healthcheck(config.get("Healthcheck"), image.get("Healthcheck")),
         "ExposedPorts": {**(image.get("ExposedPorts") or {}), **(config.get("ExposedPorts") or {})} or None,
     }
+    # Kept only when set (omitempty in Docker's Config, and so in an image committed from it).
+    full_config.update({key: value for key, value in (
+        ("StopTimeout", config.get("StopTimeout")), ("Shell", str_list(config.get("Shell"), "Shell") or None),
+        ("ArgsEscaped", config.get("ArgsEscaped") or None), ("NetworkDisabled", config.get("NetworkDisabled") or None),
+    ) if value is not None})
     signal_number(full_config["StopSignal"])
-    runtime = host.get("Runtime") or made.default_runtime
+    # docker-py's create_container(runtime=...) puts it beside Config's fields, where dockerd
+    # ignores it (its default runtime is runc anyway): taken as HostConfig's when that has none.
+    top_runtime = config.get("Runtime") if isinstance(config.get("Runtime"), str) else None
+    runtime = host.get("Runtime") or top_runtime or made.default_runtime
     if runtime not in RUNTIMES:
         raise errors.BadParameter(f"unknown or invalid runtime name: {runtime}")
     host_config = {
-        "Memory": memory, "MemorySwap": memory_swap, "CpuShares": cpu_shares,
+        **limits,   # Resources' cgroup limits and OomScoreAdj (spec.resources)
         "Binds": host.get("Binds"), "VolumesFrom": host.get("VolumesFrom"),
         "Dns": str_list(host.get("Dns"), "Dns") or str_list(config.get("Dns"), "Dns") or [],
         "DnsSearch": str_list(host.get("DnsSearch"), "DnsSearch") or [],
@@ -192,17 +152,17 @@ def record(made: Made, config: dict, host: dict) -> dict:
         "CapAdd": str_list(host.get("CapAdd"), "CapAdd"), "CapDrop": str_list(host.get("CapDrop"), "CapDrop"),
         "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")),
         "SecurityOpt": host.get("SecurityOpt") or None,
-        "PidsLimit": host.get("PidsLimit") or None,
         "RestartPolicy": restart_policy(host.get("RestartPolicy"), bool(host.get("AutoRemove"))),
-        "LogConfig": {"Type": "json-file", "Config": {}},
+        "LogConfig": log_config(host.get("LogConfig"), made.default_log),
         "CgroupParent": host.get("CgroupParent") or "",
         "Devices": host.get("Devices") or [], "DeviceCgroupRules": host.get("DeviceCgroupRules") or [],
         "Runtime": runtime,
         "ExtraHosts": str_list(host.get("ExtraHosts"), "ExtraHosts") or None,
         "ShmSize": bundle.shm_size(host),
-        "CpuPeriod": int(host.get("CpuPeriod") or 0), "CpuQuota": int(host.get("CpuQuota") or 0),
-        "CpusetCpus": host.get("CpusetCpus") or "",
     }
+    for key, value in host_settings.complete(config, host, made.warnings).items():
+        host_config.setdefault(key, value)   # what is not made above: as given, or Docker's default
+    made.warnings += mount_specs.warnings(made.mounts)
     bundle.security(host_config["SecurityOpt"])  # refused now, not at start
     bundle.capabilities(host_config)
     bundle.devices(host_config)
@@ -221,7 +181,7 @@ def record(made: Made, config: dict, host: dict) -> dict:
         "ResolvConfPath": d["resolv"],
         "HostnamePath": d["hostname"],
         "HostsPath": d["hosts"],
-        "LogPath": d["log"],
+        "LogPath": log_path(d, host_config["LogConfig"]),
         "Name": made.name,
         "RestartCount": 0,
         "Driver": "overlay2",
