@@ -27,7 +27,7 @@ from typing import BinaryIO, Literal
 
 from . import errors
 from .pathwalk import DIR_FLAGS as _DIR_FLAGS
-from .pathwalk import LayerError, clean, open_dir
+from .pathwalk import LayerError, clean, make_node, open_dir
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
@@ -261,15 +261,11 @@ class _Extractor:
             os.utime(base, (mtime, mtime), dir_fd=parent_fd, follow_symlinks=False)
         else:  # a device node or a fifo, to be made
             kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
-            os.mknod(base, kind | 0o600, os.makedev(m.devmajor, m.devminor) if not m.isfifo() else 0,
-                     dir_fd=parent_fd)
-            # Opening a device or fifo could block or act: set attributes by name. The
-            # name is the node just made in a tree only this extraction writes.
-            if rules.owners:
-                os.chown(base, *self._ids(m), dir_fd=parent_fd, follow_symlinks=False)
-            os.chmod(base, m.mode & 0o7777, dir_fd=parent_fd)
-            if rules.xattrs:
-                self._xattrs(f"/proc/self/fd/{parent_fd}/{base}", m)
+            # By name (opening one could block or act), following no symlink: docker cp writes
+            # into a running container, whose processes may swap the node for one. No xattrs:
+            # the kernel takes no user.* on a node, and security.capability means nothing there.
+            make_node(base, kind | (m.mode & 0o7777), os.makedev(m.devmajor, m.devminor) if not m.isfifo() else 0,
+                      parent_fd, self._ids(m) if rules.owners else None)
             os.utime(base, (mtime, mtime), dir_fd=parent_fd, follow_symlinks=False)
 
     def _ids(self, m: tarfile.TarInfo) -> tuple[int, int]:
@@ -342,7 +338,7 @@ class _Extractor:
         if self.rules.xattrs:
             self._xattrs(fd, m)
 
-    def _xattrs(self, target, m: tarfile.TarInfo) -> None:
+    def _xattrs(self, fd: int, m: tarfile.TarInfo) -> None:
         for key, value in (m.pax_headers or {}).items():
             if not key.startswith("SCHILY.xattr."):
                 continue
@@ -351,10 +347,7 @@ class _Extractor:
                 continue
             raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
             try:
-                if isinstance(target, int):
-                    os.setxattr(target, attr, raw)
-                else:
-                    os.setxattr(target, attr, raw, follow_symlinks=False)
+                os.setxattr(fd, attr, raw)
             except OSError as exc:
                 if exc.errno not in (errno.ENOTSUP, errno.EPERM):
                     raise

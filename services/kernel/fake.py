@@ -9,7 +9,7 @@ It pretends just enough for a step's later file work to go on with real files in
 temporary directory: `make_node` leaves an empty regular file where the node would be,
 which `lstat` reports as the device it stands for; `pivot_root` remembers the new root,
 and `lstat` of an absolute path looks there afterwards; a mount target of the form
-/proc/self/fd/N is recorded as the path that fd names.
+/proc/self/fd/N (a bind's source too) is recorded as the path that fd names.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ class RecordingSyscalls(Syscalls):
               data: str | None = None) -> None:
         if target.startswith("/proc/self/fd/"):
             target = os.readlink(target)
+        if source is not None and source.startswith("/proc/self/fd/"):
+            source = os.readlink(source)
         self._record("mount", (source, target, fstype, flags, data))
 
     def pivot_root(self, new_root: str, put_old: str) -> None:

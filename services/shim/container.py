@@ -119,6 +119,7 @@ class Container:
                 runc_cli.delete(self.settings.exec_root, self.id)
             except (OSError, subprocess.SubprocessError) as exc:
                 log.warning("runc delete: %s", exc)
+            runc.unbind_subpaths(self.bundle)
 
     @staticmethod
     def _device_rules(resources: dict) -> list | None:

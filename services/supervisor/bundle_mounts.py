@@ -13,6 +13,7 @@ import posixpath
 import stat
 
 from services.common import errors
+from services.common.wire import schema
 
 from .namespaces import Shared
 from .spec import host as host_settings
@@ -43,14 +44,14 @@ def defaults(host: dict, shm_size: int) -> list[dict]:
     return out
 
 
-def _subpath_source(mp: dict) -> str:
-    """A volume's Source, or the directory of it its Subpath names: it must be there, reached
-    through no symlink (none may lead a mount out of the volume)."""
+def _subpath(mp: dict) -> str:
+    """A volume's Subpath, cleaned ("" for none), checked as Docker checks it at start: it must
+    be there, reached through no symlink. (The runtime walks it again as it mounts it, from
+    the volume's root, following no symlink: it may have changed since.)"""
     subpath = ((mp.get("Spec") or {}).get("VolumeOptions") or {}).get("Subpath") or ""
-    if not subpath:
-        return mp["Source"]
+    parts = [p for p in subpath.split("/") if p not in ("", ".")]
     path = mp["Source"]
-    for part in [p for p in subpath.split("/") if p not in ("", ".")]:
+    for part in parts:
         path = os.path.join(path, part)
         try:
             st = os.lstat(path)
@@ -58,7 +59,7 @@ def _subpath_source(mp: dict) -> str:
             raise errors.BadParameter(f"cannot access path {path}: {exc.strerror.lower()}") from None
         if stat.S_ISLNK(st.st_mode):
             raise errors.BadParameter(f"subpath {subpath!r} of volume {mp.get('Name')} goes through a symlink")
-    return path
+    return "/".join(parts)
 
 
 def point_mount(mp: dict) -> dict:
@@ -75,8 +76,11 @@ def point_mount(mp: dict) -> dict:
         options.append("ro" if bind_options.get("ReadOnlyNonRecursive") else "rro")
     if mp.get("Propagation"):
         options.append(mp["Propagation"])
-    source = _subpath_source(mp) if mp["Type"] == "volume" else mp["Source"]
-    return {"destination": mp["Destination"], "type": "bind", "source": source, "options": options}
+    out = {"destination": mp["Destination"], "type": "bind", "source": mp["Source"], "options": options}
+    subpath = _subpath(mp) if mp["Type"] == "volume" else ""
+    if subpath:
+        out[schema.MOUNT_SUBPATH] = subpath   # below the source, walked by the runtime
+    return out
 
 
 def copies_up(rec: dict) -> list[str]:

@@ -134,6 +134,30 @@ def test_a_destination_symlinked_out_stays_in_the_container(daemon, container, h
         ctr.get_archive(f"/hostlike/{marker}")
 
 
+@pytest.mark.parametrize("state", ["running", "created"])
+def test_device_nodes_and_fifos_are_made_with_their_modes_in_a_view_without_proc(daemon, container, state):
+    # Made by name, never followed (a process of the container could swap one for a symlink),
+    # in a view with no /proc: with their owners and modes, their xattrs not set (the kernel
+    # takes no user.* on one, and setting one must not need /proc).
+    ctr = container(state)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, kind, mode in (("pipe", tarfile.FIFOTYPE, 0o666), ("null2", tarfile.CHRTYPE, 0o2666)):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.devmajor, info.devminor = kind, mode, 1, 3
+            info.uid = info.gid = 1234
+            info.pax_headers = {"SCHILY.xattr.user.note": "x"}
+            tf.addfile(info)
+    r = _put(daemon, ctr, "/dest", buf.getvalue())
+    assert r.status == 200, r.body
+    stream, _ = ctr.get_archive("/dest")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tf:
+        members = {m.name: m for m in tf.getmembers()}
+    pipe, null2 = members["dest/pipe"], members["dest/null2"]
+    assert pipe.isfifo() and pipe.mode == 0o666 and (pipe.uid, pipe.gid) == (1234, 1234)
+    assert null2.ischr() and (null2.devmajor, null2.devminor) == (1, 3) and null2.mode == 0o2666
+
+
 def test_the_containers_proc_and_sys_are_not_the_copys(client):
     ctr = client.containers.run(BUSYBOX, ["tail", "-f", "/dev/null"], detach=True)
     try:

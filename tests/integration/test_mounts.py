@@ -6,8 +6,10 @@ runtimes."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import subprocess
+import tarfile
 import uuid
 
 import docker
@@ -235,6 +237,26 @@ def test_a_volume_subpath(client, runtime):
     with pytest.raises(docker.errors.APIError) as exc:
         run(client, "true", runtime, mounts=[Mount("/mnt", vol, type="volume", subpath="missing")])
     assert exc.value.status_code == 400 and "cannot access path" in str(exc.value.explanation)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_volume_subpath_naming_a_file_and_a_copy_from_a_stopped_container(client, runtime):
+    # The runtime binds what its own no-symlink walk reached (runc: a private bind the shim made
+    # of it), a file as well as a directory; so does the copy's helper of a stopped container.
+    vol = name()
+    code, _ = run(client, "mkdir -p /vol/d && echo one > /vol/d/f", runtime, volumes=[f"{vol}:/vol"])
+    assert code == 0
+    code, out = run(client, "cat /etc/f.conf", runtime,
+                    mounts=[Mount("/etc/f.conf", vol, type="volume", subpath="d/f")])
+    assert code == 0 and out == "one\n", out
+    ctr = client.containers.create("busybox", "true", runtime=runtime,
+                                   mounts=[Mount("/mnt", vol, type="volume", subpath="d")])
+    try:
+        stream, _ = ctr.get_archive("/mnt/f")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tf:
+            assert tf.extractfile(tf.next()).read() == b"one\n"
+    finally:
+        ctr.remove(force=True)
 
 
 # ------------------------------------------------- volumes filled from the image

@@ -398,6 +398,11 @@ ANNOTATION_COPY_UP = "org.dockyard.copy-up"
 # IpcMode container:<id>: the pid of that container's process, whose /dev/shm this one binds.
 ANNOTATION_SHM_OF = "org.dockyard.shm-of"
 ANNOTATIONS.update({key: Opt(str) for key in (ANNOTATION_GROUP_ADD, ANNOTATION_COPY_UP, ANNOTATION_SHM_OF)})
+# Beyond the OCI spec in one of the bundle's bind mounts (runtimes ignore what they do not
+# know): the path below its source that it binds (a volume's Subpath). The runtime walks it
+# at mount time, following no symlink, and binds what it reached (runc gets a private bind
+# of that instead, made by the shim): the path string could be swapped for a symlink.
+MOUNT_SUBPATH = "org.dockyard.subpath"
 
 
 def encode_log_settings(settings: dict) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 
@@ -68,6 +69,9 @@ def _run(args: argparse.Namespace) -> None:
         owner = ops.owner_for_copy(args.copy_uid_gid) if args.copy_uid_gid is not None else None
         out.write(READY)   # only now is the tar sent: a refusal above leaves it unread
         out.flush()
+        # The tar's modes, not a umask's: a device node or fifo gets its mode from mknod alone
+        # (untar makes one by name; the chmod that could fix it needs the /proc this view lacks).
+        os.umask(0)
         ops.extract_archive(sys.stdin.buffer, dest, args.no_overwrite_dir_non_dir, owner)
         return
     _enter(args)

@@ -3,9 +3,11 @@ empty, it gets that directory's files first (as Docker copies them, unless the m
 NoCopy), with their owners, modes and times.
 
 Runs on the container's rootfs before the volumes are mounted over it (in the init of the
-built-in runtime, in the shim before runc). Both trees are walked through fds, never
-following a symlink: the image's symlinks are copied as symlinks, and nothing in either
-tree can lead the copy out of it.
+built-in runtime, in the shim before runc), in the host's view. Both trees are walked through
+fds, never following a symlink: the image's symlinks are copied as symlinks, and nothing in
+either tree can lead the copy out of it. Each entry's owner, mode and times are set through
+the fd it was made with (a node's by name, never followed): another container sharing the
+volume may swap an entry for a symlink to a host file while it is copied.
 """
 
 from __future__ import annotations
@@ -60,31 +62,39 @@ def fill(root_fd: int, config: dict) -> None:
 def _copy_tree(src: int, dst: int) -> None:
     for name in os.listdir(src):
         st = os.stat(name, dir_fd=src, follow_symlinks=False)
-        mode = stat.S_IMODE(st.st_mode)
         if stat.S_ISDIR(st.st_mode):
             os.mkdir(name, 0o700, dir_fd=dst)
             child_src = os.open(name, NOFOLLOW_DIR, dir_fd=src)
-            child_dst = os.open(name, NOFOLLOW_DIR, dir_fd=dst)
             try:
-                _copy_tree(child_src, child_dst)
+                child_dst = os.open(name, NOFOLLOW_DIR, dir_fd=dst)
+                try:
+                    _copy_tree(child_src, child_dst)
+                    _set_attributes(child_dst, st)   # after its entries, which change its times
+                finally:
+                    os.close(child_dst)
             finally:
                 os.close(child_src)
-                os.close(child_dst)
         elif stat.S_ISLNK(st.st_mode):
             os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)
         elif stat.S_ISREG(st.st_mode):
-            _copy_file(src, dst, name)
+            _copy_file(src, dst, name, st)
         elif stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
-        else:
-            continue   # a socket: nothing to copy
-        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
-        if not stat.S_ISLNK(st.st_mode):
-            os.chmod(name, mode, dir_fd=dst)
-        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)
+            pathwalk.make_node(name, st.st_mode, st.st_rdev, dst, (st.st_uid, st.st_gid))
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)
+        # else a socket: nothing to copy
 
 
-def _copy_file(src: int, dst: int, name: str) -> None:
+def _set_attributes(fd: int, st: os.stat_result) -> None:
+    """The owner, mode and times of `st` on what `fd` is open on (the mode after the owner:
+    a chown clears set-id bits)."""
+    os.fchown(fd, st.st_uid, st.st_gid)
+    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _copy_file(src: int, dst: int, name: str, st: os.stat_result) -> None:
     fd_in = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
     try:
         fd_out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
@@ -92,6 +102,7 @@ def _copy_file(src: int, dst: int, name: str) -> None:
         try:
             while os.sendfile(fd_out, fd_in, None, 1 << 20):
                 pass
+            _set_attributes(fd_out, st)
         finally:
             os.close(fd_out)
     finally:

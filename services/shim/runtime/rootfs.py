@@ -5,7 +5,9 @@ private (nothing propagates back to the host), the overlay mounted on the bundle
 rootfs, the bundle's mounts and device nodes made inside it, pivot_root into it (the
 old root detached), Docker's masked and read-only paths, and / read-only last if the
 bundle asks. Mount targets are reached with the same no-symlink walk as layer
-extraction, so an image cannot aim a mount outside its rootfs.
+extraction, so an image cannot aim a mount outside its rootfs; so is a volume's Subpath,
+from the volume's root, and the bind made from the fd the walk reached, so no container
+sharing the volume can aim it outside the volume.
 
 Every mount, the pivot and each device node go through the `Syscalls` given (a
 recording fake in the unit test); directory and file work stays with os, on fds of
@@ -14,10 +16,12 @@ the rootfs, so the test runs it for real on a temporary directory.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 from services.common import pathwalk
+from services.common.wire import schema
 from services.kernel.syscalls import (
     MNT_DETACH, MOUNT_ATTR_RDONLY, MS_BIND, MS_DIRSYNC, MS_MANDLOCK, MS_NOATIME, MS_NODEV, MS_NODIRATIME,
     MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SHARED, MS_SLAVE,
@@ -116,9 +120,19 @@ def mount(root_fd: int, m: dict, kernel: Syscalls = SYS, tree: int | None = None
             data.append(option)
     kind = m.get("type") or ("bind" if flags & MS_BIND else "none")
     bind = bool(flags & MS_BIND) or kind == "bind"
-    source = m.get("source") or kind
-    is_file = bind and os.path.exists(source) and not os.path.isdir(source)
-    fd = open_target(root_fd, m["destination"], is_file and tree is None)
+    source_fd = open_subpath(m) if bind and m.get(schema.MOUNT_SUBPATH) else None
+    if source_fd is not None:
+        source = f"/proc/self/fd/{source_fd}"   # what the walk reached, whatever the path is now
+        is_file = not stat.S_ISDIR(os.fstat(source_fd).st_mode)
+    else:
+        source = m.get("source") or kind
+        is_file = bind and os.path.exists(source) and not os.path.isdir(source)
+    try:
+        fd = open_target(root_fd, m["destination"], is_file and tree is None)
+    except BaseException:
+        if source_fd is not None:
+            os.close(source_fd)
+        raise
     try:
         target = f"/proc/self/fd/{fd}"
         if tree is not None:
@@ -142,6 +156,24 @@ def mount(root_fd: int, m: dict, kernel: Syscalls = SYS, tree: int | None = None
             kernel.mount(source, target, kind, flags, ",".join(data) or None)
     finally:
         os.close(fd)
+        if source_fd is not None:
+            os.close(source_fd)
+
+
+def open_subpath(m: dict) -> int:
+    """An O_PATH fd of what a bind mount's subpath (a volume's Subpath) names below its source,
+    walked now from the source, following no symlink: a container sharing the volume may have
+    swapped a part of it for a symlink since the supervisor checked it."""
+    subpath = m[schema.MOUNT_SUBPATH]
+    try:
+        return pathwalk.open_beneath(m["source"], subpath)
+    except pathwalk.LayerError as exc:
+        raise StartError(f"mounting {m['destination']}: {exc.message}") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StartError(f"mounting {m['destination']}: subpath {subpath!r} goes through a symlink "
+                             f"({exc.filename})") from None
+        raise StartError(f"cannot access path {exc.filename}: {(exc.strerror or str(exc)).lower()}") from None
 
 
 def sysctls(settings: dict) -> None:

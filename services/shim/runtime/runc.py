@@ -15,16 +15,20 @@ import contextlib
 import json
 import os
 import socket
+import stat
 import subprocess
 from typing import Iterator
 
 from services.common import runc, sockets
-from services.kernel.syscalls import MS_REC, MS_SLAVE, SYS, CLONE_NEWNS
+from services.common.wire import schema
+from services.kernel.syscalls import CLONE_NEWNS, MNT_DETACH, MS_BIND, MS_REC, MS_SLAVE, SYS, Syscalls
 
 from . import copyup, shared_shm, terminal, user
 from .base import StartError, Stdio
+from .rootfs import open_subpath
 
 TIMEOUT = runc.TIMEOUT
+SUBPATHS = "subpaths"   # under the bundle: the points runc binds volumes' Subpaths from
 
 
 def start(bundle: str, config: dict, stdio: Stdio, container_id: str, exec_root: str, overlay: dict) -> int:
@@ -37,6 +41,7 @@ def start(bundle: str, config: dict, stdio: Stdio, container_id: str, exec_root:
               f"lowerdir={overlay['lower']},upperdir={overlay['upper']},workdir={overlay['work']}")
     _fill_volumes(config, rootfs)
     spec = _resolved(config, rootfs)
+    bind_subpaths(spec, bundle)
     donor = shared_shm.donor(config)
     if donor:
         _attach_shm(spec, donor, bundle)
@@ -90,6 +95,52 @@ def _attach_shm(spec: dict, donor: int, bundle: str) -> None:
     for m in spec.get("mounts") or []:
         if m["destination"] == shared_shm.DEV_SHM:
             m["source"] = path
+
+
+def bind_subpaths(spec: dict, bundle: str, kernel: Syscalls = SYS) -> None:
+    """Each bind of a volume's Subpath, walked now from the volume's root following no symlink
+    (open_subpath, as the built-in runtime does), bound from the fd it reached onto
+    `<bundle>/subpaths/N` in the shim's own mount namespace (runc's too; nobody else's): runc
+    binds that path, which no container can swap for a symlink as it could a path of the
+    volume. `unbind_subpaths` unmounts them once the container is gone."""
+    for n, m in enumerate(spec.get("mounts") or []):
+        if not m.get(schema.MOUNT_SUBPATH):
+            continue
+        fd = open_subpath(m)
+        try:
+            point = os.path.join(bundle, SUBPATHS, str(n))
+            os.makedirs(os.path.dirname(point), mode=0o700, exist_ok=True)
+            _remove_point(point)   # an earlier start's, maybe of the other kind
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                os.mkdir(point, 0o700)
+            else:
+                os.close(os.open(point, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+            kernel.mount(f"/proc/self/fd/{fd}", point, None, MS_BIND | MS_REC)
+        finally:
+            os.close(fd)
+        m["source"] = point
+        del m[schema.MOUNT_SUBPATH]
+
+
+def _remove_point(path: str) -> None:
+    try:
+        if os.path.isdir(path):
+            os.rmdir(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def unbind_subpaths(bundle: str, kernel: Syscalls = SYS) -> None:
+    """Unmount what bind_subpaths bound (in the shim's namespace, which dies with it anyway)."""
+    try:
+        names = os.listdir(os.path.join(bundle, SUBPATHS))
+    except FileNotFoundError:
+        return
+    for name in names:
+        with contextlib.suppress(OSError):   # EINVAL: not mounted (an earlier start's point)
+            kernel.umount2(os.path.join(bundle, SUBPATHS, name), MNT_DETACH)
 
 
 def _resolved(config: dict, rootfs: str) -> dict:
