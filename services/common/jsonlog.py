@@ -109,22 +109,41 @@ def tail_offset(fd: int, upto: int, lines: int) -> tuple[int, int]:
 # ------------------------------------------------------------------- the files of a log
 
 class Segment:
-    """One file of a log, open for reading up to `end` (None: to its end as it grows); its
-    fd may be opened at first use (`opener`: a rotated file kept gzipped)."""
+    """One file of a log, open for reading up to `end` (None: to its end as it grows). Its fd
+    may be made at first use (`opener`: a rotated file kept gzipped is decompressed), in a
+    worker thread so that the loop goes on meanwhile: `opened()` before reading it."""
 
     def __init__(self, fd: int = -1, end: int | None = None, opener: Callable[[], int] | None = None):
         self._fd, self.end, self._opener = fd, end, opener
+        self._opening: asyncio.Future | None = None
+        self._closed = False
 
     @property
     def fd(self) -> int:
-        if self._fd < 0 and self._opener is not None:
-            self._fd = self._opener()
         return self._fd
+
+    async def opened(self) -> int:
+        """Its fd, made once however many readers wait for it (one leaving does not stop it)."""
+        import asyncio   # (here: the shim's launcher, which loads this module, loads no asyncio)
+        if self._fd < 0 and self._opener is not None and not self._closed:
+            if self._opening is None:
+                self._opening = asyncio.ensure_future(asyncio.to_thread(self._opener))
+                self._opening.add_done_callback(self._made)
+            await asyncio.shield(self._opening)
+        return self._fd
+
+    def _made(self, opening: asyncio.Future) -> None:
+        if not opening.cancelled() and opening.exception() is None:
+            self._fd = opening.result()
+            if self._closed:
+                self.close()
 
     def limit(self) -> int:
         return self.end if self.end is not None else os.fstat(self.fd).st_size
 
     def close(self) -> None:
+        """Close it (its fd still being made: once it is)."""
+        self._closed = True
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -161,10 +180,10 @@ class Stored:
             segment.close()
 
 
-def tail_start(files: list[Segment], lines: int) -> tuple[Segment, int]:
+async def tail_start(files: list[Segment], lines: int) -> tuple[Segment, int]:
     """The file and offset where the last `lines` complete lines of a log begin."""
     for segment in reversed(files):
-        offset, found = tail_offset(segment.fd, segment.limit(), lines)
+        offset, found = tail_offset(await segment.opened(), segment.limit(), lines)
         lines -= found
         if lines <= 0 or segment is files[0]:
             return segment, offset
@@ -245,12 +264,16 @@ async def read(view: View, wanted: set[int], *, at_end: bool = False, tail: int 
             yield STARTED, b""
         return
     if at_end:
-        segment, offset = files[-1], files[-1].limit()
+        segment, offset = files[-1], -1
     elif tail >= 0:
-        segment, offset = tail_start(files, tail)
+        view.hold(files[0])   # the files it may begin in, kept while they are opened
+        segment, offset = await tail_start(files, tail)
     else:
         segment, offset = files[0], 0
     view.hold(segment)
+    await segment.opened()
+    if at_end:
+        offset = segment.limit()
     if started:
         yield STARTED, b""
     window = _Window(since_ns, until_ns)
@@ -268,6 +291,7 @@ async def read(view: View, wanted: set[int], *, at_end: bool = False, tail: int 
         if following is not None:
             segment, offset = following, 0
             view.hold(segment)
+            await segment.opened()
             continue
         if grew is None or not await grew():
             return

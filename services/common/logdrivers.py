@@ -11,6 +11,7 @@ Pure: no I/O beyond the host's name, no service imported.
 
 from __future__ import annotations
 
+import math
 import re
 import socket
 from urllib.parse import quote_plus
@@ -40,33 +41,83 @@ class LogConfigError(ValueError):
 
 
 def parse_size(text: str, binary: bool = False) -> int:
-    """A size as go-units reads it: FromHumanSize (k = 1000) or, `binary`, RAMInBytes (k = 1024);
-    "10", "10k", "10kb", "10 MB", "1.5g", "10KiB"."""
+    """A size as go-units v0.5.0 (Docker's) reads it: FromHumanSize (k = 1000) or, `binary`,
+    RAMInBytes (k = 1024). A number as strconv.ParseFloat reads it ("10", "1.5", "1e3", "1_0"),
+    then a suffix, after a space or not ("k", "kb", "KiB", " MB", "b"); converted as Go's
+    int64() does on amd64 (too large: the lowest int64, which the callers then refuse)."""
     units = _BINARY if binary else _DECIMAL
     sep = max(text.rfind(c) for c in "0123456789. ")
     if sep < 0:
         raise LogConfigError(f"invalid size: '{text}'")
     number, suffix = (text[:sep + 1], text[sep + 1:]) if text[sep] != " " else (text[:sep], text[sep + 1:])
-    try:
-        size = float(number)
-    except ValueError:
-        raise LogConfigError(f'strconv.ParseFloat: parsing "{number}": invalid syntax') from None
-    if size < 0 or size != size:
+    size = _parse_float(number)
+    if size < 0:
         raise LogConfigError(f"invalid size: '{text}'")
     if not suffix:
-        return int(size)
+        return _int64(size)
+    if len(suffix.encode()) > 3:
+        raise LogConfigError(f"invalid suffix: '{suffix}'")
     low = suffix.lower()
-    if low == "b":
-        return int(size)
-    if len(low) > 3 or low[0] not in units or (len(low) == 2 and low[1] != "b") or \
-            (len(low) == 3 and low[1:] != "ib"):
+    if low[0] == "b" and len(low) == 1:
+        return _int64(size)
+    if low[0] not in units or (len(low) == 2 and low[1] != "b") or (len(low) == 3 and low[1:] != "ib"):
         raise LogConfigError(f"invalid suffix: '{low}'")
-    return int(size * units[low[0]])
+    return _int64(size * units[low[0]])
+
+
+# strconv.ParseFloat's syntax (Go's float literals, and inf, infinity, nan in any case):
+# underscores only between digits (a 0x prefix counts as one); a hexadecimal one needs its p.
+_GO_FLOAT = re.compile(r"[+-]?(?:(?P<dec>[0-9_]*\.?[0-9_]*)(?:[eE][+-]?[0-9][0-9_]*)?"
+                       r"|0[xX](?P<hex>[0-9a-fA-F_]*\.?[0-9a-fA-F_]*)[pP][+-]?[0-9][0-9_]*)")
+_GO_SPECIAL = re.compile(r"[+-]?inf(?:inity)?|nan", re.IGNORECASE)
+_LONE_UNDERSCORE = {"dec": re.compile(r"(?<![0-9])_|_(?![0-9])"),
+                    "hex": re.compile(r"(?<![0-9a-fA-F])_|_(?![0-9a-fA-F])")}
+_GO_ESCAPES = {"\a": r"\a", "\b": r"\b", "\f": r"\f", "\n": r"\n", "\r": r"\r", "\t": r"\t", "\v": r"\v",
+               '"': '\\"', "\\": "\\\\"}
+
+
+def _parse_float(text: str) -> float:
+    """strconv.ParseFloat(text, 64), refusing as it does, in its words."""
+    if _GO_SPECIAL.fullmatch(text):
+        return float(text)
+    match = _GO_FLOAT.fullmatch(text)
+    kind = match and ("hex" if match["hex"] is not None else "dec")
+    if not match or not re.search("[0-9a-fA-F]" if kind == "hex" else "[0-9]", match[kind]) or \
+            _LONE_UNDERSCORE[kind].search(re.sub(r"^[+-]?(0[xX])?", lambda m: "0" if m[1] else "", text)):
+        raise LogConfigError(f"strconv.ParseFloat: parsing {_go_quote(text)}: invalid syntax")
+    plain = text.replace("_", "")
+    try:
+        value = float.fromhex(plain) if kind == "hex" else float(plain)
+    except OverflowError:
+        value = math.inf
+    if math.isinf(value):
+        raise LogConfigError(f"strconv.ParseFloat: parsing {_go_quote(text)}: value out of range")
+    return value
+
+
+def _int64(value: float) -> int:
+    """Go's int64(value) on amd64: truncated; NaN or out of range, the lowest int64."""
+    return int(value) if -2.0 ** 63 <= value < 2.0 ** 63 else -2 ** 63
+
+
+def _go_quote(text: str) -> str:
+    """strconv.Quote, as Go's messages quote what they could not read."""
+    def one(ch: str) -> str:
+        if ch in _GO_ESCAPES:
+            return _GO_ESCAPES[ch]
+        if ch.isprintable():
+            return ch
+        code = ord(ch)
+        return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return '"' + "".join(map(one, text)) + '"'
 
 
 def _atoi(text: str) -> int:
-    if not re.fullmatch(r"[+-]?\d+", text):
-        raise LogConfigError(f'strconv.Atoi: parsing "{text}": invalid syntax')
+    """strconv.Atoi on a 64-bit host."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise LogConfigError(f"strconv.Atoi: parsing {_go_quote(text)}: invalid syntax")
+    if not -2 ** 63 <= int(text) < 2 ** 63:
+        raise LogConfigError(f"strconv.Atoi: parsing {_go_quote(text)}: value out of range")
     return int(text)
 
 
@@ -142,6 +193,8 @@ def rotation(driver: str, config: dict) -> tuple[int, int, bool]:
                 compress = _bool(config["compress"])
         except LogConfigError as exc:
             raise LogConfigError(f"invalid boolean value for compress: {exc}") from None
+        if size < 0:
+            raise LogConfigError("max-size must not be negative")
         if files < 0:
             raise LogConfigError("max-file must not be negative")
         if compress and files <= 1:

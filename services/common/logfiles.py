@@ -45,8 +45,8 @@ def shift(path: str, max_file: int, compress: bool) -> None:
 
 
 class Compression:
-    """Gzipping a rotated file into `<path>.gz` a piece at a time (the shim does it between its
-    other work): written aside and renamed into place, then the plain file removed, so that at
+    """Gzipping a rotated file into `<path>.gz` a piece at a time (the shim runs it in a worker
+    thread): written aside and renamed into place, then the plain file removed, so that at
     every moment a reader finds one whole copy (the plain one first)."""
 
     PIECE = 256 << 10
@@ -105,7 +105,19 @@ def compress(path: str) -> None:
 
 def decompressed(path: str, tmp_dir: str) -> int:
     """An fd of a gzipped rotated file's content, in an unnamed file under `tmp_dir`."""
-    with gzip.open(path, "rb") as src, tempfile.TemporaryFile(dir=tmp_dir) as out:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return unpacked(fd, tmp_dir)
+    finally:
+        os.close(fd)
+
+
+def unpacked(fd: int, tmp_dir: str) -> int:
+    """An fd of the content of the gzipped file open at `fd` (left open), in an unnamed file
+    under `tmp_dir`. Slow for a large one: not in a loop."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    with open(fd, "rb", closefd=False) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as src, \
+            tempfile.TemporaryFile(dir=tmp_dir) as out:
         shutil.copyfileobj(src, out, 1 << 20)
         out.flush()
         return os.dup(out.fileno())

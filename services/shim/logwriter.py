@@ -7,6 +7,12 @@ written file becomes `.1` and a new one is begun. A reader in the shim (`Reader`
 through the chain; a file rotated away (removed from disk, beyond max-file) is kept open
 while a reader is still in it or before it, so a slow reader never loses a line. With the
 `none` driver the chain is in memory (memfds, two of 1 MiB), for attach only.
+
+Gzip is slow: a rotated file is compressed, and one kept gzipped decompressed, in a worker
+thread, never in the shim's loop. A rotation due while the file before is still being
+compressed waits for it (it would move that file under its compression): the entries already
+read wait with it, in memory, and the shim reads no more of the container's output (`held`)
+until they are written, as Docker's log writer waits for the compression.
 """
 
 from __future__ import annotations
@@ -23,11 +29,30 @@ log = logging.getLogger("shim")
 
 class Generation(jsonlog.Segment):
     """One file of the log: `index` its rotation number on disk (0: the one written);
-    `gone` once it is no longer there (removed, or in memory beyond the two kept)."""
+    `gone` once it is no longer there (removed, or in memory beyond the two kept). A rotated
+    file found gzipped when the shim starts is held open as it is (`packed`: no rotation can
+    take it from a reader then) and decompressed at its first read."""
 
-    def __init__(self, seq: int, index: int, fd: int = -1, opener=None):
-        super().__init__(fd, None, opener)
+    def __init__(self, seq: int, index: int, fd: int = -1, packed: int = -1, tmp_dir: str = ""):
+        super().__init__(fd, None, self._unpack if packed >= 0 else None)
         self.seq, self.index, self.gone = seq, index, False
+        self.packed, self.tmp_dir = packed, tmp_dir
+
+    def _unpack(self) -> int:
+        """(In a worker thread, once: the packed fd is its own then.)"""
+        try:
+            return logfiles.unpacked(self.packed, self.tmp_dir)
+        except (OSError, EOFError, zlib.error) as exc:
+            log.warning("reading the rotated log %s: %s", self.index, exc)
+            return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            os.close(self.packed)
+
+    def close(self) -> None:
+        super().close()
+        if self.packed >= 0 and self._opening is None:   # never decompressed
+            os.close(self.packed)
+            self.packed = -1
 
 
 class ShimLog:
@@ -42,7 +67,9 @@ class ShimLog:
         self.write_fd = -1
         self.size = 0
         self.seq = 0
-        self.compression: logfiles.Compression | None = None   # of `.1`, under way
+        self.compression = None   # asyncio.Future: `.1` being gzipped in a worker thread
+        self.held = None          # asyncio.Future: a rotation waits for that; output should too
+        self.waiting: list[bytes] = []   # the entries after that rotation, meanwhile
 
     # ------------------------------------------------------------------ opening
 
@@ -62,24 +89,13 @@ class ShimLog:
             if os.path.exists(plain):
                 self.chain.append(Generation(self._next_seq(), index, os.open(plain, os.O_RDONLY | os.O_CLOEXEC)))
             elif os.path.exists(logfiles.rotated(self.path, index, True)):
-                gen = Generation(self._next_seq(), index)
-                gen._opener = self._opener(gen)
-                self.chain.append(gen)
+                packed = os.open(logfiles.rotated(self.path, index, True), os.O_RDONLY | os.O_CLOEXEC)
+                self.chain.append(Generation(self._next_seq(), index, packed=packed, tmp_dir=self.tmp_dir))
         self._begin(os.O_APPEND)
 
     def _next_seq(self) -> int:
         self.seq += 1
         return self.seq
-
-    def _opener(self, gen: Generation):
-        """Opens a gzipped rotated file at first read, wherever rotations have moved it by then."""
-        def opener() -> int:
-            try:
-                return logfiles.open_rotated(self.path, gen.index, self.tmp_dir)
-            except (OSError, EOFError, zlib.error) as exc:
-                log.warning("reading the rotated log %s: %s", gen.index, exc)
-                return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        return opener
 
     def _begin(self, flag: int) -> None:
         """Open the file to write (O_APPEND: as it is; O_TRUNC: a new one) and its chain link."""
@@ -99,14 +115,25 @@ class ShimLog:
 
     def write(self, fd: int, data: bytes) -> None:
         """Log a chunk of output of stream `fd` (1, 2), rotating between entries when the file
-        is full, as Docker does before an entry once the file has max-size bytes. OSError if
-        it cannot be written (a full disk): the caller drops the output, never blocks on it."""
+        is full, as Docker does before an entry once the file has max-size bytes (and the file
+        before is compressed: else `held`). OSError if it cannot be written (a full disk): the
+        caller drops the output, never blocks on it."""
+        lines = jsonlog.entries(fd, data, attrs=self.attrs)
+        if self.waiting:
+            self.waiting += lines
+        else:
+            self._write(lines)
+
+    def _write(self, lines: list[bytes]) -> None:
         batch: list[bytes] = []
         try:
-            for line in jsonlog.entries(fd, data, attrs=self.attrs):
-                if 0 <= self.max_size <= self.size and self.size:
+            for i, line in enumerate(lines):
+                if self._full():
                     self._flush(batch)
                     batch = []
+                    if self.compression is not None:
+                        self._hold(lines[i:])
+                        return
                     self._rotate()
                 batch.append(line)
                 self.size += len(line)
@@ -115,12 +142,15 @@ class ShimLog:
             self.size = os.fstat(self.write_fd).st_size
             raise
 
+    def _full(self) -> bool:
+        return 0 <= self.max_size <= self.size and self.size > 0
+
     def _flush(self, batch: list[bytes]) -> None:
         if batch:
             os.write(self.write_fd, b"".join(batch))
 
     def _rotate(self) -> None:
-        self._finish_compression()   # its file is about to be moved on
+        """(Never while `.1` is being compressed: this moves it on.)"""
         if self.memory:
             fd = os.memfd_create("log", os.MFD_CLOEXEC)
             os.close(self.write_fd)
@@ -148,35 +178,44 @@ class ShimLog:
     def _start_compression(self) -> None:
         import asyncio   # (rotations happen in the shim's loop; the launcher loads no asyncio)
         try:
-            self.compression = logfiles.Compression(logfiles.rotated(self.path, 1))
+            job = logfiles.Compression(logfiles.rotated(self.path, 1))
         except OSError as exc:
             log.warning("compressing the rotated log: %s", exc)
             return
         try:
-            asyncio.get_running_loop().call_soon(self._compress_step)
-        except RuntimeError:
-            self._finish_compression()
+            self.compression = asyncio.get_running_loop().run_in_executor(None, self._compress, job)
+        except RuntimeError:   # no loop to keep going (not serving yet, or no longer): at once
+            self._compress(job)
+            return
+        self.compression.add_done_callback(self._compressed)
 
-    def _compress_step(self) -> None:
-        """A piece of the compression, then the loop's other work, then the next piece."""
+    @staticmethod
+    def _compress(job: logfiles.Compression) -> None:
+        try:
+            job.run()
+        except OSError as exc:
+            log.warning("compressing the rotated log: %s", exc)
+
+    def _hold(self, lines: list[bytes]) -> None:
         import asyncio
-        if self.compression is None:
+        self.waiting = lines
+        if self.held is None:
+            self.held = asyncio.get_running_loop().create_future()
+
+    def _compressed(self, _job) -> None:
+        """`.1` is gzipped: the rotation that waited for it is done now, and the entries after
+        it written (unless they wait for this rotation's compression in turn)."""
+        self.compression = None
+        lines, self.waiting = self.waiting, []
+        if not lines:
             return
         try:
-            if not self.compression.step():
-                asyncio.get_running_loop().call_soon(self._compress_step)
-                return
+            self._write(lines)
         except OSError as exc:
-            log.warning("compressing the rotated log: %s", exc)
-        self.compression = None
-
-    def _finish_compression(self) -> None:
-        job, self.compression = self.compression, None
-        if job is not None:
-            try:
-                job.run()
-            except OSError as exc:
-                log.warning("compressing the rotated log: %s", exc)
+            log.warning("the log cannot be written (%s): output is dropped", exc)
+        if not self.waiting:
+            held, self.held = self.held, None
+            held.set_result(None)
 
     # ------------------------------------------------------------------ reading
 

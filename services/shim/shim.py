@@ -123,10 +123,26 @@ class Shim(Container):
                 log.warning("the log cannot be written (%s): output is dropped until it can", exc)
                 self.log_failing = True
             return
+        finally:
+            if self.log.held is not None:
+                self._hold_output(self.log.held)
         if self.log_failing:
             log.warning("the log is written again")
             self.log_failing = False
         self.log_grew.set()
+
+    def _hold_output(self, until: asyncio.Future) -> None:
+        """Read no more output until the log may rotate again (its file before is being
+        gzipped): the container waits meanwhile, as Docker's log writer makes it wait."""
+        loop = asyncio.get_running_loop()
+        for fd in self.outputs:
+            loop.remove_reader(fd)
+
+        def resume(_) -> None:
+            self.log_grew.set()   # what waited is written now
+            for fd in self.outputs:
+                loop.add_reader(fd, self._readable, fd)
+        until.add_done_callback(resume)
 
     def _reap(self) -> None:
         while True:

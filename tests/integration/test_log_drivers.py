@@ -154,6 +154,8 @@ def test_attach_to_a_running_container_with_the_none_driver(client):
     ({"type": "json-file", "config": {"max-sizes": "1k"}}, "unknown log opt 'max-sizes' for json-file log driver"),
     ({"type": "local", "config": {"labels-nope": "x"}}, "unknown log opt 'labels-nope' for log driver local"),
     ({"type": "json-file", "config": {"max-size": "lots"}}, "invalid size: 'lots'"),
+    ({"type": "json-file", "config": {"max-size": "1e400"}}, 'strconv.ParseFloat: parsing "1e400": value out of range'),
+    ({"type": "local", "config": {"max-size": "1e30"}}, "max-size must not be negative"),
     ({"type": "json-file", "config": {"max-file": "0"}}, "max-file cannot be less than 1"),
     ({"type": "json-file", "config": {"compress": "true"}},
      "compress cannot be true when max-file is less than 2 or max-size is not set"),

@@ -5,11 +5,15 @@ keep what they still read, the in-memory log of the none driver; and reading the
 import asyncio
 import gzip
 import os
+import threading
 
 import pytest
 
 from services.common import jsonlog, logfiles
 from services.shim.logwriter import ShimLog
+from services.shim.shim import Shim
+
+from ..polling import eventually
 
 LINE = len(jsonlog.encode(1, b"00\n"))   # every line of these tests is this long
 
@@ -92,22 +96,41 @@ def test_rotated_files_are_gzipped_and_read_back(tmp_path):
     assert read_stored(log.path, 3, tmp_path) == b"".join(lines(*range(2, 7)))
 
 
-def test_compression_in_the_loop_is_done_in_pieces_and_finished_before_the_next_rotation(tmp_path, monkeypatch):
-    monkeypatch.setattr(logfiles.Compression, "PIECE", 10)
+def blocked_until(release: threading.Event, started: threading.Event | None = None):
+    """A stand-in for a slow step that waits for the test to release it: were it run in the
+    loop, the loop could not release it, and it fails after 10 s."""
+    def wait() -> None:
+        if started is not None:
+            started.set()
+        assert release.wait(10), "the loop was blocked"
+    return wait
+
+
+def test_compression_is_done_off_the_loop_and_the_next_rotation_waits_for_it(tmp_path, monkeypatch):
+    release = threading.Event()
+    real_run = logfiles.Compression.run
+    wait = blocked_until(release)
+    monkeypatch.setattr(logfiles.Compression, "run", lambda job: (wait(), real_run(job)))
 
     async def go():
         log = new_log(tmp_path, max_size=3 * LINE, max_file=3, compress=True)
         write(log, range(4))
-        assert log.compression is not None            # under way, a piece at a time
-        assert "c-json.log.1" in on_disk(log.path)     # the plain file until the gzipped one is whole
-        write(log, range(4, 7))                        # the next rotation waits for it
-        assert on_disk(log.path) == {"c-json.log": lines(6), "c-json.log.1": lines(3, 4, 5),
-                                     "c-json.log.2.gz": lines(0, 1, 2)}
-        while log.compression is not None:
-            await asyncio.sleep(0)
+        assert log.compression is not None   # under way, in a worker thread
+        write(log, range(4, 7))   # the next rotation is due before 6: it waits, and 6 with it
+        assert not log.held.done()
+        assert on_disk(log.path) == {"c-json.log": lines(3, 4, 5), "c-json.log.1": lines(0, 1, 2)}
+        release.set()
+        await log.held            # the rotation is done, then 6 written
+        await eventually(lambda: log.compression is None, what="the second compression")
         assert on_disk(log.path) == {"c-json.log": lines(6), "c-json.log.1.gz": lines(3, 4, 5),
                                      "c-json.log.2.gz": lines(0, 1, 2)}
-    asyncio.run(go())
+        write(log, [7])
+        view = log.reader()
+        try:
+            return b"".join([data async for _, data in jsonlog.read(view, {1})])
+        finally:
+            view.close()
+    assert asyncio.run(go()) == b"".join(lines(*range(8)))
 
 
 def test_a_restarted_container_goes_on_with_its_log_and_its_rotation(tmp_path):
@@ -126,6 +149,97 @@ def test_a_restarted_container_goes_on_with_its_log_and_its_rotation(tmp_path):
         finally:
             view.close()
     assert asyncio.run(everything()) == b"".join(lines(*range(8)))
+
+
+def test_the_shim_reads_no_output_while_a_rotation_waits_for_a_compression(tmp_path, monkeypatch):
+    """The container waits then, as Docker's log writer makes it: what was read already
+    waits in memory, and nothing is lost or out of order."""
+    release = threading.Event()
+    real_run = logfiles.Compression.run
+    wait = blocked_until(release)
+    monkeypatch.setattr(logfiles.Compression, "run", lambda job: (wait(), real_run(job)))
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        shim = Shim.__new__(Shim)   # only what reads the output into the log
+        shim.log = new_log(tmp_path, max_size=2 * LINE, max_file=3, compress=True)
+        out_r, out_w = os.pipe()
+        os.set_blocking(out_r, False)
+        shim.outputs, shim.log_failing = {out_r: 1}, False
+        shim.log_grew, shim.output_done = asyncio.Event(), asyncio.Event()
+        loop.add_reader(out_r, shim._readable, out_r)
+        os.write(out_w, b"".join(lines(0, 1, 2)))   # a rotation: .1 being gzipped
+        await eventually(lambda: shim.log.compression is not None, what="the compression")
+        os.write(out_w, b"".join(lines(3, 4)))      # the next rotation is due before 4
+        held = await eventually(lambda: shim.log.held, what="the rotation to wait")
+        os.write(out_w, b"".join(lines(5)))
+        os.close(out_w)
+        assert not loop.remove_reader(out_r)        # not read meanwhile
+        assert on_disk(shim.log.path) == {"c-json.log": lines(2, 3), "c-json.log.1": lines(0, 1)}
+        release.set()
+        await held
+        await asyncio.wait_for(shim.output_done.wait(), 10)
+        await eventually(lambda: shim.log.compression is None, what="the last compression")
+        assert on_disk(shim.log.path) == {"c-json.log": lines(4, 5), "c-json.log.1.gz": lines(2, 3),
+                                          "c-json.log.2.gz": lines(0, 1)}
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("tail, first", [(-1, 0), (4, 1)])
+def test_a_gzipped_file_is_decompressed_off_the_loop(tmp_path, monkeypatch, tail, first):
+    """A restarted shim decompresses the files it found gzipped at their first read (from
+    the start, or a tail reaching them), in a worker thread: the log is written meanwhile."""
+    log = new_log(tmp_path, max_size=2 * LINE, max_file=3, compress=True)
+    write(log, range(5))     # .2.gz (0 1), .1.gz (2 3), current (4)
+    again = new_log(tmp_path, max_size=2 * LINE, max_file=3, compress=True)
+    started, release = threading.Event(), threading.Event()
+    wait = blocked_until(release, started)
+
+    class SlowGzipFile(gzip.GzipFile):
+        def read(self, *args):
+            wait()
+            return super().read(*args)
+    monkeypatch.setattr(gzip, "GzipFile", SlowGzipFile)
+
+    async def go():
+        view = again.reader()
+
+        async def everything():
+            return b"".join([data async for _, data in jsonlog.read(view, {1}, tail=tail)])
+        try:
+            reading = asyncio.ensure_future(everything())
+            assert await asyncio.to_thread(started.wait, 10)
+            write(again, range(5, 8))   # a rotation too: .2.gz is removed, not from the reader
+            release.set()
+            return await reading
+        finally:
+            view.close()
+    assert asyncio.run(go()) == b"".join(lines(*range(first, 8)))
+
+
+def test_a_reader_keeps_the_gzipped_files_found_at_the_start_that_rotations_remove(tmp_path):
+    """They are held open from the start: two rotations that remove one before a reader
+    gets to it take nothing from the reader."""
+    log = new_log(tmp_path, max_size=2 * LINE, max_file=3, compress=True)
+    write(log, range(5))     # .2.gz (0 1), .1.gz (2 3), current (4)
+    again = new_log(tmp_path, max_size=2 * LINE, max_file=3, compress=True)
+
+    async def go():
+        view = again.reader()
+        try:
+            reading = jsonlog.read(view, {1}, grew=lambda: asyncio.sleep(0, False))
+            chunks = [await reading.__anext__()]    # in the oldest file
+            write(again, range(5, 8))               # (0 1) removed; (2 3) is .2.gz
+            await eventually(lambda: again.compression is None, what="the compression")
+            write(again, [8])                       # (2 3) removed
+            await eventually(lambda: again.compression is None, what="the compression")
+            assert on_disk(again.path) == {"c-json.log": lines(8), "c-json.log.1.gz": lines(6, 7),
+                                           "c-json.log.2.gz": lines(4, 5)}
+            chunks.extend([c async for c in reading])
+            return b"".join(data for _, data in chunks)
+        finally:
+            view.close()
+    assert asyncio.run(go()) == b"".join(lines(*range(9)))
 
 
 def test_a_plain_rotated_file_a_crash_left_is_gzipped_at_the_next_start(tmp_path):

@@ -28,6 +28,70 @@ def test_bad_sizes(text, message):
         assert str(exc.value) == message
 
 
+# go-units v0.5.0 (moby's since 2022) reads the number with strconv.ParseFloat: exponents,
+# underscores between digits, hexadecimal floats and a trailing dot are Go float syntax.
+@pytest.mark.parametrize("text, size, binary", [
+    ("1e3", 1000, False), ("1_0k", 10_000, False), ("1_0k", 10_240, True), ("1.5e1 kB", 15_000, False),
+    (".3kB", 300, False), ("32.", 32, False), ("0.b", 0, False), ("-0", 0, False), ("0x1p4", 16, False),
+    ("0x_1.8p1 k", 3000, False), ("1e-400", 0, False), ("10 MiB", 10 << 20, True),
+    # Go's int64() of a float beyond int64 (or NaN) on amd64: the lowest int64, refused by the callers.
+    ("1e30", -2 ** 63, False), ("9223372036854775807", -2 ** 63, False), ("inf b", -2 ** 63, False),
+    ("nan k", -2 ** 63, False), ("1e18k", -2 ** 63, False),
+])
+def test_sizes_read_as_go_units_reads_them(text, size, binary):
+    assert logdrivers.parse_size(text, binary=binary) == size
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1e400", 'strconv.ParseFloat: parsing "1e400": value out of range'),
+    ("1.8e308k", 'strconv.ParseFloat: parsing "1.8e308": value out of range'),
+    ("0x1p1024", 'strconv.ParseFloat: parsing "0x1p1024": value out of range'),
+    ("1__0", 'strconv.ParseFloat: parsing "1__0": invalid syntax'),
+    ("_10", 'strconv.ParseFloat: parsing "_10": invalid syntax'),
+    ("1_.5", 'strconv.ParseFloat: parsing "1_.5": invalid syntax'),
+    ("1_e3", 'strconv.ParseFloat: parsing "1_e3": invalid syntax'),
+    (" 10", 'strconv.ParseFloat: parsing " 10": invalid syntax'),
+    ("0x10", 'strconv.ParseFloat: parsing "0x10": invalid syntax'),
+    ("1.2.3", 'strconv.ParseFloat: parsing "1.2.3": invalid syntax'),
+    ("+nan0", 'strconv.ParseFloat: parsing "+nan0": invalid syntax'),
+    ("\u0661\u0660", "invalid size: '\u0661\u0660'"),
+    ("1\u06610", 'strconv.ParseFloat: parsing "1\u06610": invalid syntax'),
+    ('1"\n0', 'strconv.ParseFloat: parsing "1\\"\\n0": invalid syntax'),
+    ("1e", "invalid suffix: 'e'"), ("10KiBB", "invalid suffix: 'KiBB'"), ("1bb", "invalid suffix: 'bb'"),
+    ("-inf b", "invalid size: '-inf b'"),
+])
+def test_sizes_go_units_refuses(text, message):
+    with pytest.raises(LogConfigError) as exc:
+        logdrivers.parse_size(text)
+    assert str(exc.value) == message
+
+
+@pytest.mark.parametrize("driver, config, message", [
+    ("json-file", {"max-size": "1e400"}, 'strconv.ParseFloat: parsing "1e400": value out of range'),
+    ("json-file", {"max-size": "1e30"}, "max-size must be a positive number"),
+    ("json-file", {"max-size": "inf b"}, "max-size must be a positive number"),
+    ("local", {"max-size": "1e400"}, 'invalid value for max-size: 1e400: strconv.ParseFloat: parsing "1e400": '
+                                     'value out of range'),
+    ("local", {"max-size": "1e30"}, "max-size must not be negative"),
+    ("json-file", {"max-file": "9223372036854775808"},
+     'strconv.Atoi: parsing "9223372036854775808": value out of range'),
+    ("json-file", {"max-file": "\u0665"}, 'strconv.Atoi: parsing "\u0665": invalid syntax'),
+    ("local", {"max-file": "1_0"}, 'invalid value for max-file: 1_0: strconv.Atoi: parsing "1_0": invalid syntax'),
+    ("json-file", {"mode": "non-blocking", "max-buffer-size": "1e400"},
+     'error parsing option max-buffer-size: strconv.ParseFloat: parsing "1e400": value out of range'),
+])
+def test_out_of_range_and_malformed_options_are_refused_in_dockers_words(driver, config, message):
+    with pytest.raises(LogConfigError) as exc:
+        logdrivers.validate(driver, config)
+    assert str(exc.value) == message
+
+
+def test_every_size_a_driver_takes_fits_the_shims_int64():
+    for text in ("9e18", "9.2e18", "8191p", "0x7ffffffffffffc00p0"):
+        size, _, _ = logdrivers.rotation("json-file", {"max-size": text})
+        assert 0 < size < 2 ** 63
+
+
 @pytest.mark.parametrize("driver, config", [
     ("json-file", {}), ("json-file", {"max-size": "1k", "max-file": "3", "compress": "true"}),
     ("json-file", {"max-file": "100"}), ("json-file", {"labels": "a,b", "env": "X", "tag": "{{.Name}}/{{.ID}}",
