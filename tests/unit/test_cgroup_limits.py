@@ -101,6 +101,15 @@ def test_v2_swap(memory, writes):
     assert [(w.name, w.value) for w in limits.v2_writes({"memory": memory})] == writes
 
 
+def test_a_device_weight_of_0_is_no_weight_of_its_own():
+    # The old CFQ file takes 0 for that; BFQ's refuse 0 (out of range) and take "default".
+    block = {"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 0}]}}
+    (w,) = limits.v1_writes(block)
+    assert (w.name, w.value, w.fallback.name, w.fallback.value) == (
+        "blkio.weight_device", "8:0 0", "blkio.bfq.weight_device", "8:0 default")
+    assert triples(limits.v2_writes(block)) == [("", "io.bfq.weight", "8:0 default")]
+
+
 def test_v2_refuses_a_swap_it_cannot_hold():
     with pytest.raises(ValueError, match="memory\\+swap limit should be >= memory limit"):
         limits.v2_writes({"memory": {"limit": 64, "swap": 32}})

@@ -135,6 +135,25 @@ def test_oci_resources_as_dockerd_makes_them(monkeypatch):
     assert "pids" not in resources.oci({"PidsLimit": None})
 
 
+def test_a_device_weight_or_rate_not_given_is_0_as_go_reads_it(monkeypatch):
+    monkeypatch.setattr(resources, "block_device", lambda path, where: (253, 0))
+    monkeypatch.setattr(resources, "host_features", lambda: ALL)
+    r, _ = read({"BlkioWeightDevice": [{"Path": "/dev/vda"}],
+                 "BlkioDeviceReadBps": [{"Path": "/dev/vda", "Rate": None}],
+                 "BlkioDeviceWriteIOps": [{"Path": "/dev/vda", "Rate": 7, "Other": 1}]})
+    assert r["BlkioWeightDevice"] == [{"Path": "/dev/vda", "Weight": 0}]
+    assert r["BlkioDeviceReadBps"] == [{"Path": "/dev/vda", "Rate": 0}]
+    assert r["BlkioDeviceWriteIOps"] == [{"Path": "/dev/vda", "Rate": 7}]
+    # A record kept before (without them) still makes its resources, for a start or an update.
+    old = {"BlkioWeightDevice": [{"Path": "/dev/vda"}], "BlkioDeviceWriteBps": [{"Path": "/dev/vda"}]}
+    assert resources.oci(old)["blockIO"] == {"weight": 0, "weightDevice": [{"major": 253, "minor": 0, "weight": 0}],
+                                             "throttleWriteBpsDevice": [{"major": 253, "minor": 0, "rate": 0}]}
+    given, policy = update({"BlkioWeightDevice": [{"Path": "/dev/vda"}]})
+    new, changed = updates.merge(old, given, policy, "c1")
+    assert new["BlkioWeightDevice"] == [{"Path": "/dev/vda", "Weight": 0}]
+    assert updates.changes(old, new, changed)["blockIO"]["weightDevice"] == [{"major": 253, "minor": 0, "weight": 0}]
+
+
 def test_block_devices_are_read_from_the_host():
     with pytest.raises(errors.BadParameter, match="must be the absolute path of a block device"):
         resources.block_device("sda", "HostConfig.BlkioDeviceReadBps[0]")
@@ -216,21 +235,27 @@ def test_update_bodies_of_the_wrong_type():
             updates.read(body)
 
 
-def test_changes_name_only_what_the_update_changed(monkeypatch):
+def test_changes_are_the_whole_merged_resources_and_what_the_update_took_away(monkeypatch):
+    # As dockerd tells runc: every limit the merged HostConfig holds, not only those changed
+    # (a v2 file holds several: cpu.max quota and period, memory.swap.max from memory and swap).
     monkeypatch.setattr(resources, "host_features", lambda: ALL)
     monkeypatch.setattr(resources, "block_device", lambda path, where: (8, 16 if path.endswith("b") else 0))
     given, policy = update({"Memory": 32 * MB, "NanoCpus": 0, "CpuShares": 256, "PidsLimit": 0,
                             "BlkioDeviceReadBps": [{"Path": "/dev/sdb", "Rate": 9}]})
     new, changed = updates.merge(HOST, given, policy, "c1")
     assert updates.changes(HOST, new, changed) == {
-        "memory": {"limit": 32 * MB}, "cpu": {"shares": 256}, "pids": {"limit": -1},
+        "memory": {"limit": 32 * MB, "swap": 128 * MB}, "cpu": {"shares": 256, "quota": 50000},
+        "pids": {"limit": -1},
         # /dev/sda is no longer limited: its rule goes (a rate of 0).
-        "blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 0},
-                                              {"major": 8, "minor": 16, "rate": 9}]}}
+        "blockIO": {"weight": 0, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 0},
+                                                           {"major": 8, "minor": 16, "rate": 9}]}}
     host = {**HOST, "CpuQuota": 0}
     given, policy = update({"NanoCpus": 500_000_000, "MemorySwap": -1})
     new, changed = updates.merge(host, given, policy, "c1")
-    assert updates.changes(host, new, changed) == {"memory": {"swap": -1}, "cpu": {"period": 100000, "quota": 50000}}
+    assert updates.changes(host, new, changed) == {
+        "memory": {"limit": 64 * MB, "swap": -1}, "cpu": {"period": 100000, "quota": 50000},
+        "blockIO": {"weight": 0, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 5},
+                                                           {"major": 8, "minor": 16, "rate": 6}]}}
     # Told back (a refusal's undo): no NanoCpus any more is no quota.
     assert updates.changes(new, host, changed)["cpu"] == {"period": 100000, "quota": -1}
 

@@ -3,8 +3,9 @@
 Pure: `v1_writes` and `v2_writes` turn the resources (but devices, which
 services.kernel.devices applies) into the writes to make, in an order the kernel takes;
 `apply` makes them below a cgroup's directories. A key absent from the resources (or
-null) leaves its file as it is, so an update names only what it changes. The values
-follow the OCI spec as runc reads it:
+null) leaves its file as it is, but a v2 file may hold several keys (cpu.max: quota and
+period; memory.swap.max: from limit and swap): an update passes the whole merged resources,
+as runc's does. The values follow the OCI spec as runc reads it:
 
 - memory: limit, swap (memory plus swap; -1 unlimited), reservation (the soft limit),
   swappiness, disableOOMKiller, kernelTCP; kernel (kernel memory) is ignored, as runc and
@@ -13,7 +14,8 @@ follow the OCI spec as runc reads it:
   realtimeRuntime (v1 only), cpus and mems (`0-2,4`).
 - pids: limit (-1 or below: none; 0: left as it is).
 - blockIO: weight, weightDevice, throttle{Read,Write}{Bps,IOPS}Device (each device by its
-  major and minor numbers).
+  major and minor numbers; a weight or rate of 0 takes the device's own rule away: BFQ's
+  files spell that "default", refusing 0 as out of range).
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ def _present(section: dict | None, key: str):
     return value if value is not None else None
 
 
-def _device_lines(entries, key: str, field: str = "") -> list[str]:
-    """"major:minor value" of each entry; on v2's io.max `field=` before the value, and
-    "max" for 0 (no limit, as 0 is on v1)."""
-    return [f"{e['major']}:{e['minor']} {field}{MAX if field and not e[key] else e[key]}" for e in entries or []]
+def _device_lines(entries, key: str, field: str = "", zero: str = "0") -> list[str]:
+    """"major:minor value" of each entry; on v2's io.max `field=` before the value; `zero`
+    for 0 (no rule of the device's own: "max" on io.max, "default" on BFQ's weights)."""
+    return [f"{e['major']}:{e['minor']} {field}{e[key] or zero}" for e in entries or []]
 
 
 def v1_memory(memory: dict, limit_now: int | None) -> list[Write]:
@@ -96,9 +98,10 @@ def v1_writes(resources: dict, limit_now: int | None = None) -> list[Write]:
     if _present(block, "weight") not in (None, 0):
         out.append(Write("blkio", "blkio.weight", str(block["weight"]),
                          fallback=Write("blkio", "blkio.bfq.weight", str(block["weight"]))))
-    for line in _device_lines(block.get("weightDevice"), "weight"):
+    for line, bfq in zip(_device_lines(block.get("weightDevice"), "weight"),
+                         _device_lines(block.get("weightDevice"), "weight", zero="default")):
         out.append(Write("blkio", "blkio.weight_device", line,
-                         fallback=Write("blkio", "blkio.bfq.weight_device", line)))
+                         fallback=Write("blkio", "blkio.bfq.weight_device", bfq)))
     for key, name in (("throttleReadBpsDevice", "read_bps_device"), ("throttleWriteBpsDevice", "write_bps_device"),
                       ("throttleReadIOPSDevice", "read_iops_device"),
                       ("throttleWriteIOPSDevice", "write_iops_device")):
@@ -173,10 +176,11 @@ def v2_writes(resources: dict) -> list[Write]:
         out.append(Write("", "io.bfq.weight", str(weight),
                          fallback=Write("", "io.weight", str(blkio_weight_to_io_weight(weight)))))
     # Per-device weights only through BFQ (io.weight's own take another scale).
-    out += [Write("", "io.bfq.weight", line) for line in _device_lines(block.get("weightDevice"), "weight")]
+    out += [Write("", "io.bfq.weight", line)
+            for line in _device_lines(block.get("weightDevice"), "weight", zero="default")]
     for key, field in (("throttleReadBpsDevice", "rbps="), ("throttleWriteBpsDevice", "wbps="),
                        ("throttleReadIOPSDevice", "riops="), ("throttleWriteIOPSDevice", "wiops=")):
-        out += [Write("", "io.max", line) for line in _device_lines(block.get(key), "rate", field)]
+        out += [Write("", "io.max", line) for line in _device_lines(block.get(key), "rate", field, MAX)]
     return out
 
 

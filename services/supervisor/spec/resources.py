@@ -26,6 +26,7 @@ THROTTLES = ("BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps",
 DEVICE_LISTS = ("BlkioWeightDevice", *THROTTLES)
 OCI_THROTTLES = dict(zip(THROTTLES, ("throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice",
                                      "throttleWriteIOPSDevice")))
+_DEVICE_VALUE = {"BlkioWeightDevice": "Weight", **dict.fromkeys(THROTTLES, "Rate")}   # each entry's number
 NUMBERS = ("Memory", "MemorySwap", "MemoryReservation", "KernelMemory", "KernelMemoryTCP", "NanoCpus", "CpuShares",
            "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpuCount", "CpuPercent",
            "BlkioWeight", "IOMaximumIOps", "IOMaximumBandwidth")
@@ -189,6 +190,9 @@ def _blkio(r: dict, f: Features, warnings: list[str]) -> None:
         _discard(r, warnings, bool(r[key]) and not supported, "Your kernel does not support " + text, **{key: []})
         for number, entry in enumerate(r[key] or []):
             block_device(entry.get("Path"), f"HostConfig.{key}[{number}]")
+        if r[key]:   # as Go decodes them: a Weight or Rate not given (or null) is 0
+            value = _DEVICE_VALUE[key]
+            r[key] = [{"Path": entry["Path"], value: entry.get(value) or 0} for entry in r[key]]
 
 
 def _given(host: dict, config: dict) -> dict:
@@ -243,7 +247,7 @@ def _devices(host: dict, field: str, key: str, value: str) -> list[dict]:
     out = []
     for number, entry in enumerate(host.get(field) or []):
         major, minor = block_device(entry["Path"], f"HostConfig.{field}[{number}]")
-        out.append({"major": major, "minor": minor, key: entry[value]})
+        out.append({"major": major, "minor": minor, key: entry.get(value) or 0})   # a record's from before it was 0
     return out
 
 

@@ -7,7 +7,8 @@ CpusetCpus, CpusetMems, BlkioWeight; PidsLimit when given (0 or below: none); th
 policy when it names one. Dockyard updates the other cgroup limits too when they are given
 (MemorySwappiness, OomKillDisable, the Blkio device lists), which dockerd takes and drops;
 the rest of Resources (CgroupParent, Devices, Ulimits, Init...) is checked and left as it is.
-`changes` is what a running container's cgroup is told of it: only what the update changed.
+`changes` is what a running container's cgroup is told of it: the whole merged resources (as
+dockerd tells runc), and what takes away what the update took away.
 """
 
 from __future__ import annotations
@@ -111,18 +112,19 @@ def _devices_gone(old: dict, new: dict, field: str) -> list[dict]:
 
 def changes(old: dict, new: dict, changed: set[str]) -> dict:
     """The OCI linux.resources that make a running container's cgroup hold `new` (a
-    HostConfig merged from `old`) where the update `changed` it: nothing else is named."""
-    full, out = resources.oci(new), {}
-    for field in changed - {"MemorySwap", "NanoCpus"}:
+    HostConfig merged from `old` by an update that `changed` some fields): all of `new`'s, as
+    dockerd sends runc the whole merged Resources, since a v2 file holds several of them
+    (cpu.max a quota and a period, memory.swap.max what memory and memory+swap leave); and
+    what takes away what the update took away."""
+    out = resources.oci(new)
+    for field in changed.intersection(resources.DEVICE_LISTS):
         section, key = OCI_PLACES[field]
-        value = (full.get(section) or {}).get(key)
-        if field in resources.DEVICE_LISTS:
-            value = _devices_gone(old, new, field) + (value or [])
-        if value is not None:
-            out.setdefault(section, {})[key] = value
-    if "MemorySwap" in changed:   # -1 too: unlimited swap, where a create would leave it unset
+        value = _devices_gone(old, new, field) + out[section].get(key, [])
+        if value:
+            out[section][key] = value
+    if "MemorySwap" in changed and "swap" not in out.get("memory", {}):   # -1: unlimited swap, unset at a create
         out.setdefault("memory", {})["swap"] = new["MemorySwap"]
     if "NanoCpus" in changed:   # its quota and period; none at all for a HostConfig without them
-        cpu = full.get("cpu") or {}
-        out.setdefault("cpu", {}).update(period=cpu.get("period", resources.CFS_PERIOD), quota=cpu.get("quota", -1))
+        cpu = out.setdefault("cpu", {})
+        cpu.update(period=cpu.get("period", resources.CFS_PERIOD), quota=cpu.get("quota", -1))
     return out
