@@ -1,8 +1,10 @@
 """docker cp on the supervisor's side: each copy runs in a helper process of its own
 (services.shim.archive), which enters the container's root before it resolves any path.
 
-A running container's copy joins its init's mount namespace (`--pid`), without the
-container's lock: a stop does not wait for a slow reader. A stopped one (created, exited,
+A running container's copy joins (a private copy of) its init's mount namespace (`--pid`),
+without the container's lock: a stop does not wait for a slow reader. That copy keeps the
+container's overlay mounted, so the container's next start, or next copy once stopped,
+first ends it (running_copies; it fails with a 409). A stopped one (created, exited,
 restarting) has its overlay and binds mounted by the helper in a namespace of the helper's
 own, under the container's lifecycle lock, so it cannot start on the same upper dir
 meanwhile. A container that exits just as its copy joins it is then taken as stopped.
@@ -25,7 +27,7 @@ from typing import AsyncIterator
 from services.common import errors, wire
 from services.common.config import Settings
 
-from . import bundle_mounts
+from . import bundle_mounts, running_copies
 from .commit import Snapshots
 from .lifecycle import Lifecycle
 from .records import Records
@@ -45,6 +47,12 @@ class Archives:
         self.records = records
         self.snapshots = snapshots
         self.lifecycle = lifecycle
+        self.running_copies = running_copies.RunningCopies()
+        lifecycle.starting_hooks.append(self.running_copies.end)
+        lifecycle.removing_hooks.append(self._end_for_removal)
+
+    async def _end_for_removal(self, cid: str) -> None:
+        await self.running_copies.end(cid, running_copies.REMOVED_WORDS)
 
     def handlers(self) -> dict:
         return {"container.archive_stat": self.stat, "container.archive_get": self.get,
@@ -61,7 +69,7 @@ class Archives:
                         await self._finished(proc)
                         return {"stat": _stat(line)}
                     if not await self._gone(proc, rec):
-                        raise await _failure(proc)
+                        raise await self._failure(proc)
         raise _unsettled()
 
     async def get(self, call: wire.Call) -> AsyncIterator:
@@ -72,7 +80,7 @@ class Archives:
                     if not line:
                         if await self._gone(proc, rec):
                             continue
-                        raise await _failure(proc)
+                        raise await self._failure(proc)
                     yield {"stat": _stat(line)}
                     while chunk := await proc.stdout.read(CHUNK):
                         yield {}, chunk
@@ -93,7 +101,7 @@ class Archives:
                     if await proc.stdout.readline() != READY:
                         if await self._gone(proc, rec):
                             continue
-                        raise await _failure(proc)
+                        raise await self._failure(proc)
                     feeding = asyncio.ensure_future(_feed(call.upload, proc.stdin))
                     try:
                         await proc.wait()
@@ -120,6 +128,8 @@ class Archives:
             await lock.acquire()
             try:
                 rec = self.records.load(rec["Id"])   # as it is now: removed, or started, meanwhile?
+                if not self._running(rec):   # its overlay is mounted for this copy: none may hold it still
+                    await self.running_copies.end(rec["Id"], running_copies.STOPPED_WORDS)
             except BaseException:
                 lock.release()
                 raise
@@ -151,12 +161,17 @@ class Archives:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, *HELPER, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL)
+        if "--pid" in view:   # in a copy of the running container's namespace: its next start ends it
+            self.running_copies.add(rec["Id"], proc)
         try:
             yield proc
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            try:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            finally:
+                self.running_copies.discard(rec["Id"], proc)
 
     async def _gone(self, proc: asyncio.subprocess.Process, rec: dict) -> bool:
         """Whether the helper found the container's process gone (then its exit is waited
@@ -168,7 +183,11 @@ class Archives:
 
     async def _finished(self, proc: asyncio.subprocess.Process) -> None:
         if await proc.wait() != 0:
-            raise await _failure(proc)
+            raise await self._failure(proc)
+
+    async def _failure(self, proc: asyncio.subprocess.Process) -> errors.DockyardError:
+        """Why the helper failed: ended by the container's start, or what it reported."""
+        return self.running_copies.ended_error(proc) or await _failure(proc)
 
 
 def binds(rec: dict) -> list[dict]:

@@ -59,6 +59,13 @@ class Lifecycle:
         self.serving: dict[str, asyncio.Future] = {}      # running -> its shim serves
         self.watchers: dict[str, asyncio.Task] = {}
         self.started_hooks: list = []   # told of each container that runs (a start, an adoption)
+        # Awaited at each start (its lock held) before anything is made: what must end before
+        # the container's overlay is mounted again (the copies that hold the last one).
+        self.starting_hooks: list = []
+        # Told of each container that stopped running, or did not start after all (its id).
+        self.stopped_hooks: list = []
+        # Awaited at each removal (its lock held) before its files go: what still reads them.
+        self.removing_hooks: list = []
 
     def handlers(self) -> dict:
         return {f"container.{name}": getattr(self, name)
@@ -89,6 +96,8 @@ class Lifecycle:
         d = container_files.paths(self.settings.data_root, cid)
         lowers = [self.store.layer_path(row["chain_id"]) for row in self.store.chain(rec["Image"])]
         try:
+            for hook in self.starting_hooks:
+                await hook(cid)
             shared = namespaces.at_start(rec, self.records)   # the PID and IPC namespaces it joins
             network = await self._network(rec)
             with open(d["config"], "w") as fh:
@@ -103,6 +112,7 @@ class Lifecycle:
             await self._not_started(rec, str(exc), 128, errors.ServerError(f"cannot start the container: {exc}"))
         except BaseException:   # cancelled: what was wired for it goes
             await self.bridges.unplug_all(rec)
+            self._stopped(cid)
             raise
         if channel is None:
             await self._not_started(rec, report["error"], report["exit_code"], errors.BadParameter(
@@ -134,6 +144,7 @@ class Lifecycle:
         """Record a start that failed, tell whoever waits for the start, and raise `error`."""
         await self.bridges.unplug_all(rec)
         self.records.save(states.apply(rec, "start_failed", error=why, exit_code=exit_code))
+        self._stopped(rec["Id"])
         starting = self.starts.pop(rec["Id"], None)
         if starting is not None and not starting.done():
             starting.set_exception(error)
@@ -180,6 +191,7 @@ class Lifecycle:
         # A restart the policy asks for is in the same save: no wait sees it merely exited.
         restart = None if rec["HostConfig"].get("AutoRemove") else self.restarts.due(rec)
         await self.records.save_until_it_works(rec, "the exit of")
+        self._stopped(cid)
         try:
             await self.bridges.finish(rec, *unwired)
         except Exception:   # the exit is recorded whatever; a restart's sweep takes what is left
@@ -192,6 +204,13 @@ class Lifecycle:
                     await self.remove_locked(self.records.load(cid), volumes=True)
         elif restart is not None:
             self.restarts.schedule(cid, restart)
+
+    def _stopped(self, cid: str) -> None:
+        for hook in self.stopped_hooks:
+            try:
+                hook(cid)
+            except Exception:   # what a hook undoes is its own; the exit is recorded whatever
+                log.exception("after %s stopped", cid[:12])
 
     async def until_exited(self, cid: str, timeout: float | None) -> bool:
         """Whether the container is not running (now, or by the end of `timeout`)."""
@@ -352,6 +371,8 @@ class Lifecycle:
         cid = rec["Id"]
         self.restarts.cancel(cid)
         self.records.save(states.apply(rec, "removing"))
+        for hook in self.removing_hooks:
+            await hook(cid)
         await self.bridges.unplug_all(rec)   # nothing left to undo but after a crash
         d = container_files.paths(self.settings.data_root, cid)
         doomed = tempfile.mkdtemp(dir=self.staging)

@@ -5,7 +5,10 @@ symlink the container swaps in meanwhile) leads anywhere but into the container'
   (checked to be the same process the record names, by its start time), takes a private
   copy of it, checks that its root is the init's root and chroots there. The container's
   /proc and /sys are detached from the copy (they would show the helper's own, host,
-  namespaces); the container keeps its own.
+  namespaces); the container keeps its own. The copy keeps the container's overlay mounted
+  for as long as the helper lives, even once the container has stopped: the supervisor
+  kills the helper before the overlay is mounted again (a start, a copy once stopped:
+  supervisor.running_copies).
 - A stopped container (created, exited): the helper makes a mount namespace of its own,
   mounts the container's overlay read-write on the bundle's rootfs directory, binds its
   volumes and bind mounts in as the runtime does (never following a symlink at a mount
