@@ -11,6 +11,7 @@ from . import usage
 from . import control
 from . import archive
 from . import resources
+from . import volumes
 
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
 
@@ -97,6 +98,12 @@ ROUTES = [
     ("POST", "/networks/{id:.+}/connect", since_version("1.21", networks.connect)),
     ("POST", "/networks/{id:.+}/disconnect", since_version("1.21", networks.disconnect)),
     ("DELETE", "/networks/{id:.+}", since_version("1.21", networks.remove)),
+    # Volumes (API 1.21). Fixed paths first: a name is anything in dockerd's route.
+    ("GET", "/volumes", since_version("1.21", volumes.list_volumes)),
+    ("POST", "/volumes/create", since_version("1.21", volumes.create)),
+    ("POST", "/volumes/prune", since_version("1.25", volumes.prune)),
+    ("GET", "/volumes/{name:.+}", since_version("1.21", volumes.inspect)),
+    ("DELETE", "/volumes/{name:.+}", since_version("1.21", volumes.remove)),
 ]
 
 

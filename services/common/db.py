@@ -110,6 +110,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX execs_container ON execs(container_id);
     """,
+    # 7: volumes (the supervisor's) as Docker's volume store keeps them: the driver, the
+    # labels and the driver's options (JSON objects). An anonymous volume is one with
+    # Docker's label com.docker.volume.anonymous: those a container made before are marked.
+    """
+    ALTER TABLE volumes ADD COLUMN driver TEXT NOT NULL DEFAULT 'local';
+    ALTER TABLE volumes ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE volumes ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+    UPDATE volumes SET labels='{"com.docker.volume.anonymous":""}' WHERE name IN (
+        SELECT made.value FROM containers,
+            json_each(json_extract(containers.config, '$.Dockyard.anonymous_volumes')) AS made);
+    """,
 ]
 
 

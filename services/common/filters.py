@@ -8,12 +8,27 @@ owner's of the records.
 
 from __future__ import annotations
 
+import re
+
 from services.common import errors
 
 
 def go_list(values: list[str]) -> str:
     """A list as Go's %s prints it, as Docker's messages show one: [a b]."""
     return "[" + " ".join(values) + "]"
+
+
+def match(values: list[str] | None, source: str) -> bool:
+    """Docker's Match: no values, an exact value, or a value that is a regexp found in it."""
+    if not values or source in values:
+        return True
+    for value in values:
+        try:
+            if re.search(value, source):
+                return True
+        except re.error:
+            continue
+    return False
 
 
 def match_kv_list(wanted: list[str] | None, labels: dict | None) -> bool:

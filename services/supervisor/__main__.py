@@ -1,9 +1,9 @@
-"""The supervisor service: containers, networks (and, to come, volumes), and the shims
-that run them. This module only composes its rooms."""
+"""The supervisor service: containers, networks, volumes, and the shims that run them.
+This module only composes its rooms."""
 
 from __future__ import annotations
 
-from services.common import service, wire
+from services.common import layout, service, wire
 from services.common.config import Settings
 from services.common.store import Store
 
@@ -27,13 +27,18 @@ from .records import Records
 from .shims import Shims
 from .update import Updates
 from .usage import Usage
+from .volume_mounts import VolumeMounts
+from .volume_store import VolumeStore, references
+from .volumes import VolumesRoom
 
 
 async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Clients) -> None:
     store = Store(settings.data_root, "supervisor")  # read only: the registry service writes it
     records = Records(store.conn)
     shims = Shims(settings, clients)
-    mounts = Mounts(store.conn, settings.data_root, records)
+    volumes = VolumeStore(store.conn, settings.data_root, layout.staging_dir(settings.data_root, "supervisor"))
+    volumes.reconcile(set(references(records.all())))
+    mounts = Mounts(volumes, records)
     networks = Networks(store.conn)
     networks.ensure_predefined(settings)
     bridges = Bridges(settings, records, networks)
@@ -50,11 +55,17 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
     rooms.append(Control(records, bridges))
     rooms.append(Archives(settings, records, snapshots, lifecycle))   # docker cp
     rooms.append(Updates(records))   # docker update
+    rooms.append(VolumesRoom(records, volumes))
+    volume_mounts = VolumeMounts(volumes, records)   # a volume's tmpfs, bind... while containers use it
+    lifecycle.starting_hooks.append(volume_mounts.at_start)
+    lifecycle.started_hooks.append(volume_mounts.started)
+    lifecycle.stopped_hooks.append(volume_mounts.release)
     for room in rooms:
         for name, handler in room.handlers().items():
             server.handle(name)(handler)
     await bridges.restore()   # before adoption: an exit found then gives back its addresses
     await adopt(settings, records, shims, lifecycle)
+    volume_mounts.release()   # what no container that runs uses (its last one exited while none looked)
     await build_steps.sweep()
     await shims.start_zygote()
 

@@ -2,37 +2,38 @@
 
 Create turns Docker's Volumes (the body's and the image's), HostConfig.Binds, Mounts and
 VolumesFrom into the record's Mounts (spec.mount_specs reads and checks them; the bundle
-mounts each into the container); a volume it names is made if it is not there yet, with the
-local driver (the only one there is). Removal with `v` takes the container's anonymous
-volumes with it.
+mounts each into the container); a volume it names is made if it is not there yet (by the
+volume store, with the local driver, the only one there is, and a Mounts entry's driver
+options and labels). Removal with `v` takes the container's anonymous volumes with it, but
+those another container uses too (through VolumesFrom), as Docker does.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import os
-import secrets
 import shutil
-import sqlite3
 
-from services.common import errors, timefmt
+from services.common import errors
 
 from .records import Records
 from .spec import mount_specs, str_list
+from .volume_store import VolumeStore, check_driver, check_options, references
+
+log = logging.getLogger("supervisor")
 
 
 class Mounts:
-    def __init__(self, conn: sqlite3.Connection, data_root: str, records: Records):
-        self.conn = conn
-        self.data_root = data_root
+    def __init__(self, volumes: VolumeStore, records: Records):
+        self.volumes = volumes
         self.records = records
 
-    def _volume(self, name: str | None = None) -> tuple[str, str]:
-        name = name or secrets.token_hex(32)
-        path = os.path.join(self.data_root, "volumes", name, "_data")
-        os.makedirs(path, mode=0o755, exist_ok=True)
-        self.conn.execute("INSERT OR IGNORE INTO volumes(name, created) VALUES(?, ?)", (name, timefmt.now()))
-        return name, path
+    @staticmethod
+    def _volume_options(mp: dict) -> tuple[dict | None, dict | None]:
+        """A volume mount point's driver options and labels (a Mounts entry's VolumeOptions)."""
+        volume_options = (mp.get("Spec") or {}).get("VolumeOptions") or {}
+        return (volume_options.get("DriverConfig") or {}).get("Options"), volume_options.get("Labels")
 
     def _inherited(self, config: dict, host: dict) -> list[dict]:
         """VolumesFrom's mount points: another container's, read-only if it says `ro`."""
@@ -60,14 +61,10 @@ class Mounts:
         volumes = {**(image_volumes or {}), **(config.get("Volumes") or {})}
         points = mount_specs.points({**config, "Volumes": volumes}, host, self._inherited(config, host))
         for mp in points:
-            if mp["Type"] == "volume" and mp.get("Driver") not in (None, mount_specs.LOCAL):
-                raise errors.NotFound(f'error looking up volume plugin {mp["Driver"]}: plugin "{mp["Driver"]}" '
-                                      "not found")
-            volume_options = (mp.get("Spec") or {}).get("VolumeOptions") or {}
-            driver_options = (volume_options.get("DriverConfig") or {}).get("Options")
-            if mp["Type"] == "volume" and driver_options:
-                raise errors.BadParameter(f"volume {mp.get('Name') or mp['Destination']}: the local driver's options "
-                                          f"({', '.join(sorted(driver_options))}) are not supported")
+            if mp["Type"] == "volume" and not mp["Source"]:
+                check_driver(mp.get("Name") or "", mp.get("Driver"))
+                if mp.get("Name") is None or self.volumes.get(mp["Name"]) is None:
+                    check_options(mp.get("Name") or "", self._volume_options(mp)[0])
             # A Binds source is made if missing (as Docker does); a Mounts one only if it says so.
             if mp["Type"] == "bind" and not os.path.exists(mp["Source"]) \
                     and any(m is mp["Spec"] for m in host.get("Mounts") or []) \
@@ -79,15 +76,30 @@ class Mounts:
             if mp["Type"] == "bind" and not os.path.exists(mp["Source"]):
                 os.makedirs(mp["Source"], exist_ok=True)   # as Docker makes a Binds source
             elif mp["Type"] == "volume" and not mp["Source"]:
+                options, labels = self._volume_options(mp)
+                vol, _ = self.volumes.ensure(mp.get("Name"), mp.get("Driver"), options, labels)
                 if mp.get("Name") is None:
-                    mp["Name"], mp["Source"] = self._volume()
-                    anonymous.append(mp["Name"])
-                else:
-                    _, mp["Source"] = self._volume(mp["Name"])
+                    anonymous.append(vol["Name"])
+                mp["Name"], mp["Source"] = vol["Name"], vol["Mountpoint"]
         return points, anonymous
 
     def remove_anonymous(self, rec: dict) -> None:
-        """With the container (rm -v, --rm): the anonymous volumes made for it."""
-        for name in rec["Dockyard"].get("anonymous_volumes") or []:
-            self.conn.execute("DELETE FROM volumes WHERE name=?", (name,))
-            shutil.rmtree(os.path.join(self.data_root, "volumes", name), ignore_errors=True)
+        """With the container (rm -v, --rm; its record gone already): its anonymous volumes
+        (made for it, or another's it took with VolumesFrom: as Docker, a volume its mount
+        did not name) that no other container uses."""
+        unnamed = [mp["Name"] for mp in rec.get("Mounts") or []
+                   # (a record older than mount points' Spec tells nothing: only its own list counts)
+                   if mp.get("Type") == "volume" and mp.get("Name") and mp.get("Spec") is not None
+                   and not mp["Spec"].get("Source")]
+        names = list(dict.fromkeys([*(rec["Dockyard"].get("anonymous_volumes") or []), *unnamed]))
+        used = references(self.records.all()) if names else {}
+        for name in names:
+            if name in used or self.volumes.get(name) is None:
+                continue
+            try:
+                doomed = self.volumes.take_out(name)
+            except errors.DockyardError as exc:   # the container is gone whatever; the volume stays
+                log.warning("removing anonymous volume %s: %s", name, exc.message)
+                continue
+            if doomed is not None:
+                shutil.rmtree(doomed, ignore_errors=True)

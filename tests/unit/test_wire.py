@@ -291,6 +291,24 @@ SAMPLES.update({
 })
 
 
+# Volumes (services/supervisor/volumes.py): a tmpfs-backed one, as docker volume create makes it.
+VOLUME = {"Name": "cache", "Driver": "local", "Mountpoint": "/var/lib/dockyard/volumes/cache/_data",
+          "CreatedAt": "2026-12-01T22:24:33Z", "Scope": "local",
+          "Options": {"type": "tmpfs", "device": "tmpfs", "o": "size=64m"}, "Labels": {"tier": "front"},
+          "UsageData": None}
+SAMPLES.update({
+    "volume.create": {"params": {"config": {"Name": "cache", "Driver": "local", "Labels": {"tier": "front"},
+                                            "DriverOpts": {"type": "tmpfs", "device": "tmpfs", "o": "size=64m"}}},
+                      "reply": VOLUME},
+    "volume.list": {"params": {"filters": {"dangling": ["true"], "label_not": ["tier"]}},
+                    "reply": {"volumes": [VOLUME], "warnings": []}},
+    "volume.inspect": {"params": {"name": "cache"}, "reply": VOLUME},
+    "volume.remove": {"params": {"name": "cache", "force": False}, "reply": {}},
+    "volume.prune": {"params": {"filters": {"all": ["true"], "label": ["tier=front"]}},
+                     "reply": {"deleted": ["cache"], "space_reclaimed": 4096}},
+})
+
+
 def test_every_declared_method_has_a_hand_written_sample():
     assert set(SAMPLES) == set(wire.METHODS)
 
