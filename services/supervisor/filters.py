@@ -58,19 +58,6 @@ def check(filters: dict[str, list[str]]) -> None:
             ports(key, value)
 
 
-def _match(values: list[str] | None, source: str) -> bool:
-    """Docker's Match: no values, an exact value, or a value that is a regexp found in it."""
-    if not values or source in values:
-        return True
-    for value in values:
-        try:
-            if re.search(value, source):
-                return True
-        except re.error:
-            continue
-    return False
-
-
 def _networks(rec: dict) -> tuple[set[str], list[str]]:
     """The names and ids of the networks a container is on."""
     settings = (rec.get("NetworkSettings") or {}).get("Networks")
@@ -113,7 +100,8 @@ def matches(rec: dict, filters: dict[str, list[str]], images: set[str] | None = 
     `wanted`: the ports of publish and expose (worked out once for a whole list)."""
     state = rec["State"]
     name = rec.get("Name") or ""
-    if filters.get("name") and not (_match(filters["name"], name) or _match(filters["name"], name.lstrip("/"))):
+    names = filters.get("name")
+    if names and not (common.match(names, name) or common.match(names, name.lstrip("/"))):
         return False
     if filters.get("id") and (ids is None or rec["Id"] not in ids):
         return False
