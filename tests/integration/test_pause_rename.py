@@ -9,6 +9,7 @@ import docker
 import pytest
 
 from ..polling import until
+from .containers import docker
 
 BUSYBOX = "busybox:latest"
 # Counts to /tmp/t and to its log, a hundred times a second. /tmp/t is replaced by a
@@ -173,3 +174,23 @@ def test_a_renamed_container_is_found_by_its_peers_under_its_new_name(client):
         for ctr in made:
             ctr.remove(force=True)
         net.remove()
+
+
+def test_the_docker_cli_pauses_and_unpauses(client, daemon, counting):
+    ctr = counting()
+    out = docker(daemon, "pause", ctr.id[:12])
+    assert out.returncode == 0 and out.stdout.strip() == ctr.id[:12].encode(), out
+    listed = docker(daemon, "ps", "--filter", f"id={ctr.id}", "--format", "{{.Status}}")
+    assert listed.returncode == 0 and listed.stdout.strip().endswith(b"(Paused)"), listed
+    frozen = _lines(ctr)
+    witness = counting()
+    start = _lines(witness)
+    until(lambda: _lines(witness) >= start + 30, what="the witness to count 30 more")
+    assert _lines(ctr) == frozen, "a paused container went on writing"
+    again = docker(daemon, "pause", ctr.id[:12])
+    assert again.returncode != 0 and b"is already paused" in again.stderr, again
+    out = docker(daemon, "unpause", ctr.id[:12])
+    assert out.returncode == 0, out
+    until(lambda: _lines(ctr) > frozen + 10, what="the counter to count again")
+    listed = docker(daemon, "ps", "--filter", f"id={ctr.id}", "--format", "{{.Status}}")
+    assert listed.stdout.strip().startswith(b"Up ") and b"Paused" not in listed.stdout, listed
