@@ -15,6 +15,7 @@ import subprocess
 import termios
 import time
 
+import docker
 import pytest
 
 from ..polling import until
@@ -91,58 +92,73 @@ def busybox(daemon):
     ensure_busybox(daemon)
 
 
+def _remove(client, name: str) -> None:
+    """The test's container gone, whatever the test came to: the session's leak check
+    counts a container left running."""
+    try:
+        client.containers.get(name).remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_run_it_detach_attach_and_exec_it(daemon, client, terminals, runtime):
     name = f"term-{runtime}"
-    run = Terminal(daemon, "run", "-it", "--name", name, "--runtime", runtime, "busybox", "sh")
-    terminals.append(run)
-    run.type(b"echo ran $((20+1))\r")
-    run.read_until(b"ran 21")
-    run.type(DETACH)
-    assert run.exited() == 0, run.output
-    ctr = client.containers.get(name)
-    assert ctr.status == "running" and ctr.attrs["HostConfig"]["Runtime"] == runtime
-    assert ctr.attrs["Config"]["StdinOnce"] is True   # the client gone, its stdin stays open: sh lives
+    try:
+        run = Terminal(daemon, "run", "-it", "--name", name, "--runtime", runtime, "busybox", "sh")
+        terminals.append(run)
+        run.type(b"echo ran $((20+1))\r")
+        run.read_until(b"ran 21")
+        run.type(DETACH)
+        assert run.exited() == 0, run.output
+        ctr = client.containers.get(name)
+        assert ctr.status == "running" and ctr.attrs["HostConfig"]["Runtime"] == runtime
+        assert ctr.attrs["Config"]["StdinOnce"] is True   # the client gone, its stdin stays open: sh lives
 
-    attach = Terminal(daemon, "attach", name)
-    terminals.append(attach)
-    attach.type(b"echo back $((40+2))\r")
-    attach.read_until(b"back 42")
-    attach.type(DETACH)
-    attach.exited()
-    assert b"read escape sequence" in attach.output
-    ctr.reload()
-    assert ctr.status == "running"
+        attach = Terminal(daemon, "attach", name)
+        terminals.append(attach)
+        attach.type(b"echo back $((40+2))\r")
+        attach.read_until(b"back 42")
+        attach.type(DETACH)
+        attach.exited()
+        assert b"read escape sequence" in attach.output
+        ctr.reload()
+        assert ctr.status == "running"
 
-    ex = Terminal(daemon, "exec", "-it", name, "sh")
-    terminals.append(ex)
-    ex.type(b"tty; stty size; echo in $((3*3))\r")
-    out = ex.read_until(b"in 9")
-    assert b"/dev/pts/" in out and b"30 100" in out, out
-    ex.type(b"exit 7\r")
-    assert ex.exited() == 7, ex.output
-    ctr.remove(force=True)
+        ex = Terminal(daemon, "exec", "-it", name, "sh")
+        terminals.append(ex)
+        ex.type(b"tty; stty size; echo in $((3*3))\r")
+        out = ex.read_until(b"in 9")
+        assert b"/dev/pts/" in out and b"30 100" in out, out
+        ex.type(b"exit 7\r")
+        assert ex.exited() == 7, ex.output
+    finally:
+        _remove(client, name)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_exec_it_resizes_and_ends_with_its_shell(daemon, client, terminals, runtime):
     ctr = client.containers.run("busybox", ["tail", "-f", "/dev/null"], detach=True, runtime=runtime)
-    ex = Terminal(daemon, "exec", "-it", ctr.id, "sh")
-    terminals.append(ex)
-    ex.read_until(b"# ")
-    fcntl.ioctl(ex.master, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
-    os.kill(ex.proc.pid, signal.SIGWINCH)   # as a terminal tells its process: the CLI resizes the exec
+    try:
+        ex = Terminal(daemon, "exec", "-it", ctr.id, "sh")
+        terminals.append(ex)
+        ex.read_until(b"# ")
+        fcntl.ioctl(ex.master, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
 
-    def resized() -> bool:
-        ex.output = b""
-        ex.type(b"stty size\r")
-        return b"50 132" in ex.read_until(b"# ", 10)
-    until(resized, 20, "the exec's terminal to take the new size")
-    ex.type(DETACH)   # the CLI detaches; the shell runs on in the container
-    ex.exited()
-    top = ctr.top(ps_args="-o pid,args")
-    assert any(p[-1] == "sh" for p in top["Processes"]), top
-    ctr.remove(force=True)
+        def resized() -> bool:
+            # As a terminal tells its process, again each time: the CLI watches SIGWINCH only
+            # once its session runs, which may be after the shell's prompt came.
+            os.kill(ex.proc.pid, signal.SIGWINCH)
+            ex.output = b""
+            ex.type(b"stty size\r")
+            return b"50 132" in ex.read_until(b"# ", 10)
+        until(resized, 20, "the exec's terminal to take the new size")
+        ex.type(DETACH)   # the CLI detaches; the shell runs on in the container
+        ex.exited()
+        top = ctr.top(ps_args="-o pid,args")
+        assert any(p[-1] == "sh" for p in top["Processes"]), top
+    finally:
+        ctr.remove(force=True)
 
 
 # ------------------------------------------------------------------- docker-py
