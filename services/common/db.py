@@ -121,6 +121,16 @@ MIGRATIONS: list[str] = [
         SELECT made.value FROM containers,
             json_each(json_extract(containers.config, '$.Dockyard.anonymous_volumes')) AS made);
     """,
+    # 8: the event journal (the supervisor's; services/common/events.py): each event as
+    # Docker's JSON message, in the order of its id (AUTOINCREMENT: never reused), bounded.
+    """
+    CREATE TABLE events (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        time_nano INTEGER NOT NULL,
+        message   TEXT NOT NULL
+    );
+    CREATE INDEX events_time ON events(time_nano);
+    """,
 ]
 
 

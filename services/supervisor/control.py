@@ -16,6 +16,7 @@ from services.common import errors, wire
 from services.kernel.cgroups import Cgroup
 
 from . import names, states
+from .events import container_event
 from .networks import legacy_links
 from .networks.bridge import Bridges
 from .records import Records
@@ -45,6 +46,7 @@ class Control:
                 await asyncio.to_thread(Cgroup(rec["Dockyard"]["cgroup"]).thaw)
                 states.check("paused", rec["State"]["Status"], cid)
             self.records.save(states.apply(rec, "paused"))
+            container_event(rec, "pause")
         return {}
 
     async def unpause(self, call: wire.Call) -> dict:
@@ -59,6 +61,7 @@ class Control:
             rec = self.records.load(cid)
             states.check("unpaused", rec["State"]["Status"], cid)
             self.records.save(states.apply(rec, "unpaused"))
+            container_event(rec, "unpause")
         return {}
 
     async def rename(self, call: wire.Call) -> dict:
@@ -82,6 +85,7 @@ class Control:
             rec["Name"] = new
             rec["HostConfig"]["Links"] = legacy_links.renamed(rec["HostConfig"].get("Links"), old, new, own=True)
             self.records.rename(rec)
+            container_event(rec, "rename", oldName=old)
             self.bridges.published(rec)
         await self._follow_rename(cid, old, new)
         return {}

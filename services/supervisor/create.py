@@ -13,6 +13,7 @@ from services.common.store import Store
 from . import bundle, names, spec
 from .networks import files, modes, ports
 from .networks.store import Networks
+from .events import container_event
 from .mounts import Mounts
 from .records import Records
 
@@ -90,4 +91,5 @@ class Creator:
         if build_step:
             rec["Dockyard"]["build_step"] = True
         self.records.insert(rec)
+        container_event(rec, "create")
         return cid

@@ -20,6 +20,7 @@ import sqlite3
 
 from services.common import errors, locator, timefmt, wire
 
+from .events import container_event
 from .records import Records
 
 
@@ -98,6 +99,7 @@ class Execs:
                     "ContainerPid": 0, "Pid": 0, "ExitCode": None, "Ended": False}
         self.conn.execute("INSERT INTO execs(id, container_id, created, record) VALUES(?,?,?,?)",
                           (exec_id, rec["Id"], timefmt.now(), json.dumps(exec_rec)))
+        container_event(rec, "exec_create: " + " ".join(config["Cmd"]), execID=exec_id)
         return {"id": exec_id}
 
     async def start(self, call: wire.Call) -> dict:
@@ -113,6 +115,7 @@ class Execs:
         pid = rec["State"]["Pid"]
         exec_rec.update(Started=True, ContainerPid=pid)
         self._save(exec_rec)
+        container_event(rec, "exec_start: " + " ".join(exec_rec["Config"]["Cmd"]), execID=exec_rec["ID"])
         return {"container": rec["Id"], "pid": pid, "config": exec_rec["Config"]}
 
     async def inspect(self, call: wire.Call) -> dict:
@@ -143,5 +146,7 @@ class Execs:
         if not answer["running"]:
             exec_rec.update(Ended=True, ExitCode=answer["exit_code"])
             changed = True
+            # Its end as the supervisor learns it (the exec's stream ran api to shim).
+            container_event(rec, "exec_die", execID=exec_rec["ID"], exitCode=answer["exit_code"])
         if changed:
             self._save(exec_rec)

@@ -17,6 +17,7 @@ import time
 
 from services.common import errors, locator, timefmt, wire
 
+from .events import container_event
 from .records import Records
 
 log = logging.getLogger("supervisor")
@@ -142,6 +143,9 @@ class Health:
                 rec = self._current(cid, pid)
                 if rec is None:
                     return
+                before = (rec["State"].get("Health") or starting())["Status"]
                 rec["State"]["Health"] = record_probe(rec["State"].get("Health") or starting(), entry, in_start,
                                                       probe["Retries"])
                 self.records.save(rec)
+                if rec["State"]["Health"]["Status"] != before:   # as dockerd: a change, not every probe
+                    container_event(rec, "health_status: " + rec["State"]["Health"]["Status"])

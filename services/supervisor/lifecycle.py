@@ -25,6 +25,7 @@ from services.kernel.cgroups import Cgroup, prime_migration
 from . import bundle, execs, health, namespaces, spec, states
 from .networks import legacy_links, modes
 from .networks.bridge import Bridges
+from .events import container_event
 from .mounts import Mounts
 from .records import Records
 from .restarts import Restarts, logged
@@ -122,6 +123,7 @@ class Lifecycle:
         rec["Dockyard"].update({"shim_pid": report["shim_pid"], "shim_start": proc_start(report["shim_pid"]),
                                 "pid_start": proc_start(report["pid"])})
         self.records.save(rec)
+        container_event(rec, "start")
         self.bridges.published(rec)
         self.serving[cid] = channel.serving
         self.watchers[cid] = logged(asyncio.ensure_future(self._watch(rec, channel)), cid)
@@ -144,6 +146,7 @@ class Lifecycle:
         """Record a start that failed, tell whoever waits for the start, and raise `error`."""
         await self.bridges.unplug_all(rec)
         self.records.save(states.apply(rec, "start_failed", error=why, exit_code=exit_code))
+        container_event(rec, "die", exitCode=exit_code)   # as dockerd, a start that failed dies
         self._stopped(rec["Id"])
         starting = self.starts.pop(rec["Id"], None)
         if starting is not None and not starting.done():
@@ -191,6 +194,9 @@ class Lifecycle:
         # A restart the policy asks for is in the same save: no wait sees it merely exited.
         restart = None if rec["HostConfig"].get("AutoRemove") else self.restarts.due(rec)
         await self.records.save_until_it_works(rec, "the exit of")
+        if rec["State"]["OOMKilled"]:
+            container_event(rec, "oom")
+        container_event(rec, "die", exitCode=rec["State"]["ExitCode"])
         self._stopped(cid)
         try:
             await self.bridges.finish(rec, *unwired)
@@ -257,6 +263,7 @@ class Lifecycle:
             self._stopped_by_client(rec)
             if rec["State"]["Running"]:
                 await self._stop(rec, call.params.get("timeout"), call.params.get("signal"))
+                container_event(rec, "stop")
         return {}
 
     def _stopped_by_client(self, rec: dict) -> None:
@@ -277,12 +284,14 @@ class Lifecycle:
             timeout = rec["Config"].get("StopTimeout")
         timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
         number = spec.signal_number(signal_name or rec["Config"].get("StopSignal"), signal.SIGTERM)
+        container_event(rec, "kill", signal=number)
         await self.shims.signal(rec, number)
         await self.thaw_if_paused(rec)
         if timeout < 0:
             await self.until_exited(cid, None)
             return
         if not await self.until_exited(cid, timeout):
+            container_event(rec, "kill", signal=int(signal.SIGKILL))
             await self.shims.signal(rec, signal.SIGKILL)
             await self.thaw_if_paused(rec)
             if not await self.until_exited(cid, KILL_GRACE):
@@ -312,10 +321,12 @@ class Lifecycle:
             rec = self.records.load(cid)
             if rec["State"]["Running"]:
                 await self._stop(rec, call.params.get("timeout"), call.params.get("signal"))
+                container_event(rec, "stop")
                 rec = self.records.load(cid)
             states.check("restart", rec["State"]["Status"], cid)
             self.restarts.started_by_client(rec)
             await self.start_locked(rec)
+            container_event(rec, "restart")
         return {}
 
     async def kill(self, call: wire.Call) -> dict:
@@ -342,6 +353,7 @@ class Lifecycle:
             self._stopped_by_client(rec)
             if not rec["State"]["Running"]:
                 return {}  # it was waiting to restart: now it will not
+        container_event(rec, "kill", signal=number)
         await self.shims.signal(rec, number)
         if stopping:
             await self.thaw_if_paused(rec)
@@ -359,6 +371,7 @@ class Lifecycle:
             if (rec["State"]["Running"] or waiting) and not call.params["force"]:   # as dockerd, a 409
                 states.check("remove", rec["State"]["Status"], cid)
             if rec["State"]["Running"]:
+                container_event(rec, "kill", signal=int(signal.SIGKILL))
                 await self.shims.signal(rec, signal.SIGKILL)
                 await self.thaw_if_paused(rec)
                 await self.until_exited(cid, KILL_GRACE)
@@ -387,6 +400,7 @@ class Lifecycle:
         self.shims.unlink_socket_after(rec)
         self.shims.forget_runc_state(cid)
         self.records.delete(cid)
+        container_event(rec, "destroy")
         execs.forget(self.records.conn, cid)
         if volumes:
             self.mounts.remove_anonymous(rec)

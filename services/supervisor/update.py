@@ -17,6 +17,7 @@ from services.common import errors, wire
 from services.kernel.cgroups import Cgroup
 
 from . import states
+from .events import container_event
 from .records import Records
 from .spec import updates
 
@@ -46,6 +47,7 @@ class Updates:
                 await self._apply(rec, updates.changes(old, new, changed), updates.changes(new, old, changed))
             rec["HostConfig"] = new
             self.records.save(rec)
+            container_event(rec, "update")
         return {"warnings": warnings}
 
     async def _apply(self, rec: dict, resources: dict, undo: dict) -> None:

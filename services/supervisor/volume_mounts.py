@@ -18,6 +18,7 @@ from services.common import errors
 from services.kernel import mounting
 
 from . import states
+from .events import emit
 from .records import Records
 from .volume_store import VolumeStore, needs_mount
 
@@ -26,8 +27,12 @@ log = logging.getLogger("supervisor")
 USING = (states.RUNNING, states.PAUSED)
 
 
+def volume_mounts(rec: dict) -> list[dict]:
+    return [mp for mp in rec.get("Mounts") or [] if mp.get("Type") == "volume" and mp.get("Name")]
+
+
 def volume_names(rec: dict) -> list[str]:
-    return [mp["Name"] for mp in rec.get("Mounts") or [] if mp.get("Type") == "volume" and mp.get("Name")]
+    return [mp["Name"] for mp in volume_mounts(rec)]
 
 
 class VolumeMounts:
@@ -47,6 +52,10 @@ class VolumeMounts:
     async def at_start(self, cid: str) -> None:
         """Before a container starts (a starting hook): mount what its volumes need."""
         self.starting.add(cid)
+        for mp in volume_mounts(self.records.load(cid)):   # as dockerd, each volume's mount, told
+            emit("volume", "mount", mp["Name"], {
+                "container": cid, "destination": mp["Destination"], "driver": mp.get("Driver") or "local",
+                "propagation": mp.get("Propagation", ""), "read/write": mp.get("RW", True)})
         try:
             points = set(mounting.mount_points())
             for name in volume_names(self.records.load(cid)):
@@ -74,6 +83,9 @@ class VolumeMounts:
         uses any more. With no id, a sweep (at the supervisor's start)."""
         if cid is not None:
             self.starting.discard(cid)
+            if self.records.exists(cid):
+                for mp in volume_mounts(self.records.load(cid)):
+                    emit("volume", "unmount", mp["Name"], {"container": cid, "driver": mp.get("Driver") or "local"})
         candidates = self.store.mounted_kind()
         if not candidates:
             return

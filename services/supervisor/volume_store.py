@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from services.common import errors, timefmt
 from services.kernel import mounting
 
+from .events import emit
 from .spec import mount_specs
 
 log = logging.getLogger("supervisor")
@@ -194,6 +195,7 @@ class VolumeStore:
             raise
         self.conn.execute("INSERT INTO volumes(name, created, driver, labels, options) VALUES(?,?,?,?,?)",
                           (name, timefmt.now(), LOCAL, json.dumps(labels), json.dumps(options or {})))
+        emit("volume", "create", name, {"driver": LOCAL})
         return self.find(name), True
 
     def take_out(self, name: str) -> str | None:
@@ -217,6 +219,7 @@ class VolumeStore:
                 doomed = tempfile.mkdtemp(dir=self.staging)
                 os.rename(place, os.path.join(doomed, "v"))
         self.conn.execute("DELETE FROM volumes WHERE name=?", (name,))
+        emit("volume", "destroy", name, {"driver": LOCAL})
         return doomed
 
     def reconcile(self, referenced: set[str]) -> None:

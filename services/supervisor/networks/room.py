@@ -12,6 +12,7 @@ from services.common.config import Settings
 from services.kernel import firewall, links
 
 from .. import spec
+from ..events import network_event
 from ..records import Records
 from . import bridge, dns, ipam, modes
 from .store import BUILTIN_DRIVERS, PREDEFINED, Networks, blank
@@ -173,6 +174,7 @@ class NetworksRoom:
                 await asyncio.to_thread(links.remove, link)
                 raise
             await self.bridges.apply_firewall()
+        network_event(rec, "create")
         return {"id": rec["Id"], "warning": ""}
 
     # ------------------------------------------------------------------ remove
@@ -190,6 +192,7 @@ class NetworksRoom:
             raise errors.Conflict(f"error while removing network: network {net['Name']} id {net['Id']} "
                                   "has active endpoints")
         self.networks.delete(net["Id"])
+        network_event(net, "destroy")
         self.bridges.forget_pools(net)
         await asyncio.to_thread(links.remove, net["Dockyard"]["bridge"])
         await self.bridges.apply_firewall()
@@ -251,6 +254,7 @@ class NetworksRoom:
                 return {}
             fresh["NetworkSettings"]["Networks"][net["Name"]] = rec["NetworkSettings"]["Networks"][net["Name"]]
             self.records.save(fresh)
+            network_event(net, "connect", container=cid)
             self.bridges.write_files(fresh)
             await self.bridges.reforward(fresh)
         self.bridges.published(fresh)
@@ -276,6 +280,7 @@ class NetworksRoom:
                 self.bridges.release(fresh, name)
                 del fresh["NetworkSettings"]["Networks"][name]
             self.records.save(fresh)
+            network_event(net, "disconnect", container=cid)
             if dns.running(fresh) and fresh["NetworkSettings"].get("SandboxKey"):
                 self.bridges.write_files(fresh)
                 await self.bridges.reforward(fresh)
