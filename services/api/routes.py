@@ -12,6 +12,7 @@ from . import control
 from . import archive
 from . import resources
 from . import volumes
+from . import events
 
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
 
@@ -32,6 +33,7 @@ ROUTES = [
     ("GET", "/_ping", system.ping),
     ("HEAD", "/_ping", system.ping),
     ("GET", "/version", system.version),
+    ("GET", "/events", events.events),
     ("GET", "/info", system.info),
     ("GET", "/system/df", since_version("1.25", system.disk_usage)),
     ("GET", "/swarm", since_version("1.24", system.swarm_inspect)),

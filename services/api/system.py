@@ -11,6 +11,7 @@ from aiohttp import web
 from services.common import errors, release, service, sockets, wire
 
 from . import keys, params, shapes, versions
+from .shapes import disk_usage as df_shapes
 
 STAT_SERVICES = sockets.WIRE_SERVICES  # asked for their numbers; the api counts its own
 
@@ -95,14 +96,35 @@ async def auth_login(request: web.Request) -> web.Response:
 
 
 async def disk_usage(request: web.Request) -> web.Response:
-    """GET /system/df: the store's layers, its images, the containers and the build cache
-    (volumes come with their issue)."""
+    """GET /system/df: the store's layers and images, the containers with their sizes, the
+    local volumes with theirs and the build cache; API 1.42's `type` limits what is computed."""
     clients: wire.Clients = request.app[keys.CLIENTS]
-    images, containers, layers, cache = await asyncio.gather(
-        clients.call("image.list", {"all": False}), clients.call("container.list", {"all": True, "limit": -1}),
-        clients.call("image.usage"), clients.call("build.usage"))
-    return json_response(shapes.modern.disk_usage(   # a modern endpoint, unprefixed too
-        layers, images["images"], containers["containers"], cache["records"], request[keys.API]))
+    api = request[keys.API]
+    wanted = df_shapes.parts(request.query.getall("type", []), api)
+    need_containers = bool(wanted & {"Images", "Containers"})   # images count their containers
+    asked = {
+        "images": clients.call("image.list", {"all": False}) if "Images" in wanted else None,
+        "all_images": clients.call("image.list", {"all": True}) if "Containers" in wanted else None,
+        "layers": clients.call("image.usage") if "Images" in wanted else None,
+        "containers": clients.call("container.list", {"all": True, "limit": -1}) if need_containers else None,
+        "sizes": clients.call("container.sizes") if "Containers" in wanted else None,
+        "volumes": clients.call("volume.usage") if "Volumes" in wanted else None,
+        "cache": clients.call("build.usage") if "BuildCache" in wanted else None,
+    }
+    names = [k for k, v in asked.items() if v is not None]
+    r = dict(zip(names, await asyncio.gather(*(asked[k] for k in names))))
+    got: dict = {}
+    if "Images" in wanted:
+        got["Images"] = {"rows": r["images"]["images"], "layers_size": r["layers"]["layers_size"],
+                         "shared": r["layers"]["shared"], "containers": r["containers"]["containers"]}
+    if "Containers" in wanted:
+        got["Containers"] = {"records": r["containers"]["containers"], "sizes": r["sizes"]["sizes"],
+                             "image_sizes": {i["id"]: i["size"] for i in r["all_images"]["images"]}}
+    if "Volumes" in wanted:
+        got["Volumes"] = r["volumes"]["volumes"]
+    if "BuildCache" in wanted:
+        got["BuildCache"] = r["cache"]["records"]
+    return json_response(df_shapes.disk_usage(got, api))   # a modern endpoint, unprefixed too
 
 
 # Dockyard is never part of a swarm: the swarm endpoints answer as a dockerd outside one

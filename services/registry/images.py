@@ -15,6 +15,7 @@ from services.common.store import Store, archive, image_config, reference, stopp
 
 from . import distribution, transfer
 from .distribution import Credentials, Registry
+from .events import image_event
 
 
 class ImageMethods:
@@ -61,11 +62,22 @@ class ImageMethods:
         p = call.params
         image_id = self.store.resolve(p["name"])
         ref = reference.repo_tag(p["repo"], p.get("tag"))
-        return {"ref": self.store.tag(image_id, ref, p["force"])}
+        tagged = self.store.tag(image_id, ref, p["force"])
+        await image_event(self.clients, self.store, "tag", image_id, tagged)
+        return {"ref": tagged}
 
     async def remove(self, call: wire.Call) -> dict:
         p = call.params
-        return self.store.remove(p["name"], p["force"], p["prune"])
+        try:
+            target = self.store.resolve(p["name"])   # the untag events' actor, as dockerd's
+        except errors.DockyardError:
+            target = None
+        removed = self.store.remove(p["name"], p["force"], p["prune"])
+        for ref in removed["untagged"]:
+            await image_event(self.clients, self.store, "untag", target or ref, target or ref)
+        for image_id in removed["deleted"]:
+            await image_event(self.clients, self.store, "delete", image_id, image_id)
+        return removed
 
     async def prune(self, call: wire.Call) -> dict:
         """Docker's image prune (daemon/images/image_prune.go): dangling images (with no tag
@@ -156,6 +168,7 @@ class ImageMethods:
             image_id = self._finish_import(stage, layer, call.params, ref, run_config)
         finally:
             self.store.discard(stage)
+        await image_event(self.clients, self.store, "import", image_id, image_id)
         yield {"status": image_id, "image": image_id}
 
     async def import_url(self, call: wire.Call):
@@ -292,6 +305,7 @@ class ImageMethods:
                 yield first
                 async for message in pulling:
                     yield message
+                await image_event(self.clients, self.store, "pull", str(ref), str(ref))
                 return
             finally:
                 await pulling.aclose()
@@ -302,13 +316,20 @@ class ImageMethods:
         ref = reference.parse(p["name"])
         if p.get("tag"):
             ref = reference.Reference(ref.domain, ref.path, reference.check_tag(p["tag"]))
-        image_id = self.store.resolve(str(ref.with_default_tag()))
         if ref.digest:
             raise errors.BadParameter("push a tag, not a digest")
+        if ref.tag is None:   # the whole repository: every tag of it here, as dockerd pushes it
+            tags = transfer.repository_tags(self.store, ref)
+            if not tags:
+                raise errors.NotFound(f"An image does not exist locally with the tag: {ref.repository}")
+        else:
+            tags = [(ref, self.store.resolve(str(ref)))]
         reg = self._registry(ref.domain, p.get("auth"))
         try:
-            async for message in transfer.push(self.store, reg, image_id, ref.with_default_tag()):
-                yield message
+            for i, (tagged, image_id) in enumerate(tags):
+                async for message in transfer.push(self.store, reg, image_id, tagged, announce=i == 0):
+                    yield message
+                await image_event(self.clients, self.store, "push", str(tagged), str(tagged))
         finally:
             await reg.close()
 
@@ -369,6 +390,8 @@ class ImageMethods:
         try:
             path = os.path.join(stage, "archive.tar")
             await asyncio.to_thread(archive.write, path, images)
+            for image in images:
+                await image_event(self.clients, self.store, "save", image.image_id, image.image_id)
             with open(path, "rb") as fh:
                 while chunk := fh.read(1 << 20):
                     yield chunk
@@ -401,6 +424,7 @@ class ImageMethods:
                 except BaseException:
                     self.store.drop_unused()
                     raise
+                await image_event(self.clients, self.store, "load", image_id, image_id)
                 for ref in refs:
                     self.store.tag(image_id, ref, force=True)
                     messages.append(f"Loaded image: {ref}\n")

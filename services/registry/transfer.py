@@ -22,6 +22,7 @@ from services.common import compression, errors, fetch, release
 from services.common.store import (MAX_LAYER_BYTES, Store, chain_of, hex_of, image_config, short, stoppable,
                                    unpack_layer)
 from services.common.store.reference import Reference
+from services.common.store.reference import parse as parse_reference
 
 from .distribution import MANIFEST_TYPES, Registry
 
@@ -221,10 +222,27 @@ async def pull(store: Store, reg: Registry, ref: Reference,
     yield {"status": f"Status: Downloaded newer image for {named}", "image": image_id}
 
 
-async def push(store: Store, reg: Registry, image_id: str, ref: Reference) -> AsyncIterator[dict]:
+def repository_tags(store: Store, repo: Reference) -> list[tuple[Reference, str]]:
+    """Every tag of `repo`'s repository the store holds, by tag: (the tagged reference,
+    its image id); what a push of the repository without a tag pushes (moby's pushRepository)."""
+    out = []
+    for name, image_id in store.conn.execute("SELECT ref, image_id FROM refs ORDER BY ref"):
+        try:
+            ref = parse_reference(name)
+        except errors.BadParameter:
+            continue
+        if (ref.domain, ref.path) == (repo.domain, repo.path) and ref.tag is not None and ref.digest is None:
+            out.append((ref, image_id))
+    return sorted(out, key=lambda pair: pair[0].tag)
+
+
+async def push(store: Store, reg: Registry, image_id: str, ref: Reference,
+               announce: bool = True) -> AsyncIterator[dict]:
+    """Push one tag. `announce`: say which repository first (once for a push of several tags)."""
     scope = f"repository:{ref.path}:pull,push"
     tag = ref.tag or "latest"
-    yield {"status": f"The push refers to repository [{ref.repository}]"}
+    if announce:
+        yield {"status": f"The push refers to repository [{ref.repository}]"}
     descriptors = []
     for row in store.chain(image_id):
         label = hex_of(row["chain_id"])[:12]

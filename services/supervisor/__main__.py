@@ -13,6 +13,7 @@ from .build_steps import BuildSteps
 from .commit import Snapshots
 from .control import Control
 from .create import Creator
+from .events import Events, install as install_events
 from .execs import Execs
 from .health import Health
 from .info import Info
@@ -30,10 +31,13 @@ from .usage import Usage
 from .volume_mounts import VolumeMounts
 from .volume_store import VolumeStore, references
 from .volumes import VolumesRoom
+from .disk_usage import DiskUsage
 
 
 async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Clients) -> None:
     store = Store(settings.data_root, "supervisor")  # read only: the registry service writes it
+    events = Events(settings.data_root)   # the event journal, first: every room records into it
+    install_events(events)
     records = Records(store.conn)
     shims = Shims(settings, clients)
     volumes = VolumeStore(store.conn, settings.data_root, layout.staging_dir(settings.data_root, "supervisor"))
@@ -56,6 +60,8 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
     rooms.append(Archives(settings, records, snapshots, lifecycle))   # docker cp
     rooms.append(Updates(records))   # docker update
     rooms.append(VolumesRoom(records, volumes))
+    rooms.append(events)   # docker events
+    rooms.append(DiskUsage(settings, records, volumes))   # GET /system/df
     volume_mounts = VolumeMounts(volumes, records)   # a volume's tmpfs, bind... while containers use it
     lifecycle.starting_hooks.append(volume_mounts.at_start)
     lifecycle.started_hooks.append(volume_mounts.started)

@@ -82,3 +82,24 @@ def architecture() -> str:
 
 def kernel_version() -> str:
     return platform.release()
+
+
+# moby's fsmagic names of the filesystems a data root may be on ("extfs" for ext2/3/4).
+_FS_NAMES = {"ext2": "extfs", "ext3": "extfs", "ext4": "extfs", "overlay": "overlayfs"}
+
+
+def backing_filesystem(path: str) -> str:
+    """The type of the filesystem `path` is on, as moby names it (/info's DriverStatus)."""
+    best, fstype = "", "<unknown>"
+    try:
+        with open("/proc/self/mountinfo") as fh:
+            for line in fh:
+                fields = line.split()
+                point = fields[4].replace("\\040", " ")
+                rest = fields[fields.index("-") + 1:]
+                inside = path == point or path.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best) and rest:
+                    best, fstype = point, rest[0]
+    except (OSError, ValueError, IndexError):
+        pass
+    return _FS_NAMES.get(fstype, fstype)

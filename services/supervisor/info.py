@@ -14,6 +14,15 @@ from services.kernel import seccomp
 from . import hostinfo
 
 
+def security_options() -> list[str]:
+    """As dockerd lists them: its seccomp profile, and cgroupns where containers get a
+    cgroup namespace of their own by default (cgroup v2)."""
+    options = ["name=seccomp,profile=builtin"] if seccomp.supported() else []
+    if hostinfo.cgroup_version() == "2":
+        options.append("name=cgroupns")
+    return options
+
+
 class Info:
     def __init__(self, settings: Settings, conn: sqlite3.Connection):
         self.settings = settings
@@ -47,6 +56,7 @@ class Info:
             "ncpu": os.cpu_count() or 1,
             "mem_total": hostinfo.mem_total(),
             "data_root": self.settings.data_root,
+            "backing_filesystem": hostinfo.backing_filesystem(os.path.realpath(self.settings.data_root)),
             "system_time": datetime.now(timezone.utc).isoformat(),
-            "security_options": ["name=seccomp,profile=builtin"] if seccomp.supported() else [],
+            "security_options": security_options(),
         }

@@ -521,3 +521,50 @@ def test_a_pull_the_client_cancels_while_a_layer_unpacks_leaves_no_staging(fresh
     # Nothing is written there afterwards by a thread that went on unpacking.
     assert d.get("/info").status == 200 and os.listdir(staging) == []
     assert d.get(f"/images/{registry}/test/many:1/json").status == 404
+
+
+@pytest.mark.parametrize("prefix", ["", "/v1.45"])
+def test_push_without_a_tag_pushes_every_tag_of_the_repository(daemon, registry, prefix):
+    repo = f"{registry}/test/whole{prefix.replace('/', '').replace('.', '')}"
+    second = TarBuilder()
+    second.file("only-in-two", b"two")
+    import_image(daemon, compress(second.bytes(), "gzip"), repo, "two")
+    assert daemon.request("POST", f"/images/busybox/tag?repo={repo}&tag=one").status == 201
+    ids = {tag: daemon.get(f"/v1.45/images/{repo}:{tag}/json").json()["Id"] for tag in ("one", "two")}
+    assert ids["one"] != ids["two"]
+
+    r = daemon.request("POST", f"{prefix}/images/{repo}/push")
+    assert r.status == 200, r.body
+    out = messages(r.body)
+    assert not any("error" in m for m in out), out
+    assert [m for m in out if m.get("status", "").startswith("The push refers")] == [
+        {"status": f"The push refers to repository [{repo}]"}]   # once, for both tags
+    pushed = [m["status"].split(":")[0] for m in out if "digest: sha256:" in m.get("status", "")]
+    assert pushed == ["one", "two"]
+    listed = json.loads(urllib.request.urlopen(f"http://{registry}/v2/{repo.split('/', 1)[1]}/tags/list").read())
+    assert sorted(listed["tags"]) == ["one", "two"]
+
+    for tag in ("one", "two"):
+        assert daemon.request("DELETE", f"/images/{repo}:{tag}").status in (200, 204)
+    for tag in ("one", "two"):
+        status, pulled = pull(daemon, f"fromImage={repo}&tag={tag}", prefix="/v1.45")
+        assert status == 200 and not any("error" in m for m in pulled), pulled
+        assert daemon.get(f"/v1.45/images/{repo}:{tag}/json").json()["Id"] == ids[tag]
+
+
+def test_push_of_a_repository_with_no_tag_here_is_a_404(daemon, registry):
+    r = daemon.request("POST", f"/v1.45/images/{registry}/test/untagged/push")
+    assert r.status == 404
+    assert r.json()["message"] == f"An image does not exist locally with the tag: {registry}/test/untagged"
+
+
+def test_docker_cli_push_all_tags(daemon, registry, tmp_path):
+    env = dict(os.environ, DOCKER_HOST=daemon.unix_url, DOCKER_CONFIG=str(tmp_path))
+    repo = f"{registry}/test/clitags"
+    for tag in ("a", "b"):
+        assert subprocess.run(["docker", "tag", "busybox", f"{repo}:{tag}"], env=env, timeout=60).returncode == 0
+    out = subprocess.run(["docker", "push", "--all-tags", repo], capture_output=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert b"a: digest: sha256:" in out.stdout and b"b: digest: sha256:" in out.stdout, out.stdout
+    listed = json.loads(urllib.request.urlopen(f"http://{registry}/v2/test/clitags/tags/list").read())
+    assert sorted(listed["tags"]) == ["a", "b"]

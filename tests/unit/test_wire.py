@@ -107,7 +107,7 @@ SAMPLES = {
         "cgroup_version": "1", "kernel_version": "6.1.0-18-amd64", "operating_system": "Debian GNU/Linux 12 (bookworm)",
         "os_version": "12", "architecture": "x86_64", "ncpu": 2, "mem_total": 4_112_539_648,
         "data_root": "/var/lib/dockyard", "system_time": "2026-12-01T22:24:33.044338+00:00",
-        "security_options": ["name=seccomp,profile=builtin"]}},
+        "security_options": ["name=seccomp,profile=builtin"], "backing_filesystem": "extfs"}},
     "image.list": {"params": {"all": False}, "reply": {"images": [IMAGE_ROW]}},
     "image.inspect": {"params": {"name": "busybox:latest"}, "reply": IMAGE_RECORD},
     "image.history": {"params": {"name": "busybox"}, "reply": {"entries": [
@@ -306,6 +306,19 @@ SAMPLES.update({
     "volume.remove": {"params": {"name": "cache", "force": False}, "reply": {}},
     "volume.prune": {"params": {"filters": {"all": ["true"], "label": ["tier=front"]}},
                      "reply": {"deleted": ["cache"], "space_reclaimed": 4096}},
+    "volume.usage": {"params": {}, "reply": {"volumes": [{**VOLUME, "UsageData": {"Size": 10_920_104, "RefCount": 2}}]}},
+    "container.sizes": {"params": {}, "reply": {"sizes": {CID: 50_176, "f" * 64: -1}}},
+})
+
+EVENT = {"status": "die", "id": CID, "from": "busybox", "Type": "container", "Action": "die",
+         "Actor": {"ID": CID, "Attributes": {"name": "web", "image": "busybox", "exitCode": "3"}},
+         "scope": "local", "time": 1764627873, "timeNano": 1764627873123456789}
+SAMPLES.update({
+    "event.record": {"params": {"type": "image", "action": "tag", "actor": "sha256:" + "a" * 64,
+                                "attributes": {"name": "app:v1"}}, "reply": {}},
+    "event.stream": {"params": {"since_ns": 1764627873000000000, "until_ns": None,
+                                "filters": {"type": ["container"], "event": ["die"]}},
+                     "chunks": [EVENT]},
 })
 
 

@@ -45,9 +45,10 @@ def info(rec: dict) -> dict:
         "ContainersStopped": rec["containers_stopped"],
         "Images": rec["images"],
         "Driver": "overlay2",
-        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+        "DriverStatus": [["Backing Filesystem", rec.get("backing_filesystem", "extfs")], ["Supports d_type", "true"],
+                         ["Using metacopy", "false"], ["Native Overlay Diff", "true"], ["userxattr", "false"]],
         "DockerRootDir": rec["data_root"],
-        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none", "null"],
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
                     "Authorization": None, "Log": ["json-file", "local"]},
         "MemoryLimit": rec["memory_limit"],
         "SwapLimit": rec["swap_limit"],
@@ -134,28 +135,6 @@ def image_list(images: list[dict], all_images: bool, api) -> list[dict]:
             row["VirtualSize"] = image["size"]
         rows.append(row)
     return rows
-
-
-def disk_usage(layers: dict, images: list[dict], records: list[dict], cache: list[dict], api) -> dict:
-    """GET /system/df: each image with how many containers use it, the build cache's records."""
-    users: dict[str, int] = {}
-    for rec in records:
-        users[rec["Image"]] = users.get(rec["Image"], 0) + 1
-    rows = image_list(images, False, api)
-    for row in rows:
-        row["Containers"], row["SharedSize"] = users.get(row["Id"], 0), layers["shared"].get(row["Id"], 0)
-    build_cache = []
-    for entry in cache:
-        item = {"ID": entry["id"], "Type": "regular", "Description": entry["description"],
-                "InUse": entry["in_use"], "Shared": False, "Size": entry["size"], "CreatedAt": entry["created"],
-                "LastUsedAt": entry["last_used"], "UsageCount": entry["usage_count"]}
-        if api.at_least("1.42"):
-            item["Parents"] = [entry["parent"]] if entry["parent"] else None
-        else:
-            item["Parent"] = entry["parent"]
-        build_cache.append(item)
-    return {"LayersSize": layers["layers_size"], "Images": rows, "Containers": container_list(records, api),
-            "Volumes": [], "BuildCache": build_cache}
 
 
 def image_inspect(image: dict, api) -> dict:

@@ -37,6 +37,7 @@ from . import usage as _usage  # and the top and stats methods
 from . import updates as _updates  # and the update method
 from .archives import PATH_STAT  # and the copy (docker cp) methods
 from .volumes import VOLUME, VOLUME_CREATE, VOLUME_FILTERS  # and the volume methods
+from .events import EVENT, EVENT_FILTERS  # and the event methods
 
 if TYPE_CHECKING:
     from . import client, framing, server
@@ -55,6 +56,7 @@ __all__ = [
     "ANNOTATION_STDIN_ONCE", "ANNOTATION_TRUE", "ANNOTATION_UPPERDIR", "ANNOTATION_USER",
     "ANNOTATION_WORKDIR", "ANNOTATION_PORTS", "ANNOTATIONS", "ANY", "AUTH", "BUILD_CACHE_RECORD", "BUILD_CHUNK", "BUILD_LIMITS",
     "PATH_STAT", "VOLUME", "VOLUME_CREATE", "VOLUME_FILTERS",
+    "EVENT", "EVENT_FILTERS",
     "CONTAINER", "CONTAINER_FILTERS",
     "CONTAINER_STATE", "DEFAULT_TIMEOUT", "EXIT", "HISTORY_ENTRY", "IMAGE", "IMAGE_ROW", "METHODS",
     "MOUNT", "PROGRESS", "SERVER_KINDS", "SERVING", "SHIM", "START_FAILED", "STARTED", "STDIO",

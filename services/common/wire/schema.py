@@ -165,6 +165,7 @@ _declare(Method("system.info", "supervisor", reply={
     "cpu_shares": bool, "pids_limit": bool, "oom_kill_disable": bool, "cgroup_version": str,
     "kernel_version": str, "operating_system": str, "os_version": str, "architecture": str,
     "ncpu": int, "mem_total": int, "data_root": str, "system_time": str, "security_options": [str],
+    "backing_filesystem": str,
 }))
 
 # Containers, owned by the supervisor. A container travels as its whole record: the

@@ -10,9 +10,11 @@ which the api fills from the sample before (it streams one a second); `running` 
 
 from __future__ import annotations
 
-from .schema import ANY, Method, _declare
+from .schema import ANY, MapOf, Method, _declare
 
 _declare(Method("container.top", "supervisor", params={"id": str, "ps_args": str},
                 reply={"titles": [str], "processes": [[str]]}, timeout=30))
 _declare(Method("container.stats", "supervisor", params={"id": str}, reply={"running": bool, "stats": ANY},
                 timeout=10))
+# GET /system/df's containers: each one's own layer (its overlay's upper dir) in bytes, by id.
+_declare(Method("container.sizes", "supervisor", reply={"sizes": MapOf(int)}, timeout=None))

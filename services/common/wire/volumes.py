@@ -31,3 +31,6 @@ _declare(Method("volume.inspect", "supervisor", params={"name": str}, reply=VOLU
 _declare(Method("volume.remove", "supervisor", params={"name": str, "force": bool}, timeout=None))
 _declare(Method("volume.prune", "supervisor", params={"filters": Opt(VOLUME_FILTERS)},
                 reply={"deleted": [str], "space_reclaimed": int}, timeout=None))
+# GET /system/df's volumes: the local ones with no options (what is mounted on the others
+# holds no space here, as moby's LocalVolumesSize), each with its UsageData.
+_declare(Method("volume.usage", "supervisor", reply={"volumes": [VOLUME]}, timeout=None))
