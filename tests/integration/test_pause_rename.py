@@ -9,7 +9,7 @@ import docker
 import pytest
 
 from ..polling import until
-from .containers import docker
+from .containers import docker as docker_cli
 
 BUSYBOX = "busybox:latest"
 # Counts to /tmp/t and to its log, a hundred times a second. /tmp/t is replaced by a
@@ -178,19 +178,19 @@ def test_a_renamed_container_is_found_by_its_peers_under_its_new_name(client):
 
 def test_the_docker_cli_pauses_and_unpauses(client, daemon, counting):
     ctr = counting()
-    out = docker(daemon, "pause", ctr.id[:12])
+    out = docker_cli(daemon, "pause", ctr.id[:12])
     assert out.returncode == 0 and out.stdout.strip() == ctr.id[:12].encode(), out
-    listed = docker(daemon, "ps", "--filter", f"id={ctr.id}", "--format", "{{.Status}}")
+    listed = docker_cli(daemon, "ps", "--filter", f"id={ctr.id}", "--format", "{{.Status}}")
     assert listed.returncode == 0 and listed.stdout.strip().endswith(b"(Paused)"), listed
     frozen = _lines(ctr)
     witness = counting()
     start = _lines(witness)
     until(lambda: _lines(witness) >= start + 30, what="the witness to count 30 more")
     assert _lines(ctr) == frozen, "a paused container went on writing"
-    again = docker(daemon, "pause", ctr.id[:12])
+    again = docker_cli(daemon, "pause", ctr.id[:12])
     assert again.returncode != 0 and b"is already paused" in again.stderr, again
-    out = docker(daemon, "unpause", ctr.id[:12])
+    out = docker_cli(daemon, "unpause", ctr.id[:12])
     assert out.returncode == 0, out
     until(lambda: _lines(ctr) > frozen + 10, what="the counter to count again")
-    listed = docker(daemon, "ps", "--filter", f"id={ctr.id}", "--format", "{{.Status}}")
+    listed = docker_cli(daemon, "ps", "--filter", f"id={ctr.id}", "--format", "{{.Status}}")
     assert listed.stdout.strip().startswith(b"Up ") and b"Paused" not in listed.stdout, listed
