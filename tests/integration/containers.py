@@ -65,12 +65,16 @@ class Attached:
     """A hijacked attach, made as a v1.0 client makes it: no Upgrade header, raw bytes after."""
 
     def __init__(self, daemon, cid: str, query: str, upgrade: bool = False, prefix: str = ""):
+        extra = "Connection: Upgrade\r\nUpgrade: tcp\r\n" if upgrade else ""
+        self._open(daemon, f"POST {prefix}/containers/{cid}/attach?{query} HTTP/1.1\r\nHost: x\r\n"
+                           f"Content-Type: text/plain\r\n{extra}\r\n".encode())
+
+    def _open(self, daemon, request: bytes) -> None:
+        """Send `request` on a new connection and read the answer's head; raw bytes follow."""
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(30)
         self.sock.connect(daemon.sock)
-        extra = "Connection: Upgrade\r\nUpgrade: tcp\r\n" if upgrade else ""
-        self.sock.sendall(f"POST {prefix}/containers/{cid}/attach?{query} HTTP/1.1\r\nHost: x\r\n"
-                          f"Content-Type: text/plain\r\n{extra}\r\n".encode())
+        self.sock.sendall(request)
         head = b""
         while b"\r\n\r\n" not in head:
             chunk = self.sock.recv(1)

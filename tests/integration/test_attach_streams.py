@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 
 import aiohttp
@@ -45,19 +44,8 @@ class ExecStream(Attached):
 
     def __init__(self, daemon, exec_id: str, tty: bool):
         body = json.dumps({"Detach": False, "Tty": tty}).encode()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(30)
-        self.sock.connect(daemon.sock)
-        self.sock.sendall(f"POST /v1.45/exec/{exec_id}/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                          f"Content-Length: {len(body)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode() + body)
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = self.sock.recv(1)
-            assert chunk, head
-            head += chunk
-        self.head = head.decode()
-        self.status = int(self.head.split()[1])
-        self.buffer = b""
+        self._open(daemon, f"POST /v1.45/exec/{exec_id}/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           f"Content-Length: {len(body)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode() + body)
 
 
 def exec_create(daemon, cid: str, **config) -> str:
