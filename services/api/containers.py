@@ -11,6 +11,7 @@ from aiohttp import web
 from services.common import errors, wire
 
 from . import filters, keys, params, resources, shapes, streams
+from .shapes import disk_usage as df_shapes
 from .system import json_response
 
 
@@ -34,7 +35,14 @@ async def list_containers(request: web.Request) -> web.Response:
         "before": params.text(request, "before") or None,
         "filters": filters.from_request(request, filters.CONTAINER_LIST),
     })
-    return json_response(shapes.for_request(request).container_list(result["containers"], request[keys.API]))
+    records, api = result["containers"], request[keys.API]
+    rows = shapes.for_request(request).container_list(records, api)
+    if records and not api.legacy and params.flag(request, "size"):   # (v1.0 has no sizes)
+        sizes, images = await asyncio.gather(
+            _clients(request).call("container.sizes", {"ids": [rec["Id"] for rec in records]}),
+            _clients(request).call("image.list", {"all": True}))
+        df_shapes.with_sizes(rows, records, sizes["sizes"], df_shapes.image_sizes(images["images"]))
+    return json_response(rows)
 
 
 async def prune(request: web.Request) -> web.Response:

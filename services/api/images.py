@@ -206,9 +206,12 @@ async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
 
 
 async def load(request: web.Request) -> web.StreamResponse:
+    """POST /images/load. As dockerd's, a load that fails answers 200 with the error in its
+    message stream (docker-py raises ImageLoadError on it); the v1.0 paths keep an error status."""
     stream = await _clients(request).stream(
         "image.load", {"quiet": params.flag(request, "quiet")}, upload=streams.request_body(request))
-    return await streams.relay_progress(request, stream, "application/json", _show_id(request))
+    return await streams.relay_progress(request, stream, "application/json", _show_id(request),
+                                        always_ok=not request[keys.API].legacy)
 
 
 async def search(request: web.Request) -> web.Response:

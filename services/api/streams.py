@@ -1,9 +1,10 @@
 """Relaying a service's stream to an HTTP client: progress as Docker's JSON messages, raw bytes.
 
 The response is committed (200) only once the first chunk arrives, so an error the
-service finds before it has anything to say still gets its own status code. Later
-errors travel in the stream, as Docker's `errorDetail` message. A client that goes
-away cancels the service's work.
+service finds before it has anything to say still gets its own status code (but where
+dockerd streams every error, as its load does: `always_ok`). Later errors travel in the
+stream, as Docker's `errorDetail` message. A client that goes away cancels the service's
+work.
 """
 
 from __future__ import annotations
@@ -70,13 +71,23 @@ async def _first(stream: wire.ReplyStream):
 
 async def relay_progress(request: web.Request, stream: wire.ReplyStream, content_type: str,
                          show_id: Callable[[str], str],
-                         message: Callable[[dict], dict] | None = None) -> web.StreamResponse:
-    """`message` makes a chunk Docker's JSON message (json_message, by default)."""
+                         message: Callable[[dict], dict] | None = None,
+                         always_ok: bool = False) -> web.StreamResponse:
+    """`message` makes a chunk Docker's JSON message (json_message, by default). `always_ok`:
+    an error before the first chunk is in the stream of a 200 too (as dockerd's load)."""
     message = message or (lambda chunk: json_message(chunk, show_id))
     try:
-        first, done = await _first(stream)
+        failed = None
+        try:
+            first, done = await _first(stream)
+        except errors.DockyardError as exc:
+            if not always_ok:
+                raise
+            first, done, failed = None, True, exc
         response = web.StreamResponse(status=200, headers={"Content-Type": content_type})
         await response.prepare(request)
+        if failed is not None:
+            await _write(response, error_message(failed.message))
         if done:
             return response
         try:

@@ -119,7 +119,7 @@ async def disk_usage(request: web.Request) -> web.Response:
                          "shared": r["layers"]["shared"], "containers": r["containers"]["containers"]}
     if "Containers" in wanted:
         got["Containers"] = {"records": r["containers"]["containers"], "sizes": r["sizes"]["sizes"],
-                             "image_sizes": {i["id"]: i["size"] for i in r["all_images"]["images"]}}
+                             "image_sizes": df_shapes.image_sizes(r["all_images"]["images"])}
     if "Volumes" in wanted:
         got["Volumes"] = r["volumes"]["volumes"]
     if "BuildCache" in wanted:

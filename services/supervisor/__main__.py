@@ -57,12 +57,12 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
              Execs(records, clients)]
     rooms.append(Usage(records))   # docker top, docker stats
     rooms.append(Control(records, bridges))
-    rooms.append(Archives(settings, records, snapshots, lifecycle))   # docker cp
+    volume_mounts = VolumeMounts(volumes, records)   # a volume's tmpfs, bind... while containers use it
+    rooms.append(Archives(settings, records, snapshots, lifecycle, volume_mounts))   # docker cp
     rooms.append(Updates(records))   # docker update
     rooms.append(VolumesRoom(records, volumes))
     rooms.append(events)   # docker events
     rooms.append(DiskUsage(settings, records, volumes))   # GET /system/df
-    volume_mounts = VolumeMounts(volumes, records)   # a volume's tmpfs, bind... while containers use it
     lifecycle.starting_hooks.append(volume_mounts.at_start)
     lifecycle.started_hooks.append(volume_mounts.started)
     lifecycle.stopped_hooks.append(volume_mounts.release)
@@ -71,7 +71,7 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
             server.handle(name)(handler)
     await bridges.restore()   # before adoption: an exit found then gives back its addresses
     await adopt(settings, records, shims, lifecycle)
-    volume_mounts.release()   # what no container that runs uses (its last one exited while none looked)
+    await volume_mounts.sweep()   # what no container that runs uses (its last one exited while none looked)
     await build_steps.sweep()
     await shims.start_zygote()
 

@@ -7,7 +7,9 @@ container's overlay mounted, so the container's next start, or next copy once st
 first ends it (running_copies; it fails with a 409). A stopped one (created, exited,
 restarting) has its overlay and binds mounted by the helper in a namespace of the helper's
 own, under the container's lifecycle lock, so it cannot start on the same upper dir
-meanwhile. A container that exits just as its copy joins it is then taken as stopped.
+meanwhile; its volumes that need a mount (tmpfs, a bind's device) are mounted on the host
+for the copy first, as a start mounts them (volume_mounts), and given back after. A
+container that exits just as its copy joins it is then taken as stopped.
 
 The helper's protocol: a JSON stat line first on its stdout (stat, get: then the tar), or a
 "ready" line once a put's destination is checked (only then is the upload fed to it); a
@@ -31,6 +33,7 @@ from . import bundle_mounts, running_copies
 from .commit import Snapshots
 from .lifecycle import Lifecycle
 from .records import Records
+from .volume_mounts import VolumeMounts
 
 HELPER = ("-m", "services.shim.archive")
 GONE = 75          # the helper's word for "its process is gone": take the container as stopped
@@ -42,8 +45,10 @@ PROPAGATIONS = ("shared", "rshared", "slave", "rslave", "private")
 
 
 class Archives:
-    def __init__(self, settings: Settings, records: Records, snapshots: Snapshots, lifecycle: Lifecycle):
+    def __init__(self, settings: Settings, records: Records, snapshots: Snapshots, lifecycle: Lifecycle,
+                 volume_mounts: VolumeMounts):
         self.settings = settings
+        self.volume_mounts = volume_mounts
         self.records = records
         self.snapshots = snapshots
         self.lifecycle = lifecycle
@@ -137,7 +142,11 @@ class Archives:
                 lock.release()
                 lock = None
         try:
-            yield rec, self._joined(rec) if lock is None else self._mounted(rec)
+            if lock is None:
+                yield rec, self._joined(rec)
+            else:   # its volumes mounted as at a start: the copy reaches what is on them (a bind's device...)
+                async with self.volume_mounts.copying_from(rec):
+                    yield rec, self._mounted(rec)
         finally:
             if lock is not None:
                 lock.release()

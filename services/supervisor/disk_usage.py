@@ -1,5 +1,6 @@
-"""What GET /system/df asks of the supervisor: the bytes of each container's own layer
-(container.sizes) and of each local volume, with how many containers use it (volume.usage).
+"""What GET /system/df (and `docker ps -s`) asks of the supervisor: the bytes of each
+container's own layer (container.sizes) and of each local volume, with how many containers
+use it (volume.usage).
 The files are walked in a thread: the supervisor's loop goes on meanwhile."""
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ class DiskUsage:
         return {"container.sizes": self.container_sizes, "volume.usage": self.volume_usage}
 
     async def container_sizes(self, call: wire.Call) -> dict:
+        ids = call.params.get("ids")
+        wanted = None if ids is None else set(ids)
         uppers = {rec["Id"]: container_files.paths(self.settings.data_root, rec["Id"])["upper"]
-                  for rec in self.records.all()}
+                  for rec in self.records.all() if wanted is None or rec["Id"] in wanted}
         return {"sizes": await asyncio.to_thread(lambda: {cid: _measured(p) for cid, p in uppers.items()})}
 
     async def volume_usage(self, call: wire.Call) -> dict:

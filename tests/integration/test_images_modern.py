@@ -10,7 +10,7 @@ import docker
 import pytest
 
 from .images import TarBuilder, busybox_rootfs, compress
-from .test_images_v1 import import_image
+from .test_images_v1 import import_image, messages
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +71,26 @@ def test_save_and_load(client, base):
     assert client.images.get("pybox:1").id == base
 
 
+def load_error(daemon, body: bytes) -> str:
+    """The error a refused load reports: as dockerd's, a 200 whose JSON message stream ends
+    in it (errorDetail and error), and nothing said to be loaded."""
+    r = daemon.request("POST", "/v1.45/images/load", body=body)
+    assert r.status == 200 and r.headers["Content-Type"] == "application/json", (r.status, r.body)
+    said = messages(r.body)
+    assert said and not any("stream" in m for m in said), said
+    assert said[-1]["errorDetail"]["message"] == said[-1]["error"], said
+    return said[-1]["error"]
+
+
 def test_load_refuses_bad_archives(daemon, base):
     evil = TarBuilder().file("manifest.json", b'[{"Config":"../../etc/passwd","Layers":[]}]').bytes()
-    r = daemon.request("POST", "/v1.45/images/load", body=evil)
-    assert r.status == 400 and "outside" in r.json()["message"]
+    assert "outside" in load_error(daemon, evil)
     evil = TarBuilder().file("../../x.json", b"{}").file("manifest.json", b"[]").bytes()
-    r = daemon.request("POST", "/v1.45/images/load", body=evil)
-    assert r.status == 400
-    r = daemon.request("POST", "/v1.45/images/load", body=b"not a tar at all" * 64)
-    assert r.status == 400
+    assert load_error(daemon, evil)
+    assert load_error(daemon, b"not a tar at all" * 64)
+    # The v1.0 paths (which have no load in their spec) keep answering an error status.
+    r = daemon.request("POST", "/images/load", body=b"not a tar at all" * 64)
+    assert r.status == 400 and r.json()["message"], r.body
     # A layer whose content does not match the config's diff id.
     good = b"".join(docker.DockerClient(base_url=daemon.unix_url).images.get(base).save())
     import tarfile
@@ -92,8 +103,13 @@ def test_load_refuses_bad_archives(daemon, base):
             out.file(m.name, TarBuilder().file("swapped", b"not the real layer").bytes())
         else:
             out.file(m.name, src.extractfile(m).read())
-    r = daemon.request("POST", "/v1.45/images/load", body=out.bytes())
-    assert r.status == 400 and "digest" in r.json()["message"]
+    assert "digest" in load_error(daemon, out.bytes())
+
+
+def test_docker_py_load_of_what_is_not_an_image_raises_image_load_error(client):
+    with pytest.raises(docker.errors.ImageLoadError) as exc:
+        client.images.load(b"abc")
+    assert str(exc.value)
 
 
 def test_get_many_and_unknown(daemon, base):

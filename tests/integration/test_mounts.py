@@ -316,3 +316,40 @@ def test_a_volume_with_files_is_not_filled_again(client, seeded):
         assert ctr.wait()["StatusCode"] == 0 and ctr.logs() == b"own\n"
     finally:
         ctr.remove(force=True)
+
+
+# ------------------------------------------------- copies of a stopped container
+
+
+def _mounted(path: str) -> bool:
+    with open("/proc/self/mountinfo") as fh:
+        return any(line.split()[4] == path for line in fh)
+
+
+def test_a_copy_of_a_stopped_container_reaches_its_bind_backed_volume(client, tmp_path):
+    # As dockerd: the volumes of a stopped container are mounted for a copy, so what is copied
+    # in lands on the device (not in the volume's own directory, which the mount hides) and
+    # what the device holds is copied out; the mount is given back when the copy ends.
+    device = tmp_path / "device"
+    device.mkdir()
+    (device / "from-host").write_text("host\n")
+    vol = client.volumes.create(name(), driver_opts={"type": "none", "o": "bind", "device": str(device)})
+    ctr = client.containers.create("busybox", "true", volumes=[f"{vol.name}:/srv"])
+    try:
+        upload = io.BytesIO()
+        with tarfile.open(fileobj=upload, mode="w") as tf:
+            info = tarfile.TarInfo("put")
+            info.size = len(b"copied in\n")
+            tf.addfile(info, io.BytesIO(b"copied in\n"))
+        assert ctr.put_archive("/srv", upload.getvalue())
+        assert (device / "put").read_text() == "copied in\n"
+        stream, stat = ctr.get_archive("/srv/from-host")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tf:
+            assert tf.extractfile(tf.next()).read() == b"host\n"
+        assert stat["name"] == "from-host" and stat["size"] == 5, stat
+        until(lambda: not _mounted(vol.attrs["Mountpoint"]), 10, "the volume to be unmounted after the copies")
+        assert os.listdir(vol.attrs["Mountpoint"]) == []   # nothing went under the mount point itself
+    finally:
+        ctr.remove(force=True)
+        vol.remove()
+    assert sorted(os.listdir(device)) == ["from-host", "put"]

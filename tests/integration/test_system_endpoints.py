@@ -115,6 +115,28 @@ def test_docker_system_df_and_verbose(daemon):
         daemon.request("DELETE", "/v1.45/volumes/dfclivol")
 
 
+def test_ps_size_fills_size_rw_and_size_root_fs_only_when_asked(daemon):
+    ensure_busybox(daemon)
+    image_size = daemon.get("/v1.45/images/busybox:latest/json").json()["Size"]
+    cid = create(daemon, name="pssizectr", Cmd=["sh", "-c", f"head -c {PAYLOAD_OWN} /dev/zero > /own"])
+    try:
+        start(daemon, cid)
+        assert wait(daemon, cid) == 0
+        row = next(c for c in daemon.get("/v1.45/containers/json?all=1&size=1").json() if c["Id"].startswith(cid))
+        assert PAYLOAD_OWN <= row["SizeRw"] < PAYLOAD_OWN + 8192, row
+        assert row["SizeRootFs"] == image_size + row["SizeRw"], row
+        df = next(c for c in _df(daemon, "?type=container").json()["Containers"] if c["Id"].startswith(cid))
+        assert (df["SizeRw"], df["SizeRootFs"]) == (row["SizeRw"], row["SizeRootFs"])   # one measure
+        plain = next(c for c in daemon.get("/v1.45/containers/json?all=1").json() if c["Id"].startswith(cid))
+        assert "SizeRw" not in plain and "SizeRootFs" not in plain
+        out = docker_cli(daemon, "ps", "-a", "-s", "--filter", "name=pssizectr", "--format", "{{.Size}}")
+        assert out.returncode == 0 and "virtual" in out.stdout.decode() and "kB" in out.stdout.decode(), out
+        rows = daemon.get("/containers/json?all=1&size=1").json()   # v1.0: no sizes in its shape
+        assert rows and all("SizeRw" not in r for r in rows)
+    finally:
+        remove(daemon, cid)
+
+
 def test_docker_py_df(daemon):
     ensure_busybox(daemon)
     client = docker.APIClient(base_url=daemon.unix_url, version="1.45")

@@ -11,6 +11,7 @@ import re
 import signal
 import urllib.parse
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import docker
 import pytest
@@ -248,6 +249,20 @@ def test_a_tmpfs_backed_volume_is_mounted_while_used(client, daemon, made):
         ctr.remove()
     made["containers"].clear()
     assert vol.name not in client.api.prune_volumes(filters={"all": "true"})["VolumesDeleted"]
+
+
+def test_two_containers_starting_at_once_mount_a_volume_once(client, made):
+    vol = volume(client, made, unique(), driver_opts=TMPFS)
+    data = vol.attrs["Mountpoint"]
+    ctrs = [client.containers.create("busybox", ["top"], volumes=[f"{vol.name}:/v"]) for _ in range(2)]
+    made["containers"].extend(ctrs)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda c: c.start(), ctrs))
+        with open("/proc/self/mountinfo") as fh:
+            assert [line.split()[4] for line in fh].count(data) == 1   # one tmpfs, not one each
+        assert sh(ctrs[0], "echo one > /v/f") == (0, "") and sh(ctrs[1], "cat /v/f") == (0, "one\n")
+        list(pool.map(lambda c: c.stop(timeout=1), ctrs))
+    until(lambda: not mounted(data), 10, "the volume to be unmounted once both stopped")
 
 
 def test_a_bind_backed_volume_shows_a_host_directory_and_removing_it_keeps_the_files(client, made, tmp_path):

@@ -45,6 +45,13 @@ def test_container_sizes_on_top_of_their_image():
     assert (rows[1]["SizeRw"], rows[1]["SizeRootFs"]) == (-1, 1000)   # not measured
 
 
+def test_a_size_of_zero_is_left_out_as_moby_s_omitempty_does():
+    records = [_record("a" * 64, "sha256:img"), _record("b" * 64, "sha256:none")]
+    rows = df.with_sizes([{}, {}], records, {"a" * 64: 0, "b" * 64: 0}, df.image_sizes([{"id": "sha256:img",
+                                                                                         "size": 1000}]))
+    assert rows == [{"SizeRootFs": 1000}, {}]
+
+
 def test_build_cache_parents_by_version_and_builder_size_before_1_42():
     cache = [{"id": "x", "parent": "p", "description": "d", "in_use": False, "size": 7, "created": "c",
               "last_used": "l", "usage_count": 1}]

@@ -39,16 +39,28 @@ def images(rows: list[dict], shared: dict[str, int], containers: list[dict], api
     return out
 
 
-def containers(records: list[dict], sizes: dict[str, int], image_sizes: dict[str, int], api) -> list[dict]:
-    """The containers as the list shows them, with SizeRw (their own layer) and SizeRootFs
-    (that on top of their image's), -1 for what could not be measured, as moby's."""
-    out = modern.container_list(records, api)
-    for row, rec in zip(out, records):
+def image_sizes(images: list[dict]) -> dict[str, int]:
+    """Image id -> its size, from the registry's image.list (all of them)."""
+    return {i["id"]: i["size"] for i in images}
+
+
+def with_sizes(rows: list[dict], records: list[dict], sizes: dict[str, int],
+               images: dict[str, int]) -> list[dict]:
+    """The container list's `rows` (of `records`) with SizeRw (their own layer) and SizeRootFs
+    (that on top of their image's), -1 for what could not be measured, as moby's
+    GetContainerLayerSize; as its JSON (omitempty), a size of 0 is left out."""
+    for row, rec in zip(rows, records):
         rw = sizes.get(rec["Id"], -1)
-        row["SizeRw"] = rw
-        image_size = image_sizes.get(rec["Image"], 0)
-        row["SizeRootFs"] = image_size + rw if rw >= 0 else image_size
-    return out
+        image_size = images.get(rec["Image"], 0)
+        for key, value in (("SizeRw", rw), ("SizeRootFs", image_size + rw if rw >= 0 else image_size)):
+            if value:
+                row[key] = value
+    return rows
+
+
+def containers(records: list[dict], sizes: dict[str, int], images: dict[str, int], api) -> list[dict]:
+    """The containers as the list shows them, with their sizes (with_sizes)."""
+    return with_sizes(modern.container_list(records, api), records, sizes, images)
 
 
 def build_cache(records: list[dict], api) -> list[dict]:

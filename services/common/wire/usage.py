@@ -10,11 +10,13 @@ which the api fills from the sample before (it streams one a second); `running` 
 
 from __future__ import annotations
 
-from .schema import ANY, MapOf, Method, _declare
+from .schema import ANY, MapOf, Method, Opt, _declare
 
 _declare(Method("container.top", "supervisor", params={"id": str, "ps_args": str},
                 reply={"titles": [str], "processes": [[str]]}, timeout=30))
 _declare(Method("container.stats", "supervisor", params={"id": str}, reply={"running": bool, "stats": ANY},
                 timeout=10))
-# GET /system/df's containers: each one's own layer (its overlay's upper dir) in bytes, by id.
-_declare(Method("container.sizes", "supervisor", reply={"sizes": MapOf(int)}, timeout=None))
+# GET /system/df's containers and GET /containers/json?size=1's: each one's own layer (its
+# overlay's upper dir) in bytes, by id; of the containers `ids` names (all without it).
+_declare(Method("container.sizes", "supervisor", params={"ids": Opt([str])}, reply={"sizes": MapOf(int)},
+                timeout=None))
