@@ -14,7 +14,7 @@ from aiohttp import web
 
 from services.common import errors, wire
 
-from . import keys, params, streams
+from . import container_events, keys, params, streams
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"
 
@@ -58,6 +58,8 @@ async def get(request: web.Request) -> web.StreamResponse:
     if not isinstance(first, dict) or "stat" not in first:
         await stream.aclose()
         raise errors.ServerError("the copy did not start with the path's stat")
+    # As dockerd: once the copy is under way (its tar comes next).
+    await container_events.record(_clients(request), request.match_info["id"], "archive-path")
     return await streams.relay_bytes(request, stream, "application/x-tar",
                                      headers={STAT_HEADER: stat_header(first["stat"])})
 
@@ -68,4 +70,5 @@ async def put(request: web.Request) -> web.Response:
     await _clients(request).call("container.archive_put", {
         **where, "no_overwrite_dir_non_dir": params.flag(request, "noOverwriteDirNonDir"),
         "copy_uid_gid": params.flag(request, "copyUIDGID")}, upload=streams.request_body(request))
+    await container_events.record(_clients(request), where["id"], "extract-to-dir")
     return web.Response(status=200)

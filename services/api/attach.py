@@ -16,7 +16,7 @@ from aiohttp import web
 
 from services.common import errors, locator, wire
 
-from . import detach, hijack, keys, params
+from . import container_events, detach, hijack, keys, params
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"
@@ -70,16 +70,27 @@ async def attach(request: web.Request) -> web.StreamResponse:
     legacy = request[keys.API].legacy
     multiplexed = not legacy and not rec["Config"].get("Tty")
     want = {k: params.flag(request, k) for k in ("logs", "stream", "stdin", "stdout", "stderr")}
+    # Said before the stream opens: it comes before whatever the client does next (a start).
+    await container_events.record(clients, rec["Id"], "attach")
     response, reader = await hijack.open_stream(request, MULTIPLEXED if multiplexed else RAW, legacy)
     stdin = client_input(rec, reader, want["stdin"], detach_keys)
 
     async def write(fd: int, data: bytes) -> None:
         await response.write(_frame(fd, data, multiplexed))
+    await session(clients, rec, stdin, relay(clients, rec, want, stdin, write))
+    return response
+
+
+async def session(clients: wire.Clients, rec: dict, stdin: detach.ClientInput, output) -> None:
+    """Run an attach's session (`output` relays the container's output); its `detach` event
+    if the client's detach keys ended it (as dockerd: not the end of the output, of the
+    client's stdin, or the client's going, which a half-close does not tell apart)."""
     try:
-        await stdin.until_ended(relay(clients, rec, want, stdin, write))
+        await stdin.until_ended(output)
     except ConnectionError:
         pass   # the client went away
-    return response
+    if stdin.detached:
+        await container_events.record(clients, rec["Id"], "detach")
 
 
 async def relay(clients: wire.Clients, rec: dict, want: dict, stdin: detach.ClientInput, write) -> None:
@@ -122,4 +133,5 @@ async def resize(request: web.Request) -> web.Response:
         raise errors.Conflict(f"Container {rec['Id'][:12]} is not running")
     size = {"height": params.integer(request, "h", 0, minimum=0), "width": params.integer(request, "w", 0, minimum=0)}
     await locator.call(clients, rec["Id"], rec["State"]["Pid"], "shim.resize", size)
+    await container_events.record(clients, rec["Id"], "resize", **size)
     return web.Response(status=200)

@@ -15,7 +15,7 @@ from aiohttp import WSMsgType, web
 
 from services.common import errors
 
-from . import attach, detach, keys, params
+from . import attach, container_events, detach, keys, params
 
 # The messages that end a websocket's input.
 _ENDS = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
@@ -53,6 +53,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse()
     if not ws.can_prepare(request).ok:
         raise errors.BadParameter("this endpoint takes a websocket: a GET with Upgrade: websocket")
+    await container_events.record(clients, rec["Id"], "attach")   # before the stream opens, as attach's
     await ws.prepare(request)
     source = WebSocketInput(ws)
     stdin = attach.client_input(rec, source, want["stdin"], detach_keys)
@@ -63,8 +64,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             await ws.send_bytes(data)
         else:
             await ws.send_str(data.decode(errors="replace"))
+    await attach.session(clients, rec, stdin, attach.relay(clients, rec, want, stdin, write))
     try:
-        await stdin.until_ended(attach.relay(clients, rec, want, stdin, write))
         await ws.close()
     except ConnectionError:
         pass   # the client went away

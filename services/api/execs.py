@@ -13,7 +13,7 @@ from aiohttp import web
 
 from services.common import errors, locator, wire
 
-from . import detach, hijack, keys, params
+from . import container_events, detach, hijack, keys, params
 from .attach import MULTIPLEXED, RAW, _frame
 from .system import json_response
 
@@ -183,4 +183,6 @@ async def _attached(request: web.Request, clients: wire.Clients, cid: str, pid: 
         await stdin.until_ended(relay())
     except ConnectionError:
         pass   # the client went away
+    if stdin.detached:   # as dockerd, only its detach keys (not the client's going) say so
+        await container_events.record(clients, cid, "exec_detach", execID=run["exec_id"])
     return response

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from services.common import errors, wire
 
-from . import keys, params
+from . import container_events, keys, params
 from .system import json_response
 
 INTERVAL = 1.0   # seconds between two samples, as dockerd's collector
@@ -33,6 +33,7 @@ def _clients(request: web.Request) -> wire.Clients:
 async def top(request: web.Request) -> web.Response:
     result = await _clients(request).call("container.top", {
         "id": request.match_info["id"], "ps_args": params.text(request, "ps_args") or "-ef"})
+    await container_events.record(_clients(request), request.match_info["id"], "top")
     return json_response({"Titles": result["titles"], "Processes": result["processes"]})
 
 

@@ -242,8 +242,8 @@ class ImageMethods:
                 container=p["container"], config=p["config"], container_config=p["container_config"])
         finally:
             self.store.discard(stage)
-        if ref is not None:
-            self.store.tag(image_id, ref, force=True)
+        if ref is not None:   # as dockerd's commit, its tag reported before the container's commit
+            await image_event(self.clients, self.store, "tag", image_id, self.store.tag(image_id, ref, force=True))
         return {"id": image_id}
 
     async def step(self, call: wire.Call) -> dict:

@@ -1,4 +1,5 @@
-"""shim.exec, shim.exec_state, shim.exec_resize: processes exec'd in the running container.
+"""shim.exec, shim.exec_state, shim.exec_wait, shim.exec_resize: processes exec'd in the
+running container.
 
 The shim owns them (DESIGN.md, the process table): it starts one in the container's cgroup
 and namespaces (`enter.spawn`, or `runc exec --detach`), streams its output to the caller
@@ -144,6 +145,23 @@ class Execs:
     def __init__(self, shim):
         self.shim = shim
         self.sessions: dict[str, Session] = {}
+        self.added = asyncio.Event()   # set (and replaced) at each new session: what `wait` waits for
+
+    async def wait(self, exec_id: str) -> dict:
+        """The exec's state once it has ended (shim.exec_wait). Its run may not have reached
+        this shim yet (the api starts it after the supervisor marked it started): that is
+        waited for too, unless the container exits first (then it is unknown)."""
+        while exec_id not in self.sessions:
+            if self.shim.exit is not None:
+                return self.state(exec_id)
+            waiters = [asyncio.ensure_future(self.added.wait()), asyncio.ensure_future(self.shim.exited.wait())]
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+        await self.sessions[exec_id].done.wait()
+        return self.state(exec_id)
 
     def state(self, exec_id: str) -> dict:
         s = self.sessions.get(exec_id)
@@ -169,6 +187,8 @@ class Execs:
             raise errors.BadParameter("No exec command specified")
         tty = bool(config["Tty"]) and not detach
         s = self.sessions[exec_id] = Session(exec_id, tty)
+        added, self.added = self.added, asyncio.Event()
+        added.set()
         ours: list[int] = []     # the parent's ends, read (outputs) or written (stdin)
         theirs: list[int] = []   # the child's ends, closed here once it has them
         stdin_w = -1

@@ -72,7 +72,7 @@ class Shim(Container):
         server = ServiceServer(self.settings.exec_root, wire.shim_name(self.id), kind="shim")
         for name in ("state", "wait", "kill", "resize", "attach", "logs", "probe"):
             server.handle(f"shim.{name}")(getattr(self, name))
-        for name in ("exec", "exec_state", "exec_resize"):
+        for name in ("exec", "exec_state", "exec_wait", "exec_resize"):
             server.handle(f"shim.{name}")(getattr(self, name))
         serving = asyncio.ensure_future(server.serve())
         self._tell_serving()
@@ -243,6 +243,11 @@ class Shim(Container):
     async def exec_state(self, call: wire.Call) -> dict:
         self._mine(call)
         return self.execs.state(call.params["exec_id"])
+
+    async def exec_wait(self, call: wire.Call) -> dict:
+        """The exec's end, once it has ended (the supervisor's watch of it)."""
+        self._mine(call)
+        return await self.execs.wait(call.params["exec_id"])
 
     async def exec_resize(self, call: wire.Call) -> dict:
         self._mine(call)

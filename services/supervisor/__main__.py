@@ -14,6 +14,7 @@ from .commit import Snapshots
 from .control import Control
 from .create import Creator
 from .events import Events, install as install_events
+from .exec_watch import ExecWatch
 from .execs import Execs
 from .health import Health
 from .info import Info
@@ -39,6 +40,7 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
     events = Events(settings.data_root)   # the event journal, first: every room records into it
     install_events(events)
     records = Records(store.conn)
+    events.containers = records   # event.record gives a container's event its labels, name, image
     shims = Shims(settings, clients)
     volumes = VolumeStore(store.conn, settings.data_root, layout.staging_dir(settings.data_root, "supervisor"))
     volumes.reconcile(set(references(records.all())))
@@ -52,9 +54,11 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
     build_steps = BuildSteps(records, creator, lifecycle, snapshots, clients)
     health = Health(records, clients)
     lifecycle.started_hooks.append(health.watch)
+    execs = Execs(records, clients)
+    exec_watch = ExecWatch(execs, clients)   # each started exec to its end: exec_die as it ends
     rooms = [creator, lifecycle, Listing(settings, records, store, lifecycle), Logs(settings, records), snapshots,
              Info(settings, store.conn), build_steps, health, NetworksRoom(settings, records, networks, bridges),
-             Execs(records, clients)]
+             execs]
     rooms.append(Usage(records))   # docker top, docker stats
     rooms.append(Control(records, bridges))
     volume_mounts = VolumeMounts(volumes, records)   # a volume's tmpfs, bind... while containers use it
@@ -71,6 +75,7 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
             server.handle(name)(handler)
     await bridges.restore()   # before adoption: an exit found then gives back its addresses
     await adopt(settings, records, shims, lifecycle)
+    exec_watch.adopt()   # the execs started before this supervisor, watched again
     await volume_mounts.sweep()   # what no container that runs uses (its last one exited while none looked)
     await build_steps.sweep()
     await shims.start_zygote()

@@ -11,9 +11,10 @@ import tempfile
 
 from services.common import container_files, errors, layout, safetar, wire
 from services.common.config import Settings
-from services.common.store import Store
+from services.common.store import Store, reference
 
 from . import changes, states
+from .events import container_event
 from .records import Records
 
 
@@ -39,7 +40,8 @@ class Snapshots:
         return {"changes": await asyncio.to_thread(changes.changes, d["upper"], lowers)}
 
     async def export(self, call: wire.Call):
-        d, lowers = self.layers(self.records.find(call.params["id"]))
+        rec = self.records.find(call.params["id"])
+        d, lowers = self.layers(rec)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "services.shim.export", "--upper", d["upper"],
             "--lower", ":".join(lowers or [d["empty"]]),
@@ -50,6 +52,7 @@ class Snapshots:
             if await proc.wait() != 0:
                 message = (await proc.stderr.read()).decode(errors="replace").strip().splitlines()
                 raise errors.ServerError(f"exporting the container failed: {message[-1] if message else ''}")
+            container_event(rec, "export")   # as dockerd, once the whole of it went out
         finally:
             if proc.returncode is None:
                 proc.kill()
@@ -70,9 +73,14 @@ class Snapshots:
         config.update({k: v for k, v in changes_config.items() if v is not None})
         if p["changes"]:   # Dockerfile instructions (commit -c): the builder parses and applies them
             config = (await self.clients.call("build.configure", {"config": config, "changes": p["changes"]}))["config"]
-        return {"id": await self.commit_record(
+        image_id = await self.commit_record(
             rec, config, rec["Config"], " ".join([rec["Path"], *rec["Args"]]),
-            comment=p.get("comment") or "", author=p.get("author") or "", repo=p.get("repo"), tag=p.get("tag"))}
+            comment=p.get("comment") or "", author=p.get("author") or "", repo=p.get("repo"), tag=p.get("tag"))
+        # As dockerd's: the image made, and the name it got ("" for none). A build's steps,
+        # which commit too, have no such event.
+        named = str(reference.repo_tag(p["repo"], p.get("tag"))) if p.get("repo") else ""
+        container_event(rec, "commit", comment=p.get("comment") or "", imageID=image_id, imageRef=named)
+        return {"id": image_id}
 
     async def commit_record(self, rec: dict, config: dict, container_config: dict, created_by: str,
                             comment: str = "", author: str = "", repo: str | None = None,

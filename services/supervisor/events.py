@@ -1,5 +1,6 @@
-"""The event journal's owner: what records an event (`emit`, `container_event`, and the
-registry's `event.record`) and what streams them (`event.stream`, for GET /events).
+"""The event journal's owner: what records an event (`emit`, `container_event`, and
+`event.record`: the registry's image events, the api's container events such as attach)
+and what streams them (`event.stream`, for GET /events).
 
 Every event is appended to the journal (services/common/events.py) first and then wakes
 the streams, which read the journal after the last id each sent: so a stream sends each
@@ -25,6 +26,9 @@ class Events:
     def __init__(self, data_root: str):
         self.journal = events.Journal(db.connect(data_root))
         self._wakes: set[asyncio.Event] = set()
+        # The container records (set by the composition): a container's event recorded with
+        # event.record gets its labels, name and image from there, as every other.
+        self.containers = None
 
     def handlers(self) -> dict:
         return {"event.record": self.record, "event.stream": self.stream}
@@ -40,7 +44,10 @@ class Events:
 
     async def record(self, call: wire.Call) -> dict:
         p = call.params
-        self.emit(p["type"], p["action"], p["actor"], p["attributes"])
+        if p["type"] == "container" and self.containers is not None:
+            container_event(self.containers.find(p["actor"]), p["action"], **p["attributes"])
+        else:
+            self.emit(p["type"], p["action"], p["actor"], p["attributes"])
         return {}
 
     async def stream(self, call: wire.Call):

@@ -60,6 +60,7 @@ class Execs:
         self.records = records
         self.clients = clients
         self.conn = records.conn
+        self.started_hooks: list = []   # told of each exec marked started (its record)
 
     def handlers(self) -> dict:
         return {"exec.create": self.create, "exec.start": self.start, "exec.inspect": self.inspect}
@@ -69,7 +70,7 @@ class Execs:
 
     # --------------------------------------------------------------- storage
 
-    def _load(self, exec_id: str) -> dict:
+    def load(self, exec_id: str) -> dict:
         row = self.conn.execute("SELECT record FROM execs WHERE id=?", (exec_id,)).fetchone() if exec_id else None
         if row is None:
             raise errors.NotFound(f"No such exec instance: {exec_id}")
@@ -77,6 +78,31 @@ class Execs:
 
     def _save(self, exec_rec: dict) -> None:
         self.conn.execute("UPDATE execs SET record=? WHERE id=?", (json.dumps(exec_rec), exec_rec["ID"]))
+
+    def started_unended(self) -> list[dict]:
+        """The records of the execs that were started and were not seen ending."""
+        rows = self.conn.execute("SELECT record FROM execs").fetchall()
+        return [r for r in (json.loads(row[0]) for row in rows) if r["Started"] and not r["Ended"]]
+
+    def ended(self, exec_id: str, exit_code: int | None, pid: int = 0, ran: bool = True) -> bool:
+        """Record that a started exec ended (its exit code; None: unknown, it went with its
+        container), and Docker's exec_die unless it never ran. Whether this call recorded it:
+        the record is loaded afresh and saved with no wait between, so the end is recorded,
+        and its event emitted, once whoever learns it first (a watch, an inspect)."""
+        try:
+            exec_rec = self.load(exec_id)
+            rec = self.records.load(exec_rec["ContainerID"])
+        except errors.NotFound:
+            return False   # gone with its container
+        if not exec_rec["Started"] or exec_rec["Ended"]:
+            return False
+        exec_rec.update(Ended=True, ExitCode=exit_code)
+        if pid:
+            exec_rec["Pid"] = pid
+        self._save(exec_rec)
+        if ran:
+            container_event(rec, "exec_die", execID=exec_id, exitCode=exit_code)
+        return True
 
     def _container(self, exec_rec: dict) -> dict:
         """The exec's container's record; a container gone takes its execs with it."""
@@ -104,7 +130,7 @@ class Execs:
 
     async def start(self, call: wire.Call) -> dict:
         # No await from the load to the save: two starts cannot both pass.
-        exec_rec = self._load(call.params["id"])
+        exec_rec = self.load(call.params["id"])
         rec = self._container(exec_rec)
         if exec_rec["Started"]:
             if exec_rec["Ended"]:
@@ -116,37 +142,34 @@ class Execs:
         exec_rec.update(Started=True, ContainerPid=pid)
         self._save(exec_rec)
         container_event(rec, "exec_start: " + " ".join(exec_rec["Config"]["Cmd"]), execID=exec_rec["ID"])
+        for hook in self.started_hooks:
+            hook(exec_rec)
         return {"container": rec["Id"], "pid": pid, "config": exec_rec["Config"]}
 
     async def inspect(self, call: wire.Call) -> dict:
-        exec_rec = self._load(call.params["id"])
+        exec_rec = self.load(call.params["id"])
         rec = self._container(exec_rec)
         if exec_rec["Started"] and not exec_rec["Ended"]:
-            await self._refresh(exec_rec, rec)
+            exec_rec = await self._refresh(exec_rec, rec)
         return shape(exec_rec)
 
-    async def _refresh(self, exec_rec: dict, rec: dict) -> None:
-        """Ask the shim how the started exec is doing; keep its end once it ended."""
-        state = rec["State"]
+    async def _refresh(self, exec_rec: dict, rec: dict) -> dict:
+        """The started exec as it is now: the shim asked how it is doing, its end recorded
+        once it ended."""
+        exec_id, state = exec_rec["ID"], rec["State"]
         if not state.get("Running") or state.get("Pid") != exec_rec["ContainerPid"]:
-            exec_rec["Ended"] = True   # its container stopped (or runs another start): it went with it
-            self._save(exec_rec)
-            return
+            self.ended(exec_id, None)   # its container stopped (or runs another start): it went with it
+            return self.load(exec_id)
         try:
             answer = await locator.call(self.clients, exec_rec["ContainerID"], exec_rec["ContainerPid"],
-                                        "shim.exec_state", {"exec_id": exec_rec["ID"]})
+                                        "shim.exec_state", {"exec_id": exec_id})
         except (errors.Unavailable, errors.Conflict):
-            exec_rec["Ended"] = True   # its shim is gone, so is the exec: shown ended, not stored so
-            return
-        if not answer["known"]:
-            return   # started, but its run has not reached the shim yet
-        changed = bool(answer["pid"]) and answer["pid"] != exec_rec["Pid"]
-        if answer["pid"]:
+            # Its shim is gone, so is the exec: shown ended, recorded so by its watch.
+            return {**exec_rec, "Ended": True}
+        if answer["known"] and not answer["running"]:
+            self.ended(exec_id, answer["exit_code"], answer["pid"], ran=bool(answer["pid"]))
+        exec_rec = self.load(exec_id)   # as it is now (its watch may have recorded its end meanwhile)
+        if answer["pid"] and not exec_rec["Ended"] and answer["pid"] != exec_rec["Pid"]:
             exec_rec["Pid"] = answer["pid"]
-        if not answer["running"]:
-            exec_rec.update(Ended=True, ExitCode=answer["exit_code"])
-            changed = True
-            # Its end as the supervisor learns it (the exec's stream ran api to shim).
-            container_event(rec, "exec_die", execID=exec_rec["ID"], exitCode=answer["exit_code"])
-        if changed:
             self._save(exec_rec)
+        return exec_rec

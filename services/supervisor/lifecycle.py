@@ -22,7 +22,7 @@ from services.common.config import Settings
 from services.common.store import Store
 from services.kernel.cgroups import Cgroup, prime_migration
 
-from . import bundle, execs, health, namespaces, spec, states
+from . import bundle, execs, health, namespaces, run_events, spec, states
 from .networks import legacy_links, modes
 from .networks.bridge import Bridges
 from .events import container_event
@@ -123,7 +123,7 @@ class Lifecycle:
         rec["Dockyard"].update({"shim_pid": report["shim_pid"], "shim_start": proc_start(report["shim_pid"]),
                                 "pid_start": proc_start(report["pid"])})
         self.records.save(rec)
-        container_event(rec, "start")
+        run_events.started(rec, self.bridges.networks)   # connect to each network, then start
         self.bridges.published(rec)
         self.serving[cid] = channel.serving
         self.watchers[cid] = logged(asyncio.ensure_future(self._watch(rec, channel)), cid)
@@ -146,7 +146,7 @@ class Lifecycle:
         """Record a start that failed, tell whoever waits for the start, and raise `error`."""
         await self.bridges.unplug_all(rec)
         self.records.save(states.apply(rec, "start_failed", error=why, exit_code=exit_code))
-        container_event(rec, "die", exitCode=exit_code)   # as dockerd, a start that failed dies
+        container_event(rec, "die", exitCode=exit_code, execDuration=0)   # as dockerd, a start that failed dies
         self._stopped(rec["Id"])
         starting = self.starts.pop(rec["Id"], None)
         if starting is not None and not starting.done():
@@ -194,9 +194,7 @@ class Lifecycle:
         # A restart the policy asks for is in the same save: no wait sees it merely exited.
         restart = None if rec["HostConfig"].get("AutoRemove") else self.restarts.due(rec)
         await self.records.save_until_it_works(rec, "the exit of")
-        if rec["State"]["OOMKilled"]:
-            container_event(rec, "oom")
-        container_event(rec, "die", exitCode=rec["State"]["ExitCode"])
+        run_events.exited(rec, self.bridges.networks)   # oom, disconnect from each network, die
         self._stopped(cid)
         try:
             await self.bridges.finish(rec, *unwired)

@@ -135,7 +135,7 @@ class Shims:
                 result = container_files.read_exit(container_files.paths(self.settings.data_root, cid)["exit"])
                 if result is None and alive(dock["shim_pid"], dock["shim_start"]):
                     # Alive and not answering: busy, or not serving yet; its exit wakes us.
-                    await self._until_gone(dock["shim_pid"], 0.5)
+                    await self.until_gone(dock["shim_pid"], 0.5)
                     continue
                 if result is None:
                     result = self.died(rec)
@@ -147,7 +147,7 @@ class Shims:
         return result
 
     @staticmethod
-    async def _until_gone(pid: int, timeout: float) -> None:
+    async def until_gone(pid: int, timeout: float) -> None:
         """Until the process `pid` ends, or `timeout` passes (whichever is first)."""
         try:
             fd = os.pidfd_open(pid)

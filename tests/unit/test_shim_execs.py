@@ -14,6 +14,8 @@ from services.shim import execs as execs_mod
 from services.shim.execs import Execs, Session, exec_spec, exit_code, merged_env, set_size, start_failure
 from services.shim.runtime import StartError, enter
 
+from ..polling import eventually
+
 CONFIG = {
     "process": {"args": ["nginx"], "env": ["PATH=/bin", "A=1", "B=2"], "cwd": "/srv", "terminal": False,
                 "user": {"uid": 101, "gid": 101},
@@ -193,3 +195,29 @@ def test_the_master_runc_sent_is_taken_without_waiting():
                 for fd in (r, w, got):
                     os.close(fd)
         assert not os.path.exists(path)
+
+
+def test_wait_answers_once_the_exec_ended_or_the_container_exited(monkeypatch):
+    """shim.exec_wait: an exec whose run has not reached the shim yet is waited for; one
+    never run is unknown once the container exits."""
+    def fail(*args, **kw):
+        raise StartError('exec: "nosuch": executable file not found in $PATH', 127)
+    monkeypatch.setattr(enter, "spawn", fail)
+    shim = FakeShim()
+
+    async def main():
+        shim.exited = asyncio.Event()
+        execs = Execs(shim)
+        early = asyncio.ensure_future(execs.wait("x"))
+        never = asyncio.ensure_future(execs.wait("y"))
+        # Both wait for a session to come: neither exec has reached the shim.
+        await eventually(lambda: len(execs.added._waiters) == 2, what="both waits to wait")
+        assert not early.done() and not never.done()
+        assert [c async for c in execs.run("x", EXEC(Cmd=["nosuch"]), False, None)][-1] == {"exit_code": 127}
+        assert await asyncio.wait_for(early, 2) == {"known": True, "running": False, "pid": 0, "exit_code": 127}
+        assert not never.done()
+        shim.exit = {"code": 0}
+        shim.exited.set()
+        assert await asyncio.wait_for(never, 2) == {"known": False, "running": False, "pid": 0, "exit_code": None}
+        assert await execs.wait("z") == {"known": False, "running": False, "pid": 0, "exit_code": None}
+    asyncio.run(main())

@@ -263,7 +263,10 @@ def test_top_route(tmp_path, monkeypatch):
         resp = await client.get("/containers/stopped/top")
         assert resp.status == 409 and "is not running" in (await resp.json())["message"]
     _with_api(tmp_path, monkeypatch, body, sup)
-    assert [p["ps_args"] for _, p in sup.calls] == ["aux", "-ef", "-ef"]
+    assert [p["ps_args"] for n, p in sup.calls if n == "container.top"] == ["aux", "-ef", "-ef"]
+    # Docker's `top` event, for each top that answered.
+    assert [(p["type"], p["action"], p["actor"]) for n, p in sup.calls if n == "event.record"] == [
+        ("container", "top", "web")] * 2
 
 
 def test_stats_route_params(tmp_path, monkeypatch):

@@ -258,6 +258,8 @@ SAMPLES = {
                         "reply": {"known": True, "running": False, "pid": 889950, "exit_code": 0}},
     "shim.exec_resize": {"params": {"pid": 889913, "exec_id": EXEC_ID, "height": 40, "width": 120},
                          "reply": {}},
+    "shim.exec_wait": {"params": {"pid": 889913, "exec_id": EXEC_ID},
+                       "reply": {"known": True, "running": False, "pid": 889950, "exit_code": 137}},
 }
 
 

@@ -18,7 +18,9 @@ EVENT_FILTERS = {key: Opt([str]) for key in (
     "config", "container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope",
     "secret", "service", "type", "volume")}
 
-# Record one event (the registry's image events); the supervisor stamps its time.
+# Record one event (the registry's image events; the api's container events, whose actor
+# may be any reference to the container: the supervisor adds its labels, name and image,
+# as to every container event); the supervisor stamps its time.
 _declare(Method("event.record", "supervisor",
                 params={"type": str, "action": str, "actor": str, "attributes": MapOf(str)}))
 # The journal's events timed from `since_ns` (None: only new ones, unless `until_ns` is

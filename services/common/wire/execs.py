@@ -6,7 +6,8 @@ table (schema.METHODS), as every method; kept apart only for the schema module's
 An exec's life: `exec.create` records it; `exec.start` checks the container runs and
 marks it started (once), answering what the api needs to run it; the api then streams
 `shim.exec` to the container's shim (stdin up, output down, its exit code last), or, with
-Detach, takes its first chunk only. `exec.inspect` asks the shim how a started exec is
+Detach, takes its first chunk only. The supervisor learns a started exec's end from the
+shim as it happens (`shim.exec_wait`); `exec.inspect` asks the shim how a started exec is
 doing (`shim.exec_state`) until it ended, and keeps its end.
 """
 
@@ -44,3 +45,8 @@ _declare(Method("shim.exec", SHIM,
 _declare(Method("shim.exec_state", SHIM, params={"pid": int, "exec_id": str},
                 reply={"known": bool, "running": bool, "pid": int, "exit_code": Opt(int)}))
 _declare(Method("shim.exec_resize", SHIM, params={"pid": int, "exec_id": str, "height": int, "width": int}))
+# The exec's state once it has ended (as exec_state): the supervisor's watch of it, so its end
+# (and exec_die) is known as it happens. It waits for the exec's run to reach the shim first,
+# unless the container exits before (then it answers known: false).
+_declare(Method("shim.exec_wait", SHIM, params={"pid": int, "exec_id": str},
+                reply={"known": bool, "running": bool, "pid": int, "exit_code": Opt(int)}, timeout=None, waits=True))
