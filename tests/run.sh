@@ -15,7 +15,9 @@ fi
 # The daemon itself, exactly as the README installs it.
 bash deploy/install.sh
 
-packages=(python3 python3-venv openssl curl busybox-static docker-registry iproute2)
+# docker-compose: Debian's 1.29 (the Python one, with its own /usr/bin/python3 and
+# python3-docker), run by the compose tests as a user runs it.
+packages=(python3 python3-venv openssl curl busybox-static docker-registry iproute2 docker-compose)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
