@@ -12,7 +12,7 @@ from aiohttp import web
 from services.common import service, wire
 from services.common.config import parse_host
 
-from . import hijack, listeners
+from . import hijack, listeners, tls_halfclose
 from .app import SHUTDOWN_GRACE, Connection, make_app
 
 log = logging.getLogger("api")
@@ -30,9 +30,10 @@ async def serve() -> None:
     loop = asyncio.get_running_loop()
     servers = []
     for sock, ctx in listeners.open_all(settings):
-        # Every connection goes through a Sniffer, which lets attach take it over (hijack).
-        servers.append(await loop.create_server(lambda: hijack.Sniffer(Connection(runner.server, loop)),
-                                                sock=sock, ssl=ctx, backlog=512))
+        # Every connection goes through a Sniffer, which lets attach take it over (hijack);
+        # behind TLS, one a hijacked stream can half-close.
+        servers.append(await tls_halfclose.create_server(
+            loop, lambda: hijack.Sniffer(Connection(runner.server, loop)), sock, ctx, backlog=512))
     log.info("listening on %s", ", ".join(settings.hosts))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -39,6 +39,9 @@ class Session:
     tty: bool
     pid: int = 0
     master: int = -1                      # the pty's master, while it is open
+    # A resize that came before runc sent the master (a client older than API 1.42 sends
+    # no ConsoleSize, and resizes right after the start): as dockerd, it waits for it.
+    size: list[int] | None = None
     exit_code: int | None = None
     listening: bool = True                # a caller still takes its output
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(64))
@@ -139,6 +142,11 @@ def set_size(fd: int, size: list[int] | None, kernel=SYS) -> bool:
     return True
 
 
+# How long a resize waits for its exec's run to reach this shim, as dockerd's waits for the
+# exec to start: a client resizes right after it asked for the start, and may come first.
+RESIZE_WAIT = 10.0
+
+
 class Execs:
     """The shim's exec sessions, by exec id."""
 
@@ -147,20 +155,25 @@ class Execs:
         self.sessions: dict[str, Session] = {}
         self.added = asyncio.Event()   # set (and replaced) at each new session: what `wait` waits for
 
-    async def wait(self, exec_id: str) -> dict:
-        """The exec's state once it has ended (shim.exec_wait). Its run may not have reached
-        this shim yet (the api starts it after the supervisor marked it started): that is
-        waited for too, unless the container exits first (then it is unknown)."""
+    async def _arrival(self, exec_id: str) -> bool:
+        """Until the exec's run has reached this shim (True: the api starts it after the
+        supervisor marked it started), or the container has exited first (False)."""
         while exec_id not in self.sessions:
             if self.shim.exit is not None:
-                return self.state(exec_id)
+                return False
             waiters = [asyncio.ensure_future(self.added.wait()), asyncio.ensure_future(self.shim.exited.wait())]
             try:
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for waiter in waiters:
                     waiter.cancel()
-        await self.sessions[exec_id].done.wait()
+        return True
+
+    async def wait(self, exec_id: str) -> dict:
+        """The exec's state once it has ended (shim.exec_wait); its run is waited for too,
+        unless the container exits first (then it is unknown)."""
+        if await self._arrival(exec_id):
+            await self.sessions[exec_id].done.wait()
         return self.state(exec_id)
 
     def state(self, exec_id: str) -> dict:
@@ -169,12 +182,19 @@ class Execs:
             return {"known": False, "running": False, "pid": 0, "exit_code": None}
         return {"known": True, "running": s.exit_code is None, "pid": s.pid, "exit_code": s.exit_code}
 
-    def resize(self, exec_id: str, height: int, width: int) -> None:
+    async def resize(self, exec_id: str, height: int, width: int, timeout: float = RESIZE_WAIT) -> None:
+        if exec_id not in self.sessions:
+            try:
+                await asyncio.wait_for(self._arrival(exec_id), timeout)
+            except asyncio.TimeoutError:
+                pass
         s = self.sessions.get(exec_id)
         if s is None:
             raise errors.NotFound(f"No such exec instance: {exec_id}")
         if s.master >= 0:
             set_size(s.master, [height, width])
+        elif s.tty:
+            s.size = [height, width]
 
     async def run(self, exec_id: str, config: dict, detach: bool, upload):
         """The chunks of shim.exec: {"pid"}, output frames, {"exit_code"} (detached: the first)."""
@@ -220,7 +240,7 @@ class Execs:
             s.pid, master = await self._spawn(exec_id, config, stdio)
             if master >= 0:   # runc's pty
                 s.master = master
-                set_size(master, config.get("ConsoleSize"))
+                set_size(master, s.size or config.get("ConsoleSize"))
                 outputs = [(master, 0)]
                 if config["AttachStdin"]:
                     stdin_w = os.dup(master)

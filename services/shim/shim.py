@@ -251,7 +251,7 @@ class Shim(Container):
 
     async def exec_resize(self, call: wire.Call) -> dict:
         self._mine(call)
-        self.execs.resize(call.params["exec_id"], call.params["height"], call.params["width"])
+        await self.execs.resize(call.params["exec_id"], call.params["height"], call.params["width"])
         return {}
 
     async def _grew(self) -> bool:

@@ -195,7 +195,7 @@ def test_execs_tty_size_and_resize(container):
                                    AttachStdin=True, ConsoleSize=[20, 70]), False,
                         upload_of(b"x\n", after=resized))
         chunks = [await gen.__anext__(), await gen.__anext__()]   # its pid, then the first size
-        execs.resize("t1", 40, 120)
+        await execs.resize("t1", 40, 120)
         resized.set()   # only now the line `read` waits for
         return chunks + await collect(gen)
     chunks = run_execs(container, scenario)

@@ -127,6 +127,9 @@ def test_run_it_detach_attach_and_exec_it(daemon, client, terminals, runtime):
 
         ex = Terminal(daemon, "exec", "-it", name, "sh")
         terminals.append(ex)
+        # Typed at its prompt, as a user does: a CLI before API 1.42 (Debian 12's docker.io)
+        # sizes the exec's terminal only once it has started, and lines typed ahead may run first.
+        ex.read_until(b"# ")
         ex.type(b"tty; stty size; echo in $((3*3))\r")
         out = ex.read_until(b"in 9")
         assert b"/dev/pts/" in out and b"30 100" in out, out

@@ -135,9 +135,9 @@ def test_state_resize_and_start_failure(monkeypatch):
     assert chunks[1][0] == {"fd": 0} and b"executable file not found" in chunks[1][1]
     assert execs.state("x") == {"known": True, "running": False, "pid": 0, "exit_code": 127}
     assert execs.state("y") == {"known": False, "running": False, "pid": 0, "exit_code": None}
-    execs.resize("x", 10, 10)   # no terminal left: nothing to do
+    asyncio.run(execs.resize("x", 10, 10))   # no terminal left: nothing to do
     with pytest.raises(errors.NotFound, match="No such exec instance: y"):
-        execs.resize("y", 10, 10)
+        asyncio.run(execs.resize("y", 10, 10, timeout=0))
     with pytest.raises(errors.Conflict):
         asyncio.run(main())   # started once only
 
@@ -221,3 +221,62 @@ def test_wait_answers_once_the_exec_ended_or_the_container_exited(monkeypatch):
         assert await asyncio.wait_for(never, 2) == {"known": False, "running": False, "pid": 0, "exit_code": None}
         assert await execs.wait("z") == {"known": False, "running": False, "pid": 0, "exit_code": None}
     asyncio.run(main())
+
+
+def test_a_resize_before_the_exec_started_waits_for_its_terminal(monkeypatch):
+    """A client older than API 1.42 sends no ConsoleSize and resizes right after it asked
+    for the start: that may reach the shim before the exec's run does, and before runc sent
+    the exec's terminal. As dockerd's, the resize waits for both."""
+    import fcntl
+    import struct
+    import termios
+    shim = FakeShim()
+    shim.runc = True
+    execs = Execs(shim)
+    master, slave = os.openpty()
+
+    def size() -> tuple[int, int]:
+        return struct.unpack("HHHH", fcntl.ioctl(slave, termios.TIOCGWINSZ, b"\0" * 8))[:2]
+
+    class Reaped:
+        def wait(self, pid):
+            return asyncio.get_running_loop().create_future()   # it never exits here
+
+    shim.reaped = Reaped()
+
+    async def main():
+        shim.exited = asyncio.Event()
+        early = asyncio.ensure_future(execs.resize("x", 40, 120))
+        await eventually(lambda: len(execs.added._waiters) == 1, what="the resize to wait for the exec")
+
+        async def spawn(exec_id, config, stdio):
+            await asyncio.wait_for(early, 5)   # it came in, before the master
+            assert execs.sessions[exec_id].size == [40, 120]
+            return 4242, master
+        monkeypatch.setattr(execs, "_spawn", spawn)
+
+        run = execs.run("x", EXEC(Tty=True, ConsoleSize=[10, 20]), False, None)
+        assert await run.__anext__() == {"pid": 4242}
+        assert size() == (40, 120)        # the later resize's, not the create's
+        await execs.resize("x", 50, 132)  # with the master there: at once
+        assert size() == (50, 132)
+        await run.aclose()
+        task = execs.sessions["x"].task
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+        # One whose exec never reaches the shim: no such exec, once the container has exited.
+        never = asyncio.ensure_future(execs.resize("y", 10, 10))
+        await eventually(lambda: len(execs.added._waiters) == 1, what="the second resize to wait")
+        shim.exit = {"code": 0}
+        shim.exited.set()
+        with pytest.raises(errors.NotFound, match="No such exec instance: y"):
+            await asyncio.wait_for(never, 2)
+    try:
+        asyncio.run(main())
+    finally:
+        for fd in (master, slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass   # the session closed its master
