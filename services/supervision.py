@@ -1,4 +1,5 @@
-"""supervisord as dockyardd runs it: on shutdown, every service is stopped at once.
+"""supervisord as dockyardd runs it: its services forked from it with what they run
+already loaded (services.preload), and on shutdown every service stopped at once.
 
 supervisord stops its programs one at a time and notices each exit on its next one-second
 tick, so four services took four seconds or more to stop. They do not depend on one
@@ -10,7 +11,24 @@ so all of them are told at once and the daemon is gone within about a second.
 
 from __future__ import annotations
 
-from supervisor import supervisord
+from services import preload
+
+if __name__ == "__main__":
+    # Before supervisord's own modules: what the shim zygote and its shims use then lies
+    # together in memory, and a shim, which copies every page it writes to, copies fewer.
+    preload.load()
+
+from supervisor import options, supervisord  # noqa: E402
+
+
+class Options(options.ServerOptions):
+    def execve(self, filename, argv, env):
+        """In the child supervisord forked for a program: a service runs in it, any other
+        command is exec'd."""
+        module = preload.module_of(filename, argv)
+        if module is None:
+            return super().execve(filename, argv, env)
+        preload.run(module, argv[3:], env)
 
 
 class Supervisor(supervisord.Supervisor):
@@ -25,6 +43,7 @@ class Supervisor(supervisord.Supervisor):
 
 def main() -> None:
     supervisord.Supervisor = Supervisor  # what supervisord.main() builds
+    supervisord.ServerOptions = Options
     supervisord.main()
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from services.common import errors
+
+if TYPE_CHECKING:
+    # Imported by the first download: most services that can fetch (the registry, the
+    # builder) seldom do, and aiohttp's client weighs more than the rest of them.
+    import aiohttp
 
 CONNECT_TIMEOUT = 15
 
@@ -18,6 +21,7 @@ async def download(url: str, path: str, limit: int) -> AsyncIterator[tuple[int, 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise errors.BadParameter(f"invalid URL {url!r}: only http:// and https:// URLs can be fetched")
+    import aiohttp
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=60)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session:

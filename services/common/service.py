@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
@@ -22,15 +21,24 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING
 
 def bootstrap(name: str, argv: list[str] | None = None) -> Settings:
     """Name the process, read the settings dockyardd resolved, set up logging."""
-    parser = argparse.ArgumentParser(prog=f"python -m services.{name}")
-    parser.add_argument("--config", required=True, help="the daemon.json dockyardd wrote")
-    args = parser.parse_args(argv)
+    config = _config_path(name, sys.argv[1:] if argv is None else argv)
     setproctitle.setproctitle(f"dockyard-{name}")
-    settings = Settings.from_runtime_file(args.config)
+    settings = Settings.from_runtime_file(config)
     logging.basicConfig(
         stream=sys.stderr, level=_LEVELS[settings.log_level],
         format=f"%(asctime)s dockyard-{name}[%(process)d] %(levelname)s %(name)s: %(message)s")
     return settings
+
+
+def _config_path(name: str, args: list[str]) -> str:
+    """The one argument of a service: `--config DAEMON_JSON`. Read by hand: argparse would
+    run (and so copy the pages of) a megabyte of code in every service forked from
+    supervisord (services.preload), for one argument."""
+    if len(args) == 2 and args[0] == "--config":
+        return args[1]
+    if len(args) == 1 and args[0].startswith("--config="):
+        return args[0].partition("=")[2]
+    sys.exit(f"usage: python -m services.{name} --config DAEMON_JSON")
 
 
 def process_stats(name: str, live_tasks: int) -> dict:
@@ -72,10 +80,14 @@ def watch_parent(stop: Callable[[], None]) -> None:
 Setup = Callable[[Settings, wire.ServiceServer, wire.Clients], Awaitable[None]]
 
 
-def run(name: str, setup: Setup | None = None) -> None:
-    """Run a ROUTER service until SIGTERM or SIGINT."""
+def run(name: str, setup: Setup | None = None,
+        before_loop: Callable[[Settings], None] | None = None) -> None:
+    """Run a ROUTER service until SIGTERM or SIGINT. `before_loop` runs while the process
+    has no thread but its main one (the event loop and ZeroMQ start theirs)."""
     settings = bootstrap(name)
     layout.clear_staging(settings.data_root, name)
+    if before_loop is not None:
+        before_loop(settings)
     asyncio.run(_serve(name, settings, setup))
 
 

@@ -11,13 +11,44 @@ an asyncio caller calls these from a thread (asyncio.to_thread), never from its 
 from __future__ import annotations
 
 import errno
+import importlib.util
 import os
 import socket
+import sys
+import types
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 
-from . import netns
+def _enter_pyroute2_lazily() -> None:
+    """Make `pyroute2` a package whose submodules load as they are imported, and whose own
+    __init__ runs only when one of its names is asked for (`from pyroute2 import X`).
+    Its __init__ imports every netlink family it knows (ndb, ipdb, wireguard, nftables,
+    ethtool...: 80 modules, about 5 MiB in each process that holds them) where links need
+    rtnetlink's IPRoute alone."""
+    if "pyroute2" in sys.modules:
+        return
+    spec = importlib.util.find_spec("pyroute2")
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return
+    package = types.ModuleType("pyroute2")
+    package.__spec__, package.__file__, package.__loader__ = spec, spec.origin, spec.loader
+    package.__path__ = list(spec.submodule_search_locations)
+
+    def attribute(name: str):
+        if importlib.util.find_spec(f"pyroute2.{name}") is not None:
+            return importlib.import_module(f"pyroute2.{name}")   # a submodule: `from pyroute2 import config`
+        del package.__getattr__   # once: the package's own __init__ defines the rest
+        spec.loader.exec_module(package)
+        return getattr(package, name)
+    package.__getattr__ = attribute
+    sys.modules["pyroute2"] = package
+
+
+_enter_pyroute2_lazily()
+
+from pyroute2.iproute.linux import IPRoute  # noqa: E402
+from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
+
+from . import netns  # noqa: E402
 
 IFNAMSIZ = 15   # the kernel's longest link name
 IFA_F_NODAD = 0x02   # an address with no duplicate address detection (IPv6): usable at once

@@ -16,11 +16,15 @@ import json
 import re
 import time
 from dataclasses import dataclass
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from services.common import errors
 from services.common.store.reference import DEFAULT_DOMAIN
+
+if TYPE_CHECKING:
+    # aiohttp's client is imported where a registry is first talked to: a registry service
+    # that never pulls or pushes does not hold it (it weighs more than the rest of it).
+    import aiohttp
 
 DOCKER_HUB_HOST = "registry-1.docker.io"
 MAX_MANIFEST = 4 << 20
@@ -75,6 +79,7 @@ class Registry:
         self.base = f"{scheme}://{host}"
         self.creds = creds
         self.tokens: dict[str, tuple[str, float]] = {}
+        import aiohttp
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=15,
                                                                           sock_read=120))
 
@@ -98,6 +103,7 @@ class Registry:
         if params.get("service"):
             query.append(("service", params["service"]))
         headers = {"Authorization": self._basic()} if self.creds and self.creds.username else {}
+        import aiohttp
         try:
             async with self.session.get(realm, params=query, headers=headers) as resp:
                 if resp.status in (401, 403):
@@ -123,6 +129,7 @@ class Registry:
         """
         url = path if path.startswith(("http://", "https://")) else self.base + path
         headers = dict(headers or {})
+        import aiohttp
         for attempt in range(2):
             body = data() if callable(data) else data
             try:

@@ -33,6 +33,37 @@ from .container import Container
 log = logging.getLogger("shim")
 
 
+class _ShimFormatter(logging.Formatter):
+    """A shim's log line: its pid and its container's short id."""
+
+    container = ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.container = self.container
+        return super().format(record)
+
+
+_formatter: _ShimFormatter | None = None
+
+
+def prepare_logging() -> None:
+    """Log to stderr (which `become` points at the container's shim.log) at INFO. The
+    zygote does it once for every shim it forks: a shim that set up logging itself would
+    copy half a megabyte of the zygote's pages."""
+    global _formatter
+    _formatter = _ShimFormatter("%(asctime)s dockyard-shim[%(process)d] %(container)s %(levelname)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_formatter)
+    logging.basicConfig(handlers=[handler], level=logging.INFO, force=True)
+
+
+def name_log_lines(container_id: str) -> None:
+    """This shim's log lines name its container (logging set up, if the zygote did not)."""
+    if _formatter is None:
+        prepare_logging()
+    _formatter.container = container_id[:12]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m services.shim")
     parser.add_argument("--config", required=True)
@@ -67,8 +98,7 @@ def become(settings: Settings, container_id: str, report) -> None:
     os.dup2(diag, 2)
     os.close(devnull)
     os.close(diag)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True,
-                        format=f"%(asctime)s dockyard-shim[%(process)d] {container_id[:12]} %(levelname)s: %(message)s")
+    name_log_lines(container_id)
     SYS.set_child_subreaper()
     with open(files["config"]) as fh:
         config = json.load(fh)

@@ -1,23 +1,26 @@
 """The shim zygote: a process with the shim's code already loaded, forked once per start.
 
 A shim started with `python -m services.shim` spends most of its first 100 ms loading
-Python modules. The supervisor keeps one zygote instead (its child, killed with it):
-it loads everything once, opens no event loop and no ZeroMQ context (so it has no
-threads and forking is safe), and for each request on its unix socket forks a child
-that becomes the shim in a session of its own, as `services.shim.launch.main` would,
-reporting its start on the request's connection. A request is one JSON line
-(wire.ZYGOTE_REQUEST); the answer is the start channel (wire.encode_report).
-
-    python -m services.shim.zygote --config DAEMON_JSON
+Python modules, and holds a copy of them of its own. The supervisor keeps one zygote
+instead (its child, killed with it), forked from itself before its event loop starts
+(`fork`): it has no thread then, so forking is safe, and the zygote and every shim it
+forks share the pages of what the supervisor had loaded (with services.preload, all the
+shim runs) rather than loading their own. The zygote opens no event loop and no ZeroMQ
+context (it stays single-threaded), and for each request on its unix socket forks a
+child that becomes the shim in a session of its own, as `services.shim.launch.main`
+would, reporting its start on the request's connection. A request is one JSON line
+(wire.ZYGOTE_REQUEST); the answer is the start channel (wire.encode_report). It says it
+serves with one line (wire.ZYGOTE_READY) on the pipe `fork` returns.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import signal
 import socket
-import sys
+import traceback
 
 import setproctitle
 
@@ -29,15 +32,42 @@ from services.kernel.syscalls import SYS
 
 from . import launch
 
+
 def socket_path(exec_root: str) -> str:
     return sockets.socket_path(exec_root, sockets.ZYGOTE)
 
 
-def serve(runtime_file: str) -> None:
-    settings = Settings.from_runtime_file(runtime_file)
+def fork(settings: Settings) -> tuple[int, int]:
+    """Fork the zygote from the calling process, which must have no thread but its main
+    one (the supervisor, before its loop starts): its pid, and the read end of the pipe it
+    says it is ready on. The caller reaps it."""
+    ready_r, ready_w = os.pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid:
+        os.close(ready_w)
+        return pid, ready_r
+    try:
+        os.close(ready_r)
+        # What the parent loaded stays shared: never collected here (a collection would
+        # write to, and so copy, every page of it).
+        gc.freeze()
+        SYS.set_parent_death_signal(signal.SIGKILL)   # it goes with the supervisor...
+        if os.getppid() == parent:                   # ... which may have gone already
+            _serve(settings, ready_w)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(1)
+
+
+def _serve(settings: Settings, ready_w: int) -> None:
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)   # not the supervisor's stdin
+    os.close(devnull)
     importlib.import_module("services.shim.shim")  # loaded here, once, for every shim to come
     setproctitle.setproctitle("dockyard-shim-zygote")
-    SYS.set_parent_death_signal(signal.SIGKILL)  # it goes with the supervisor
+    launch.prepare_logging()
     # Its children are the shims (a fork each, not two): the kernel reaps them when they
     # end, and they outlive the zygote (they get a new parent when it goes).
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
@@ -48,7 +78,8 @@ def serve(runtime_file: str) -> None:
     server.bind(path)
     os.chmod(path, 0o600)
     server.listen(64)
-    print(schema.ZYGOTE_READY, flush=True)
+    os.write(ready_w, f"{schema.ZYGOTE_READY}\n".encode())
+    os.close(ready_w)
     while True:
         conn, _ = server.accept()
         try:
@@ -56,6 +87,9 @@ def serve(runtime_file: str) -> None:
         except (OSError, errors.BadParameter):
             conn.close()
             continue
+        # Everything loaded so far moves out of the collector's sight: a shim's collections
+        # would otherwise touch (and so copy) every page of objects it shares with the zygote.
+        gc.freeze()
         if os.fork() == 0:
             server.close()
             try:
@@ -63,14 +97,3 @@ def serve(runtime_file: str) -> None:
             finally:
                 os._exit(0)
         conn.close()
-
-
-def main() -> None:
-    args = sys.argv[1:]
-    if len(args) != 2 or args[0] != "--config":
-        sys.exit("usage: python -m services.shim.zygote --config DAEMON_JSON")
-    serve(args[1])
-
-
-if __name__ == "__main__":
-    main()

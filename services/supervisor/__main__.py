@@ -3,6 +3,8 @@ This module only composes its rooms."""
 
 from __future__ import annotations
 
+import functools
+
 from services.common import layout, service, wire
 from services.common.config import Settings
 from services.common.store import Store
@@ -26,7 +28,7 @@ from .networks.bridge import Bridges
 from .networks.room import NetworksRoom
 from .networks.store import Networks
 from .records import Records
-from .shims import Shims
+from .shims import Shims, Zygote
 from .update import Updates
 from .usage import Usage
 from .volume_mounts import VolumeMounts
@@ -35,13 +37,14 @@ from .volumes import VolumesRoom
 from .disk_usage import DiskUsage
 
 
-async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Clients) -> None:
+async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Clients,
+                zygote: Zygote | None = None) -> None:
     store = Store(settings.data_root, "supervisor")  # read only: the registry service writes it
     events = Events(settings.data_root)   # the event journal, first: every room records into it
     install_events(events)
     records = Records(store.conn)
     events.containers = records   # event.record gives a container's event its labels, name, image
-    shims = Shims(settings, clients)
+    shims = Shims(settings, clients, zygote)
     volumes = VolumeStore(store.conn, settings.data_root, layout.staging_dir(settings.data_root, "supervisor"))
     volumes.reconcile(set(references(records.all())))
     mounts = Mounts(volumes, records)
@@ -82,7 +85,10 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
 
 
 def main() -> None:
-    service.run("supervisor", setup)
+    # The shim zygote is forked first, while this process has no thread (the event loop and
+    # ZeroMQ start theirs): it and its shims share the pages of what this process loaded.
+    zygote = Zygote()
+    service.run("supervisor", functools.partial(setup, zygote=zygote), before_loop=zygote.fork)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 
 from services.common import container_files, errors, locator, runc, sockets, timefmt, wire
 from services.common.config import Settings
@@ -66,29 +67,88 @@ class Channel:
                 self.serving.set_result(None)  # it is over: nobody need wait for it to serve
 
 
+class Zygote:
+    """The shim zygote as the supervisor holds it (services.shim.zygote): forked from this
+    process before its event loop starts, so that it shares this process's pages."""
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.ready_fd = -1
+
+    def fork(self, settings: Settings) -> None:
+        """Fork it, now that no thread but the main one runs (the event loop and ZeroMQ
+        start theirs); without it, shims start from scratch."""
+        if threading.active_count() > 1:
+            log.warning("no shim zygote (threads run already): shims start from scratch")
+            return
+        from services.shim import zygote   # run by the child only (supervisord loaded it)
+        try:
+            self.pid, self.ready_fd = zygote.fork(settings)
+        except OSError as exc:
+            log.warning("no shim zygote (%s): shims start from scratch", exc)
+
+    async def ready(self) -> bool:
+        """Whether it says it serves (within 20 seconds)."""
+        if self.ready_fd < 0:
+            return False
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                                    os.fdopen(self.ready_fd, "rb"))
+        self.ready_fd = -1
+        try:
+            line = await asyncio.wait_for(reader.readline(), 20)
+        except asyncio.TimeoutError:
+            line = b""
+        finally:
+            transport.close()
+        if line.decode(errors="replace").strip() == wire.ZYGOTE_READY:
+            self._reap_when_gone(loop)
+            return True
+        self.alive()   # reaped, if it went
+        return False
+
+    def _reap_when_gone(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Reap it as soon as it exits (it is this process's child, not asyncio's)."""
+        try:
+            fd = os.pidfd_open(self.pid)
+        except OSError:
+            return
+
+        def gone() -> None:
+            loop.remove_reader(fd)
+            os.close(fd)
+            self.alive()
+        loop.add_reader(fd, gone)
+
+    def alive(self) -> bool:
+        """Whether it still runs (one that exited is reaped)."""
+        if not self.pid:
+            return False
+        try:
+            gone, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            gone = self.pid
+        if gone:
+            self.pid = 0
+        return not gone
+
+
 class Shims:
-    def __init__(self, settings: Settings, clients):
+    def __init__(self, settings: Settings, clients, zygote: Zygote | None = None):
         self.settings = settings
         self.clients = clients
-        self.zygote: asyncio.subprocess.Process | None = None
+        self.zygote = zygote or Zygote()
         self.runtime_file = os.path.join(settings.exec_root, "daemon.json")
 
     async def start_zygote(self) -> None:
-        """Start the shim zygote; without it, shims start from scratch."""
-        try:
-            self.zygote = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "services.shim.zygote", "--config", self.runtime_file,
-                stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
-            ready = await asyncio.wait_for(self.zygote.stdout.readline(), 20)
-            if ready.decode(errors="replace").strip() != wire.ZYGOTE_READY:
-                raise OSError("the zygote did not say it was ready")
-        except (OSError, asyncio.TimeoutError) as exc:
-            log.warning("no shim zygote (%s): shims start from scratch", exc)
-            self.zygote = None
+        """Wait for the shim zygote to serve; without it, shims start from scratch."""
+        if self.zygote.pid and not await self.zygote.ready():
+            log.warning("the shim zygote did not say it was ready: shims start from scratch")
 
     async def spawn(self, cid: str) -> tuple[dict, Channel | None]:
         """Start the shim of `cid`: its start report, and its channel (None if it did not start)."""
-        if self.zygote is not None and self.zygote.returncode is None:
+        if self.zygote.alive():
             try:
                 reader, writer = await asyncio.open_unix_connection(
                     sockets.socket_path(self.settings.exec_root, sockets.ZYGOTE))
