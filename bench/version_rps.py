@@ -20,19 +20,19 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tests.integration.daemon import Daemon, UnixHTTPConnection, discard, free_port, new_root  # noqa: E402
 
 
-def rps(socket_path: str, seconds: float, path: str = "/version") -> float:
+def rps(socket_path: str, seconds: float, path: str = "/version", method: str = "GET") -> float:
     conn = UnixHTTPConnection(socket_path, timeout=10)
     for _ in range(50):  # warm up: connections to services, caches
-        conn.request("GET", path)
+        conn.request(method, path)
         conn.getresponse().read()
     count, start = 0, time.perf_counter()
     deadline = start + seconds
     while time.perf_counter() < deadline:
-        conn.request("GET", path)
+        conn.request(method, path)
         r = conn.getresponse()
         r.read()
         if r.status != 200:
-            raise SystemExit(f"{socket_path}: GET {path} answered {r.status}")
+            raise SystemExit(f"{socket_path}: {method} {path} answered {r.status}")
         count += 1
     conn.close()
     return count / (time.perf_counter() - start)

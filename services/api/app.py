@@ -8,15 +8,14 @@ import logging
 from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 
-from services.common import errors, release, wire
+from services.common import errors, wire
 from services.common.config import Settings
 
 from . import keys, routes, versions
-from .system import json_response
+from .system import SERVER_HEADER, json_response
 
 log = logging.getLogger("api")
 
-SERVER_HEADER = f"Dockyard/{release.VERSION} (linux)"
 
 # The longest request line and header a request may have: Docker takes a 64 KiB
 # X-Registry-Auth (aiohttp's default is 8 KiB).

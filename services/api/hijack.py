@@ -16,6 +16,8 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
+from . import fastping
+
 HEAD_LIMIT = 64 << 10
 # The client's stdin the api holds for its process at most (then it stops reading it).
 STDIN_BUFFER = 1 << 20
@@ -83,6 +85,8 @@ class Sniffer(asyncio.Protocol):
         if self.reader is not None:
             self.reader.feed_data(data)
             return
+        if data[:1] in b"GH" and fastping.answer(self.inner, data, fresh=self.first and not self.head):
+            return   # a keep-alive client's plain ping, answered without aiohttp
         if self.first:
             self.head += data
             end = self.head.find(b"\r\n\r\n")

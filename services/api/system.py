@@ -16,23 +16,36 @@ from .shapes import disk_usage as df_shapes
 STAT_SERVICES = sockets.WIRE_SERVICES  # asked for their numbers; the api counts its own
 
 
+def json_body(data: object) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode() + b"\n"
+
+
 def json_response(data: object, status: int = 200) -> web.Response:
+    """`data` as JSON; bytes are JSON already (json_body's, or rows a service keeps ready)."""
     # "application/json" exactly, as dockerd sends it: the docker CLI reads an error's
     # message only under that type (with "; charset=utf-8" it prints the raw JSON).
-    return web.Response(status=status, body=json.dumps(data, separators=(",", ":")).encode() + b"\n",
+    return web.Response(status=status, body=json_body(data) if not isinstance(data, bytes) else data,
                         content_type="application/json")
 
 
+SERVER_HEADER = f"Dockyard/{release.VERSION} (linux)"   # every response's Server (app.py)
+# What /_ping answers with, besides every response's API-Version and Server (app.py). A
+# keep-alive client's plain pings are answered from these without aiohttp (fastping.py).
+PING_BODY = b"OK"
+PING_CONTENT_TYPE = "text/plain; charset=utf-8"
+PING_HEADERS = {
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    "Pragma": "no-cache",
+    "Docker-Experimental": "false",
+    "Ostype": "linux",
+    # Only the classic builder is offered: the CLI must not try BuildKit's session API.
+    "Builder-Version": "1",
+    "Swarm": "inactive",
+}
+
+
 async def ping(request: web.Request) -> web.Response:
-    return web.Response(text="OK", content_type="text/plain", headers={
-        "Cache-Control": "no-cache, no-store, must-revalidate",
-        "Pragma": "no-cache",
-        "Docker-Experimental": "false",
-        "Ostype": "linux",
-        # Only the classic builder is offered: the CLI must not try BuildKit's session API.
-        "Builder-Version": "1",
-        "Swarm": "inactive",
-    })
+    return web.Response(body=PING_BODY, headers={**PING_HEADERS, "Content-Type": PING_CONTENT_TYPE})
 
 
 def _version_record() -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from services.common import errors
@@ -13,6 +14,7 @@ LEGACY_VERSION = "1.0"      # the Remote API v1.0 of the spec
 UNPREFIXED_VERSION = LEGACY_VERSION
 
 
+@functools.lru_cache(maxsize=256)   # a handful of versions, read on every request
 def parse(text: str) -> tuple[int, int]:
     major, _, minor = text.partition(".")
     if not (major.isdigit() and minor.isdigit()):
@@ -34,6 +36,7 @@ class ApiVersion:
         return self.number >= parse(text)
 
 
+@functools.lru_cache(maxsize=256)
 def resolve(prefix: str | None) -> ApiVersion:
     """The version a request asked for: its /v{prefix}, or the unprefixed rule."""
     text = UNPREFIXED_VERSION if prefix is None else prefix

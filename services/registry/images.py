@@ -14,6 +14,7 @@ from services.common.config import Settings
 from services.common.store import Store, archive, image_config, reference, stoppable, unpack_layer
 
 from .events import image_event
+from .image_list import ImageList
 from .remote import RemoteMethods
 
 
@@ -23,6 +24,7 @@ class ImageMethods:
         self.clients = clients
         self.store = Store(settings.data_root, "registry")
         self.store.collect_garbage()
+        self.ready = ImageList(self.store)
         handlers = {
             "image.list": self.list, "image.inspect": self.inspect, "image.usage": self.usage, "image.history": self.history,
             "image.tag": self.tag, "image.remove": self.remove, "image.prune": self.prune,
@@ -38,12 +40,7 @@ class ImageMethods:
     # ------------------------------------------------------------------ reads
 
     async def list(self, call: wire.Call) -> dict:
-        rows = []
-        for image in self.store.list(call.params["all"]):
-            config = image.pop("config")
-            image["labels"] = (config.get("config") or {}).get("Labels") or {}
-            rows.append(image)
-        return {"images": rows}
+        return self.ready.answer(call.params["all"], call.params.get("unless"))
 
     async def usage(self, call: wire.Call) -> dict:
         return {"layers_size": self.store.layers_size(), "shared": self.store.shared_sizes()}

@@ -158,6 +158,8 @@ SAMPLES = {
     "container.list": {"params": {"all": True, "limit": -1, "since": None, "before": None,
                                   "filters": {"status": ["exited"], "label": ["app=web"]}},
                        "reply": {"containers": [exited_container(), created_container()]}},
+    "container.summaries": {"params": {"all": False, "limit": 2, "since": None, "before": None, "filters": None},
+                            "reply": {"summaries": [b'{"Id":"' + CID.encode() + b'","Status":"Created"}']}},
     "container.prune": {"params": {"until": None, "label": [], "label_not": ["keep"]},
                         "reply": {"deleted": [CID], "space_reclaimed": 0}},
     "container.inspect": {"params": {"id": "quirky_turing"}, "reply": exited_container()},

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from services.common import errors, wire
+from services.common.wire import loop_socket
 
 from ..polling import eventually
 
@@ -112,6 +113,15 @@ def test_unary_call_and_socket_mode(tmp_path, registry):
         assert await client.call("test.echo", {"text": "héllo"}) == {"text": "héllo"}
         assert os.stat(tmp_path / "sock").st_mode & 0o777 == 0o700
 
+    run_with_server(tmp_path, body)
+
+
+def test_many_calls_in_flight_are_all_answered(tmp_path, registry):
+    # More than a LoopSocket takes in one turn of the loop (BURST), both ways at once.
+    async def body(client, server):
+        texts = [f"call {i}" for i in range(5 * loop_socket.BURST)]
+        replies = await asyncio.gather(*(client.call("test.echo", {"text": t}) for t in texts))
+        assert [r["text"] for r in replies] == texts
     run_with_server(tmp_path, body)
 
 
@@ -257,7 +267,7 @@ def test_calls_of_a_caller_that_died_are_cancelled(tmp_path, registry, monkeypat
         await eventually(lambda: loop.time() > mark, 5)
         assert server.live_tasks() == 1
         # The caller falls silent (as a killed process would): no data, no cancel, no alive.
-        client._tasks[2].cancel()
+        client._tasks[-1].cancel()   # its "alive" task (the last)
         for pump in client._pumps.values():
             pump.cancel()
         await eventually(lambda: server.live_tasks() == 0, 5, "the silent caller's call to be cancelled")

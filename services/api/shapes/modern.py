@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
+from services.common import container_summary
 from services.common.config import RUNTIMES, runtime_path
-from services.common.timefmt import unix as unix_time
 
 from . import container_config, networks
-from .common import container_command, human_duration, image_created, image_field, since
+from .common import image_created, image_field
 
 
 def version(rec: dict) -> dict:
@@ -178,42 +180,13 @@ def image_removed(result: dict) -> list[dict]:
 
 # ------------------------------------------------------------ containers
 
-def _status(rec: dict) -> str:
-    state = rec["State"]
-    if state["Running"] and state.get("Paused"):   # as Docker words it, whatever its health
-        return f"Up {human_duration(since(state['StartedAt']))} (Paused)"
-    if state["Running"]:
-        health = (state.get("Health") or {}).get("Status")
-        suffix = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
-        return f"Up {human_duration(since(state['StartedAt']))}{suffix.get(health, '')}"
-    if state["Status"] == "exited":
-        return f"Exited ({state['ExitCode']}) {human_duration(since(state['FinishedAt']))} ago"
-    if state["Status"] == "restarting":  # as Docker words it
-        return f"Restarting ({state['ExitCode']}) {human_duration(since(state['FinishedAt']))} ago"
-    return state["Status"].capitalize()
-
-
 def _mounts(rec: dict) -> list[dict]:
-    return [{k: m.get(k, "") for k in ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW",
-                                       "Propagation") if k in m} for m in rec.get("Mounts") or []]
+    return container_summary.mounts(rec)
 
 
 def container_list(records: list[dict], api) -> list[dict]:
-    return [{
-        "Id": rec["Id"],
-        "Names": [rec["Name"]],
-        "Image": rec["Config"]["Image"],
-        "ImageID": rec["Image"],
-        "Command": container_command(rec),
-        "Created": unix_time(rec["Created"]),
-        "Ports": networks.list_ports(rec),
-        "Labels": rec["Config"].get("Labels") or {},
-        "State": rec["State"]["Status"],
-        "Status": _status(rec),
-        "HostConfig": {"NetworkMode": rec["HostConfig"].get("NetworkMode", "default")},
-        "NetworkSettings": networks.list_settings(rec),
-        "Mounts": _mounts(rec),
-    } for rec in records]
+    now = time.time()
+    return [container_summary.summary(rec, now) for rec in records]
 
 
 def container_created(result: dict) -> dict:

@@ -13,7 +13,7 @@ before networks have none, and every function here reads them as empty.
 
 from __future__ import annotations
 
-import re
+from services.common import container_summary
 
 # moby's NetworkResource, in its field order; Peers and Services are omitempty (swarm).
 _NETWORK_KEYS = ("Name", "Id", "Created", "Scope", "Driver", "EnableIPv6", "IPAM", "Internal",
@@ -24,7 +24,6 @@ _PREDEFINED = ("bridge", "host", "none", "default")
 # Where the fields Docker fills from the default bridge's endpoint come from, and their zero.
 _BRIDGE_DEFAULTS = (("EndpointID", ""), ("Gateway", ""), ("GlobalIPv6Address", ""), ("GlobalIPv6PrefixLen", 0),
                     ("IPAddress", ""), ("IPPrefixLen", 0), ("IPv6Gateway", ""), ("MacAddress", ""))
-_PORT_NUMBER = re.compile(r"[0-9]+")
 
 
 def _newest(api) -> bool:
@@ -123,65 +122,14 @@ def inspect_settings(rec: dict, api) -> dict:
     }
 
 
-def _parse_port(text) -> int | None:
-    """nat.ParsePort: "" is 0, else a decimal uint16; None where Docker would skip it."""
-    if text is None or text == "":
-        return 0
-    if not isinstance(text, str) or not _PORT_NUMBER.fullmatch(text) or int(text) > 0xFFFF:
-        return None
-    return int(text)
-
-
 def list_ports(rec: dict) -> list[dict]:
-    """The container list's Ports from NetworkSettings.Ports, as moby's view.go builds them:
-    a port without bindings once, with its number and protocol; each binding with its host
-    address and port (both omitted when empty, as Docker's omitempty does). Docker's order
-    is its map's (random); here by private port, then protocol, bindings in their order."""
-    rows = []
-    for key, bindings in port_map(rec).items():
-        number, _, proto = str(key).partition("/")
-        private = _parse_port(number)
-        if private is None:
-            continue   # as Docker does with a malformed key (it logs and skips it)
-        proto = proto or "tcp"
-        if not bindings:
-            rows.append({"PrivatePort": private, "Type": proto})
-            continue
-        for binding in bindings:
-            binding = binding if isinstance(binding, dict) else {}
-            public = _parse_port(binding.get("HostPort"))
-            if public is None:
-                continue
-            row = {"IP": binding.get("HostIp") or "", "PrivatePort": private, "PublicPort": public,
-                   "Type": proto}
-            rows.append({k: v for k, v in row.items() if v or k in ("PrivatePort", "Type")})
-    rows.sort(key=lambda row: (row["PrivatePort"], row["Type"]))
-    return rows
-
-
-# The fields moby's container list copies of each endpoint (view.go); the others are left
-# at their zero values, which Go writes as null, "" or 0.
-_LIST_ENDPOINT_COPIED = ("MacAddress", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen",
-                         "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen")
-_ENDPOINT_ZEROS = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "NetworkID": "",
-                   "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-                   "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None}
-
-
-def _list_endpoint(ep: dict) -> dict:
-    out = dict(_ENDPOINT_ZEROS)
-    out.update({key: ep[key] for key in _LIST_ENDPOINT_COPIED if ep.get(key) is not None})
-    ipam = ep.get("IPAMConfig")
-    if isinstance(ipam, dict):
-        # EndpointIPAMConfig's fields are omitempty; the list copies the two addresses only.
-        out["IPAMConfig"] = {key: ipam[key] for key in ("IPv4Address", "IPv6Address") if ipam.get(key)}
-    return out
+    """The container list's Ports (services.common.container_summary.ports)."""
+    return container_summary.ports(rec)
 
 
 def list_settings(rec: dict) -> dict:
     """The container list's NetworkSettings (moby's SummaryNetworkSettings)."""
-    return {"Networks": {name: _list_endpoint(ep) for name, ep in endpoints(rec).items()
-                         if isinstance(ep, dict)}}
+    return container_summary.network_settings(rec)
 
 
 def legacy_settings(rec: dict) -> dict:

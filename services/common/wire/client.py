@@ -22,6 +22,7 @@ from .. import errors
 from ..sockets import shim_name
 from . import framing
 from .framing import endpoint, frames, unpack
+from .loop_socket import LoopSocket
 from .schema import Method, check, method
 
 log = logging.getLogger("services.common.wire")
@@ -91,7 +92,8 @@ class ServiceClient:
         self._pending: dict[int, Any] = {}   # id -> Future or ReplyStream
         self._uploads: dict[int, _Upload] = {}
         self._pumps: dict[int, asyncio.Task] = {}   # id -> the task sending the caller's body
-        self._sock = ctx.socket(zmq.DEALER)
+        # A plain socket, which LoopSocket drives; its monitor is an asyncio one (of ctx).
+        self._sock = zmq.Socket(ctx, zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
         # Refuse to queue for a peer that is not connected: fail fast instead.
         self._sock.setsockopt(zmq.IMMEDIATE, 1)
@@ -104,8 +106,8 @@ class ServiceClient:
             zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         self._connected = asyncio.Event()
         self._sock.connect(endpoint(exec_root, service))
-        self._tasks = [asyncio.ensure_future(self._read()),
-                       asyncio.ensure_future(self._watch()),
+        self._io = LoopSocket(self._sock, self._received)
+        self._tasks = [asyncio.ensure_future(self._watch()),
                        asyncio.ensure_future(self._say_alive())]
 
     # -- public
@@ -128,7 +130,8 @@ class ServiceClient:
                 await asyncio.wait([pump, fut], return_when=asyncio.FIRST_COMPLETED)
                 if not fut.done():
                     pump.result()
-            return await asyncio.wait_for(asyncio.shield(fut), wait)
+            async with asyncio.timeout(wait):   # (fut is this call's own: no shield needed)
+                return await fut
         except asyncio.CancelledError:
             self._send({"t": "cancel", "id": req_id})  # our caller gave up: so does the service
             raise
@@ -170,6 +173,7 @@ class ServiceClient:
         self._fail_all(errors.Unavailable(f"the connection to {self.service} was closed"))
         for pump in self._pumps.values():
             pump.cancel()
+        self._io.close()
         self._sock.disable_monitor()
         self._monitor.close(0)
         self._sock.close(0)
@@ -197,7 +201,7 @@ class ServiceClient:
             await self.wait_connected(framing.CONNECT_GRACE)
         while True:
             try:
-                await self._sock.send_multipart(frames(header), flags=zmq.NOBLOCK)
+                self._io.send(frames(header))
                 return req_id
             except zmq.Again:
                 if loop.time() >= deadline:
@@ -231,7 +235,10 @@ class ServiceClient:
 
     def _send(self, header: dict, raw: bytes | None = None) -> None:
         # A peer that is gone fails the pending call through the monitor; nothing to do here.
-        framing.quiet(self._sock.send_multipart(frames(header, raw), flags=zmq.NOBLOCK))
+        try:
+            self._io.send(frames(header, raw))
+        except zmq.ZMQError:
+            pass
 
     def _forget(self, req_id: int) -> None:
         self._pending.pop(req_id, None)
@@ -275,35 +282,33 @@ class ServiceClient:
                     f"the {self.service} service went away while handling the request "
                     "(it is being restarted); try again"))
 
-    async def _read(self) -> None:
-        while True:
-            parts = await self._sock.recv_multipart(copy=True)
-            try:
-                header = unpack(parts[0])
-            except errors.DockyardError:
-                log.warning("dropping a malformed frame from %s", self.service)
-                continue
-            req_id, t = header["id"], header["t"]
-            if t == "credit":
-                grant = self._uploads.get(req_id)
-                if grant:
-                    grant.credit += int(header.get("n", 0))
-                    grant.changed.set()
-                continue
-            waiter = self._pending.get(req_id)
-            if waiter is None:
-                continue
-            if t == "err":
-                self._deliver_error(req_id, waiter, errors.from_wire(header.get("error")))
-            elif t == "res" and not isinstance(waiter, ReplyStream):
-                if not waiter.done():
-                    waiter.set_result(header.get("result"))
-            elif t == "chunk" and isinstance(waiter, ReplyStream):
-                raw, value = (parts[1] if len(parts) > 1 else None), header.get("value")
-                waiter._feed(("chunk", (value, raw) if raw is not None and value is not None
-                              else raw if raw is not None else value))
-            elif t == "end" and isinstance(waiter, ReplyStream):
-                waiter._feed(("end", header.get("result")))
+    def _received(self, parts: list[bytes]) -> None:
+        try:
+            header = unpack(parts[0])
+        except errors.DockyardError:
+            log.warning("dropping a malformed frame from %s", self.service)
+            return
+        req_id, t = header["id"], header["t"]
+        if t == "credit":
+            grant = self._uploads.get(req_id)
+            if grant:
+                grant.credit += int(header.get("n", 0))
+                grant.changed.set()
+            return
+        waiter = self._pending.get(req_id)
+        if waiter is None:
+            return
+        if t == "err":
+            self._deliver_error(req_id, waiter, errors.from_wire(header.get("error")))
+        elif t == "res" and not isinstance(waiter, ReplyStream):
+            if not waiter.done():
+                waiter.set_result(header.get("result"))
+        elif t == "chunk" and isinstance(waiter, ReplyStream):
+            raw, value = (parts[1] if len(parts) > 1 else None), header.get("value")
+            waiter._feed(("chunk", (value, raw) if raw is not None and value is not None
+                          else raw if raw is not None else value))
+        elif t == "end" and isinstance(waiter, ReplyStream):
+            waiter._feed(("end", header.get("result")))
 
 
 class Clients:

@@ -22,9 +22,6 @@ read the numbers below from this module when they need them (a test may tune the
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import msgpack
 
 from .. import errors
@@ -66,9 +63,3 @@ def frames(header: dict, raw: bytes | None = None) -> list[bytes]:
 def endpoint(exec_root: str, service: str) -> str:
     """The ZeroMQ address of a service's (or a shim's) socket."""
     return "ipc://" + socket_path(exec_root, service)
-
-
-def quiet(sent: Any) -> None:
-    """Swallow the failure of a fire-and-forget send (the asyncio socket reports it late)."""
-    if isinstance(sent, asyncio.Future):
-        sent.add_done_callback(lambda f: f.cancelled() or f.exception())

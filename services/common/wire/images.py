@@ -37,7 +37,10 @@ AUTH = {"username": str, "password": str, "token": str}
 _IMPORT = {"repo": Opt(str), "tag": Opt(str), "message": Opt(str), "changes": [str],
            "force_tag": bool, "source": str}
 
-_declare(Method("image.list", "registry", params={"all": bool}, reply={"images": [IMAGE_ROW]}))
+# `stamp`: the store's state the rows show; a caller that keeps its copy of a list asks
+# `unless` it is still that state, and gets no rows then (services/registry/image_list.py).
+_declare(Method("image.list", "registry", params={"all": bool, "unless": Opt(str)},
+                reply={"images": Opt([IMAGE_ROW]), "stamp": Opt(str)}))
 _declare(Method("image.inspect", "registry", params={"name": str}, reply=IMAGE))
 # What the store's layers take on disk, each counted once (system df's LayersSize), and of
 # each image the size of its layers other images share (its SharedSize).

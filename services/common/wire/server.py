@@ -22,6 +22,7 @@ from .. import errors
 from ..sockets import socket_path
 from . import framing
 from .framing import endpoint, frames, unpack
+from .loop_socket import LoopSocket
 from .schema import METHODS, Method, check, method
 
 log = logging.getLogger("services.common.wire")
@@ -93,7 +94,8 @@ class ServiceServer:
         self.kind = kind or service   # whose methods it serves
         self.handlers: dict[str, Handler] = {}
         self._ctx = zmq.asyncio.Context.instance()
-        self._sock = self._ctx.socket(zmq.ROUTER)
+        self._sock = zmq.Socket(self._ctx, zmq.ROUTER)   # driven by a LoopSocket while it serves
+        self._io: LoopSocket | None = None
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self._sock.setsockopt(zmq.HEARTBEAT_IVL, framing.HEARTBEAT_IVL_MS)
@@ -149,23 +151,30 @@ class ServiceServer:
                     del self._heard[ident]
 
     async def _receive(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            parts = await self._sock.recv_multipart(copy=True)
-            if len(parts) < 2:
-                continue
-            ident = parts[0]
-            self._heard[ident] = loop.time()
-            try:
-                header = unpack(parts[1])
-            except errors.DockyardError:
-                log.warning("%s: dropping a malformed frame", self.service)
-                continue
-            self._dispatch(ident, header, parts[2] if len(parts) > 2 else None)
+        self._time = asyncio.get_running_loop().time
+        self._io = LoopSocket(self._sock, self._received)
+        try:
+            await asyncio.get_running_loop().create_future()   # the calls arrive through the LoopSocket, until cancelled
+        finally:
+            self._io.close()
+
+    def _received(self, parts: list[bytes]) -> None:
+        if len(parts) < 2:
+            return
+        ident = parts[0]
+        self._heard[ident] = self._time()
+        try:
+            header = unpack(parts[1])
+        except errors.DockyardError:
+            log.warning("%s: dropping a malformed frame", self.service)
+            return
+        self._dispatch(ident, header, parts[2] if len(parts) > 2 else None)
 
     def close(self) -> None:
         for task in self._calls.values():
             task.cancel()
+        if self._io is not None:
+            self._io.close()
         self._sock.close(0)
         # ZeroMQ would unlink the socket file later, in its I/O thread, which a process
         # about to exit never lets it do. Not if a successor (a container's next shim)
@@ -222,7 +231,11 @@ class ServiceServer:
 
     def _send(self, ident: bytes, header: dict, raw: bytes | None = None) -> None:
         # A caller that went away cannot be told anything; its calls end by the watchdog.
-        framing.quiet(self._sock.send_multipart([ident, *frames(header, raw)], flags=zmq.NOBLOCK))
+        try:
+            if self._io is not None:
+                self._io.send([ident, *frames(header, raw)])
+        except zmq.ZMQError:
+            pass
 
     async def _run(self, ident: bytes, header: dict) -> None:
         req_id = header["id"]
