@@ -12,6 +12,7 @@ from services.common import errors, wire
 from services.common.config import Settings
 
 from . import keys, routes, versions
+from .container_list import ContainerLists
 from .system import SERVER_HEADER, json_response
 
 log = logging.getLogger("api")
@@ -115,6 +116,7 @@ def make_app(settings: Settings, clients: wire.Clients) -> web.Application:
     )
     app[keys.SETTINGS] = settings
     app[keys.CLIENTS] = clients
+    app[keys.CONTAINER_LISTS] = ContainerLists(clients, settings.exec_root)
     routes.register(app.router)
     app.on_response_prepare.append(_common_headers)
     return app

@@ -38,9 +38,7 @@ async def list_containers(request: web.Request) -> web.Response:
     api = request[keys.API]
     sized = not api.legacy and params.flag(request, "size")   # (v1.0 has no sizes)
     if not api.legacy and not sized:
-        # The supervisor keeps each container's modern row ready, as JSON.
-        rows = (await _clients(request).call("container.summaries", asked))["summaries"]
-        return json_response(b"[" + b",".join(rows) + b"]\n")
+        return json_response(await request.app[keys.CONTAINER_LISTS].body(asked))
     records = (await _clients(request).call("container.list", asked))["containers"]
     rows = shapes.for_request(request).container_list(records, api)
     if records and sized:

@@ -100,26 +100,34 @@ def mounts(rec: dict) -> list[dict]:
     return [{k: m.get(k, "") for k in _MOUNT_KEYS if k in m} for m in rec.get("Mounts") or []]
 
 
-def status(state: dict, now: float | None = None) -> str:
-    """Docker's words for a container's state at `now` (State.String)."""
-    def ago(when: str) -> str:
-        seconds = max(0.0, (time.time() if now is None else now) - unix_time(when)) if when else 0.0
-        return human_duration(seconds)
+def status_parts(state: dict) -> tuple[str, str, float | None]:
+    """Docker's words for a container's state (State.String) as (before, after, since): at
+    a moment `now` they are before + the span from `since` to `now` + after, or before +
+    after when `since` is None (they stay the same as time passes)."""
+    def timed(before: str, when: str, after: str) -> tuple[str, str, float | None]:
+        if not when:
+            return before + human_duration(0.0) + after, "", None
+        return before, after, float(unix_time(when))
     if state["Running"] and state.get("Paused"):   # as Docker words it, whatever its health
-        return f"Up {ago(state['StartedAt'])} (Paused)"
+        return timed("Up ", state["StartedAt"], " (Paused)")
     if state["Running"]:
         health = (state.get("Health") or {}).get("Status")
-        return f"Up {ago(state['StartedAt'])}{_HEALTH_WORDS.get(health, '')}"
+        return timed("Up ", state["StartedAt"], _HEALTH_WORDS.get(health, ""))
     if state["Status"] == "exited":
-        return f"Exited ({state['ExitCode']}) {ago(state['FinishedAt'])} ago"
+        return timed(f"Exited ({state['ExitCode']}) ", state["FinishedAt"], " ago")
     if state["Status"] == "restarting":  # as Docker words it
-        return f"Restarting ({state['ExitCode']}) {ago(state['FinishedAt'])} ago"
-    return state["Status"].capitalize()
+        return timed(f"Restarting ({state['ExitCode']}) ", state["FinishedAt"], " ago")
+    return state["Status"].capitalize(), "", None
 
 
-def timeless(state: dict) -> bool:
-    """Whether its Status words stay the same as time passes (created, removing, dead)."""
-    return not state["Running"] and state["Status"] not in ("exited", "restarting")
+def _span(since: float, now: float | None) -> str:
+    return human_duration(max(0.0, (time.time() if now is None else now) - since))
+
+
+def status(state: dict, now: float | None = None) -> str:
+    """Docker's words for a container's state at `now`."""
+    before, after, since = status_parts(state)
+    return before + after if since is None else before + _span(since, now) + after
 
 
 def _before_status(rec: dict) -> dict:
@@ -156,6 +164,16 @@ def encoded(rec: dict) -> tuple[bytes, bytes]:
     return head[:-1], tail[1:]
 
 
-def row(head: bytes, tail: bytes, words: str) -> bytes:
-    """The row's JSON from `encoded`'s parts and the Status words of the moment."""
-    return b"".join((head, b',"Status":', json.dumps(words).encode(), b",", tail))
+def pieces(rec: dict) -> tuple[bytes, bytes, float | None]:
+    """The row's JSON as (before, after, since): at a moment `now` the row is before + the
+    span of its Status words + after (`render`), or before + after when `since` is None."""
+    head, tail = encoded(rec)
+    before, after, since = status_parts(rec["State"])
+    # (The span's words need no JSON escaping: letters, digits and spaces.)
+    return (head + b',"Status":' + json.dumps(before).encode()[:-1],
+            json.dumps(after).encode()[1:] + b"," + tail, since)
+
+
+def render(before: bytes, after: bytes, since: float | None, now: float | None = None) -> bytes:
+    """The row's JSON at `now` from `pieces`."""
+    return before + after if since is None else before + _span(since, now).encode() + after

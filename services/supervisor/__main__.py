@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 
-from services.common import layout, service, wire
+from services.common import layout, records_stamp, service, wire
 from services.common.config import Settings
 from services.common.store import Store
 
@@ -42,7 +42,7 @@ async def setup(settings: Settings, server: wire.ServiceServer, clients: wire.Cl
     store = Store(settings.data_root, "supervisor")  # read only: the registry service writes it
     events = Events(settings.data_root)   # the event journal, first: every room records into it
     install_events(events)
-    records = Records(store.conn)
+    records = Records(store.conn, records_stamp.Writer(settings.exec_root))
     events.containers = records   # event.record gives a container's event its labels, name, image
     shims = Shims(settings, clients, zygote)
     volumes = VolumeStore(store.conn, settings.data_root, layout.staging_dir(settings.data_root, "supervisor"))

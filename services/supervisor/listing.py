@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from services.common import container_files, container_summary, errors, wire
 from services.common.config import Settings
@@ -59,23 +58,16 @@ class Listing:
         return {"containers": [e.record for e in self._chosen(call.params)]}   # (only packed: shared is fine)
 
     async def summaries(self, call: wire.Call) -> dict:
-        """The modern list's rows, from what each entry keeps ready; only the Status words
-        of a container whose state reads with time ("Up 3 minutes") are made now."""
-        now = time.time()
+        """The modern list's rows, each as the pieces its entry keeps ready: the api makes
+        the Status words of the moment (container_summary.render)."""
         out = []
         for entry in self._chosen(call.params):
-            memo = entry.memo
-            row = memo.get("summary")
+            row = entry.memo.get("summary")
             if row is None:
-                parts = memo.get("summary_parts")
-                if parts is None:
-                    parts = memo["summary_parts"] = container_summary.encoded(entry.record)
-                state = entry.record["State"]
-                row = container_summary.row(*parts, container_summary.status(state, now))
-                if container_summary.timeless(state):
-                    memo["summary"] = row
+                before, after, since = container_summary.pieces(entry.record)
+                row = entry.memo["summary"] = {"before": before, "after": after, "since": since}
             out.append(row)
-        return {"summaries": out}
+        return {"rows": out}
 
     async def prune(self, call: wire.Call) -> dict:
         """Docker's container prune: remove the stopped containers the filters choose."""

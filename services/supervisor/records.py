@@ -8,6 +8,8 @@ lost); every change of its State goes through services.supervisor.states.apply.
 The table is read once, at start; from then on every read is answered from memory (an
 `Entry` per container, as the table holds it), and every write goes to the table first
 and to memory once the table took it, so the two never disagree, across restarts too.
+Each change in memory moves the records' stamp (services.common.records_stamp), by which
+the api knows whether a list it keeps still holds.
 `load` and `all` give each caller records of its own to change; `newest` gives the
 entries themselves, whose parsed record is shared and only read.
 """
@@ -22,6 +24,7 @@ import secrets
 import sqlite3
 
 from services.common import errors
+from services.common.records_stamp import Writer as StampWriter
 
 log = logging.getLogger("supervisor")
 
@@ -54,8 +57,9 @@ class Entry:
 
 
 class Records:
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, stamp: StampWriter | None = None):
         self.conn = conn
+        self._moved = stamp.moved if stamp is not None else (lambda: None)
         self._locks: dict[str, asyncio.Lock] = {}
         self._entries: dict[str, Entry] = {}
         self._names: dict[str, str] = {}    # the name column: name -> id
@@ -152,6 +156,7 @@ class Records:
         self.conn.execute("INSERT INTO containers(id, name, image_id, created, state, config) VALUES(?,?,?,?,?,?)",
                           (rec["Id"], rec["Name"], rec["Image"], rec["Created"], rec["State"]["Status"], text))
         self._remember(rec["Id"], rec["Name"], rec["Created"], rec["State"]["Status"], text)
+        self._moved()
 
     def save(self, rec: dict) -> None:
         text = json.dumps(rec)
@@ -160,6 +165,7 @@ class Records:
         entry = self._entries.get(rec["Id"])
         if entry is not None:   # (as the table: a record removed meanwhile stays removed)
             entry.changed(rec["State"]["Status"], text)
+            self._moved()
 
     def rename(self, rec: dict) -> None:
         """Save a record whose Name changed: the table's name column with it."""
@@ -173,6 +179,7 @@ class Records:
             entry.name = rec["Name"]
             self._names[entry.name] = entry.id
             entry.changed(rec["State"]["Status"], text)
+            self._moved()
 
     async def save_until_it_works(self, rec: dict, what: str) -> None:
         """Save a record that must not be lost (a full disk fails the write until space is
@@ -197,4 +204,5 @@ class Records:
             if self._names.get(entry.name) == cid:
                 del self._names[entry.name]
             self._newest = None
+            self._moved()
         self._locks.pop(cid, None)

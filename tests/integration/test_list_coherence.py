@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import tarfile
 import urllib.parse
 import uuid
@@ -152,6 +154,38 @@ def test_the_same_container_list_comes_back_after_a_supervisor_restart(daemon):
     finally:
         for cid in made:
             daemon.request("DELETE", f"/v1.45/containers/{cid}?force=1")
+
+
+def test_a_list_kept_by_the_api_follows_changes_it_did_not_make(daemon):
+    """The api answers a list asked again from what it kept while no record changed; an
+    exit it did not cause, and a supervisor killed and started again, still show at once."""
+    tag = uuid.uuid4().hex[:10]
+    cid = create(daemon, "/v1.45", Cmd=["cat"], OpenStdin=True, Labels={"coh": tag})
+    other = create(daemon, "/v1.45", Cmd=["cat"], OpenStdin=True, Labels={"coh": tag})
+    try:
+        start(daemon, cid, "/v1.45")
+        start(daemon, other, "/v1.45")
+        for _ in range(3):   # asked again and again: kept
+            assert row_of(daemon, cid, tag, everything=False)["State"] == "running"
+        os.kill(get(daemon, f"/v1.45/containers/{cid}/json")["State"]["Pid"], signal.SIGKILL)
+        assert daemon.request("POST", f"/v1.45/containers/{cid}/wait").json()["StatusCode"] == 137
+        row = row_of(daemon, cid, tag)
+        assert row["State"] == "exited" and row["Status"].startswith("Exited (137) ")
+        assert row_of(daemon, cid, tag, everything=False) is None
+
+        assert row_of(daemon, other, tag, everything=False)["State"] == "running"
+        old = daemon.pid("supervisor")
+        os.kill(old, signal.SIGKILL)
+        daemon.wait_new_pid("supervisor", old)
+        until(lambda: daemon.get("/v1.45/containers/json").status == 200, 30, "the supervisor to answer")
+        assert row_of(daemon, other, tag, everything=False)["State"] == "running"
+        post(daemon, f"/v1.45/containers/{other}/kill")
+        assert daemon.request("POST", f"/v1.45/containers/{other}/wait").json()["StatusCode"] == 137
+        assert row_of(daemon, other, tag)["State"] == "exited"
+    finally:
+        for made in (cid, other):
+            daemon.request("DELETE", f"/v1.45/containers/{made}?force=1")
+    assert row_of(daemon, cid, tag) is None and row_of(daemon, other, tag) is None
 
 
 # ------------------------------------------------------------------ images

@@ -56,7 +56,7 @@ class Gate:
         assert name == "container.summaries"
         self.called.set()
         await self.open.wait()
-        return {"summaries": [b'{"Id":"x"}']}
+        return {"rows": [{"before": b'{"Id":"x"', "after": b"}", "since": None}]}
 
     def close(self) -> None:
         self.closed = True

@@ -42,9 +42,7 @@ RECORDS = [created_container(), exited_container(), running(), paused(), healthy
 
 @pytest.mark.parametrize("rec", RECORDS)
 def test_a_ready_row_is_the_json_of_the_shaped_row(rec):
-    head, tail = container_summary.encoded(rec)
-    words = container_summary.status(rec["State"], NOW + 200)
-    ready = container_summary.row(head, tail, words)
+    ready = container_summary.render(*container_summary.pieces(rec), NOW + 200)
     shaped = container_summary.summary(rec, NOW + 200)
     assert json.loads(ready) == shaped
     # Byte for byte what the api answers from records (a list with sizes, /system/df).
@@ -73,14 +71,25 @@ def test_the_api_shapes_the_list_with_the_same_rows():
 ])
 def test_status_words_as_docker_says_them(rec, words, timeless):
     assert container_summary.status(rec["State"], NOW + 200) == words
-    assert container_summary.timeless(rec["State"]) is timeless
+    assert (container_summary.status_parts(rec["State"])[2] is None) is timeless
+    # A row made later says the words of its own moment.
+    later = container_summary.status(rec["State"], NOW + 7200)
+    assert later == words if timeless else later == words.replace("3 minutes", "2 hours")
+    row = container_summary.render(*container_summary.pieces(rec), NOW + 7200)
+    assert json.loads(row)["Status"] == later
+
+
+def test_a_state_without_its_time_reads_less_than_a_second():
+    rec = running()
+    rec["State"]["StartedAt"] = ""
+    assert container_summary.status_parts(rec["State"]) == ("Up Less than a second", "", None)
 
 
 def test_a_label_or_name_that_looks_like_json_stays_inside_its_string():
     rec = created_container()
     rec["Name"] = '/a","Status":"x'
     rec["Config"] = {**rec["Config"], "Labels": {"Status": "", '"}': '{"'}}
-    head, tail = container_summary.encoded(rec)
-    row = json.loads(container_summary.row(head, tail, 'Up "1" second\n'))
-    assert row["Status"] == 'Up "1" second\n' and row["Names"] == ['/a","Status":"x']
+    rec["State"] = {**rec["State"], "Status": 'odd "1"\n'}
+    row = json.loads(container_summary.render(*container_summary.pieces(rec)))
+    assert row["Status"] == 'Odd "1"\n' and row["Names"] == ['/a","Status":"x']
     assert row["Labels"] == {"Status": "", '"}': '{"'}

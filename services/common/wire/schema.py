@@ -213,9 +213,11 @@ CONTAINER_FILTERS = {key: Opt([str]) for key in (
     "name", "network", "publish", "since", "status", "volume")}
 CONTAINER_LIST = {"all": bool, "limit": int, "since": Opt(str), "before": Opt(str), "filters": Opt(CONTAINER_FILTERS)}
 _declare(Method("container.list", "supervisor", params=CONTAINER_LIST, reply={"containers": [CONTAINER]}))
-# The same list, each container as its row of the modern list: Docker's ContainerSummary
-# as JSON (services.common.container_summary), kept ready by the supervisor.
-_declare(Method("container.summaries", "supervisor", params=CONTAINER_LIST, reply={"summaries": [bytes]}))
+# The same list, each container as its row of the modern list, Docker's ContainerSummary as
+# JSON, in the pieces the supervisor keeps ready: before + the Status words' span of time
+# since `since` + after (services.common.container_summary.render).
+SUMMARY_PIECES = {"before": bytes, "after": bytes, "since": Opt(float)}
+_declare(Method("container.summaries", "supervisor", params=CONTAINER_LIST, reply={"rows": [SUMMARY_PIECES]}))
 # Docker's container prune: stopped containers (created, exited, dead) created before `until`
 # (unix seconds) with the labels `label` and not all of `label_not` (Docker's `label!`).
 _declare(Method("container.prune", "supervisor",
