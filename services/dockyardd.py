@@ -12,10 +12,9 @@ import os
 import socket
 import stat
 import sys
-import time
 
 import services
-from services.common import layout, sockets
+from services.common import daemon_lock, layout, sockets
 from services.common.config import SUPERVISORD_PID_ENV, ConfigError, Settings, parse_host
 
 PROGRAMS = sockets.SERVICES  # supervisord's programs, started in this order
@@ -86,35 +85,12 @@ def preflight(settings: Settings) -> None:
 
 def _wait_for_orphans(exec_root: str) -> None:
     """The services of a dockyardd that was killed (kill -9) stop by themselves once their
-    supervisord is gone (services.common.service.watch_parent): give them a moment to."""
-    try:
-        with open(os.path.join(exec_root, "supervisord.pid")) as fh:
-            old = int(fh.read().strip())
-    except (OSError, ValueError):
-        return
-    if os.path.exists(f"/proc/{old}"):
-        return  # alive: the supervisord.sock check speaks for it
-    mark = f"{SUPERVISORD_PID_ENV}={old}".encode()
-    deadline = time.monotonic() + ORPHAN_GRACE
-    while left := _services_of(mark):
-        if time.monotonic() > deadline:
-            raise ConfigError(f"services of a dockyardd that was killed are still running (pids "
-                              f"{', '.join(map(str, left))}); stop them first")
-        time.sleep(0.05)
-
-
-def _services_of(mark: bytes) -> list[int]:
-    """The processes whose environment holds `mark`."""
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/environ", "rb") as fh:
-                    if mark in fh.read().split(b"\0"):
-                        found.append(int(name))
-            except OSError:
-                pass
-    return found
+    supervisord is gone (services.common.service.watch_parent): give them a moment to. Each
+    holds the services' lock while it lives (services.common.daemon_lock)."""
+    left = daemon_lock.wait_free(exec_root, ORPHAN_GRACE)
+    if left:
+        raise ConfigError(f"services of a dockyardd that was killed are still running (pids "
+                          f"{', '.join(map(str, left))}); stop them first")
 
 
 def _answers(path: str) -> bool:

@@ -12,7 +12,7 @@ from typing import Awaitable, Callable
 
 import setproctitle
 
-from . import layout, wire
+from . import daemon_lock, layout, wire
 from .config import SUPERVISORD_PID_ENV, Settings
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
@@ -20,10 +20,12 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING
 
 
 def bootstrap(name: str, argv: list[str] | None = None) -> Settings:
-    """Name the process, read the settings dockyardd resolved, set up logging."""
+    """Name the process, read the settings dockyardd resolved, hold the services' lock
+    (services.common.daemon_lock), set up logging."""
     config = _config_path(name, sys.argv[1:] if argv is None else argv)
     setproctitle.setproctitle(f"dockyard-{name}")
     settings = Settings.from_runtime_file(config)
+    daemon_lock.hold(settings.exec_root)
     logging.basicConfig(
         stream=sys.stderr, level=_LEVELS[settings.log_level],
         format=f"%(asctime)s dockyard-{name}[%(process)d] %(levelname)s %(name)s: %(message)s")

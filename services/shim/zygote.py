@@ -24,7 +24,7 @@ import traceback
 
 import setproctitle
 
-from services.common import errors, sockets
+from services.common import daemon_lock, errors, sockets
 from services.common.config import Settings
 from services.common.wire import schema
 
@@ -49,6 +49,7 @@ def fork(settings: Settings) -> tuple[int, int]:
         return pid, ready_r
     try:
         os.close(ready_r)
+        daemon_lock.let_go()   # its shims outlive the daemon: they must not hold the next one back
         # What the parent loaded stays shared: never collected here (a collection would
         # write to, and so copy, every page of it).
         gc.freeze()

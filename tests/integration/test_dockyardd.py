@@ -7,9 +7,12 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
+
+from services.common import daemon_lock
 
 from ..polling import until
 from .containers import Attached, create, ensure_busybox, inspect, start, wait
@@ -137,6 +140,41 @@ def test_kill_9_of_dockyardd_then_an_immediate_start_waits_for_the_old_services(
     assert not set(old) & set(_service_pids(fresh_daemon))
     for pid in old:
         assert not os.path.exists(f"/proc/{pid}/cmdline") or not open(f"/proc/{pid}/cmdline").read(), pid
+
+
+def test_every_service_holds_the_services_lock_and_no_shim_does(fresh_daemon):
+    fresh_daemon.start()
+    _sleeper(fresh_daemon)
+    holders = set(daemon_lock.holders(fresh_daemon.exec_root))
+    assert holders == set(_service_pids(fresh_daemon))   # not supervisord, the zygote or a shim
+
+
+def test_a_process_left_holding_the_services_lock_holds_the_next_dockyardd_back(fresh_daemon):
+    """What an old service that does not stop would do: the next dockyardd refuses after its
+    grace, naming it, and starts once it is gone (adopting the container that lived on)."""
+    fresh_daemon.start()
+    cid, pid = _sleeper(fresh_daemon)
+    old = _service_pids(fresh_daemon)
+    fresh_daemon.proc.kill()
+    fresh_daemon.proc.wait(10)
+    until(lambda: not set(old) & set(daemon_lock.holders(fresh_daemon.exec_root)), 15,
+          "the services of the killed dockyardd to stop")
+    lingering = subprocess.Popen(
+        [sys.executable, "-c", "import signal, sys; from services.common import daemon_lock; "
+         "daemon_lock.hold(sys.argv[1]); print('held', flush=True); signal.pause()", fresh_daemon.exec_root],
+        stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    try:
+        assert lingering.stdout.readline() == "held\n"
+        out = subprocess.run(fresh_daemon.args(), capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+        assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
+        assert "still running" in out.stderr and str(lingering.pid) in out.stderr, out.stderr
+    finally:
+        lingering.kill()
+        lingering.wait()
+    fresh_daemon.start()
+    state = inspect(fresh_daemon, cid)["State"]
+    assert state["Running"] and state["Pid"] == pid, state
 
 
 def _open_stream(daemon, method: str, path: str) -> http.client.HTTPResponse:
