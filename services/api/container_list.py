@@ -15,7 +15,7 @@ import time
 
 from services.common import container_summary, records_stamp, wire
 
-KEPT = 16   # lists kept, by their parameters; the least recently asked goes first
+KEPT = 8   # lists kept, by their parameters; the least recently asked goes first
 
 
 def _key(asked: dict) -> tuple | None:
