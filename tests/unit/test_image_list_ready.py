@@ -8,18 +8,11 @@ import json
 
 import pytest
 
-from services.common import errors, layout
+from services.common import errors
 from services.common.store import Store, reference
 from services.registry.image_list import ImageList
 
-
-@pytest.fixture
-def store(tmp_path):
-    root = str(tmp_path / "data")
-    layout.prepare_data_root(root)
-    s = Store(root, "registry")
-    yield s
-    s.close()
+from .test_image_config import store  # noqa: F401  (the fixture: a registry's store in a fresh data root)
 
 
 def image(store: Store, n: int, labels: dict | None = None) -> str:
