@@ -77,7 +77,8 @@ def test_the_mount_sequence_of_a_bundle(tmp_path, kernel):
     calls = kernel.calls
     mounts = [n for n, c in enumerate(calls) if c.name == "mount"]
 
-    assert calls[0] == Call("unshare", (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET,))
+    # The init was born in its pid namespace (pid_namespace_for_children): it makes the others.
+    assert calls[0] == Call("unshare", (CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET,))
     # The host's / made private before anything is mounted; then the overlay on the rootfs.
     assert calls[1] == Call("mount", (None, "/", None, MS_REC | MS_PRIVATE, None))
     assert calls[2] == Call("mount", ("overlay", root, "overlay", 0,
@@ -187,8 +188,40 @@ def test_a_namespace_named_by_path_is_joined_and_a_missing_kind_stays_the_hosts(
     joined = {"linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network", "path": str(handle)}]}}
     spawn.enter_namespaces(joined, kernel)
     assert [c.name for c in kernel.calls] == ["setns", "unshare"]
-    assert kernel.calls[0].args[1] == CLONE_NEWNET and kernel.calls[1] == Call("unshare", (CLONE_NEWPID | CLONE_NEWNS,))
+    assert kernel.calls[0].args[1] == CLONE_NEWNET and kernel.calls[1] == Call("unshare", (CLONE_NEWNS,))
     assert not init.owns_network(joined)
     host = {"linux": {"namespaces": [{"type": "pid"}, {"type": "uts"}]}}   # --network host: no network entry
     assert spawn.namespace_flags(host) == CLONE_NEWPID | CLONE_NEWUTS and not init.owns_network(host)
     assert init.owns_network({"linux": {"namespaces": [{"type": "network"}]}})
+
+
+def test_the_init_is_born_in_its_pid_namespace_and_the_shims_children_after_it_are_not(tmp_path, kernel):
+    # A new one: the shim's next child is its pid 1; then the shim's own is given back.
+    config = {"linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]}}
+    own = spawn.pid_namespace_for_children(config, kernel)
+    assert kernel.calls == [Call("unshare", (CLONE_NEWPID,))]
+    assert os.readlink(f"/proc/self/fd/{own}") == os.readlink("/proc/self/ns/pid")
+    spawn.restore_pid_namespace(own, kernel)
+    assert kernel.calls[1] == Call("setns", (own, CLONE_NEWPID))
+    with pytest.raises(OSError):
+        os.fstat(own)   # closed
+    # Another container's, by path: joined for the next child, not made.
+    handle = tmp_path / "pidns"
+    handle.write_text("")
+    kernel.calls.clear()
+    own = spawn.pid_namespace_for_children({"linux": {"namespaces": [{"type": "pid", "path": str(handle)}]}}, kernel)
+    assert [(c.name, c.args[1]) for c in kernel.calls] == [("setns", CLONE_NEWPID)]
+    spawn.restore_pid_namespace(own, kernel)
+    # None listed (--pid host): the host's, nothing to give back.
+    kernel.calls.clear()
+    assert spawn.pid_namespace_for_children({"linux": {"namespaces": [{"type": "mount"}]}}, kernel) is None
+    spawn.restore_pid_namespace(None, kernel)
+    assert kernel.calls == []
+
+
+def test_a_pid_namespace_that_cannot_be_made_leaves_no_fd_behind(kernel):
+    kernel.fail("unshare", when=lambda flags: flags == CLONE_NEWPID)
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(PermissionError):
+        spawn.pid_namespace_for_children({"linux": {"namespaces": [{"type": "pid"}]}}, kernel)
+    assert set(os.listdir("/proc/self/fd")) == before

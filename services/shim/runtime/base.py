@@ -40,11 +40,19 @@ def collect(pid_r: int, err_r: int) -> tuple[bytes, bytes]:
     it could not); both pipes are closed. The error pipe ends at the child's exec."""
     raw = os.read(pid_r, 64)
     os.close(pid_r)
-    error = b""
-    while chunk := os.read(err_r, 65536):
-        error += chunk
-    os.close(err_r)
-    return raw, error
+    return raw, read_to_end(err_r)
+
+
+def read_to_end(fd: int) -> bytes:
+    """All a pipe gives until its writers are gone (a started process's error pipe ends at
+    its exec); the fd is closed."""
+    data = b""
+    try:
+        while chunk := os.read(fd, 65536):
+            data += chunk
+    finally:
+        os.close(fd)
+    return data
 
 
 def exec_or_report(args: list[str], environ: dict, err_w: int) -> None:

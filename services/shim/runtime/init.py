@@ -1,7 +1,7 @@
 """The container's init, from its fork to its exec: stdio, root, terminal, identity, limits.
 
-It runs as pid 1 of the container's new pid namespace, in the namespaces the
-intermediate made, and never returns: it execs the bundle's process or reports why not
+It runs as pid 1 of the container's new pid namespace, in its cgroup and the namespaces
+it made (services.shim.runtime.spawn), and never returns: it execs the bundle's process or reports why not
 on the error pipe (close-on-exec, so a successful exec closes it) and exits.
 """
 
