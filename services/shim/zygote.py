@@ -1,4 +1,5 @@
-"""The shim zygote: a process with the shim's code already loaded, forked once per start.
+"""The shim zygote: a process with the shim's code already loaded, forked once per start
+(ahead of it).
 
 A shim started with `python -m services.shim` spends most of its first 100 ms loading
 Python modules, and holds a copy of them of its own. The supervisor keeps one zygote
@@ -6,9 +7,10 @@ instead (its child, killed with it), forked from itself before its event loop st
 (`fork`): it has no thread then, so forking is safe, and the zygote and every shim it
 forks share the pages of what the supervisor had loaded (with services.preload, all the
 shim runs) rather than loading their own. The zygote opens no event loop and no ZeroMQ
-context (it stays single-threaded), and for each request on its unix socket forks a
-child that becomes the shim in a session of its own, as `services.shim.launch.main`
-would, reporting its start on the request's connection. A request is one JSON line
+context (it stays single-threaded), and for each request on its unix socket hands the
+request to a child it forked ahead (a spare: a start does not wait for the fork), which
+becomes the shim in a session of its own, as `services.shim.launch.main` would,
+reporting its start on the request's connection; then it forks the next spare. A request is one JSON line
 (wire.ZYGOTE_REQUEST); the answer is the start channel (wire.encode_report). It says it
 serves with one line (wire.ZYGOTE_READY) on the pipe `fork` returns.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import logging
 import os
 import signal
 import socket
@@ -31,6 +34,8 @@ from services.common.wire import schema
 from services.kernel.syscalls import SYS
 
 from . import launch
+
+log = logging.getLogger("zygote")
 
 
 def socket_path(exec_root: str) -> str:
@@ -81,6 +86,7 @@ def _serve(settings: Settings, ready_w: int) -> None:
     server.listen(64)
     os.write(ready_w, f"{schema.ZYGOTE_READY}\n".encode())
     os.close(ready_w)
+    spare = _Spare.fork(settings, server)
     while True:
         conn, _ = server.accept()
         try:
@@ -88,13 +94,80 @@ def _serve(settings: Settings, ready_w: int) -> None:
         except (OSError, errors.BadParameter):
             conn.close()
             continue
-        # Everything loaded so far moves out of the collector's sight: a shim's collections
-        # would otherwise touch (and so copy) every page of objects it shares with the zygote.
-        gc.freeze()
-        if os.fork() == 0:
-            server.close()
-            try:
-                launch.become(settings, container_id, os.fdopen(conn.detach(), "wb"))
-            finally:
-                os._exit(0)
+        if not spare.take(container_id, conn):   # it went (killed): one forked now instead
+            _fork_shim(settings, server, lambda: launch.become(settings, container_id, os.fdopen(conn.detach(), "wb")))
         conn.close()
+        # The next start's shim, forked now: a fork of this process costs milliseconds
+        # (copying its page tables), which a start no longer waits for.
+        spare = _Spare.fork(settings, server)
+
+
+def _fork_shim(settings: Settings, server: socket.socket, become) -> int:
+    """Fork a child that runs `become` (and never comes back here); its pid."""
+    # Everything loaded so far moves out of the collector's sight: a shim's collections
+    # would otherwise touch (and so copy) every page of objects it shares with the zygote.
+    gc.freeze()
+    pid = os.fork()
+    if pid == 0:
+        server.close()
+        try:
+            become()
+        finally:
+            os._exit(0)
+    return pid
+
+
+class _Spare:
+    """A shim forked ahead of its start: it waits on a socket of its own for the start
+    request (the container's id, and the connection to report on), then becomes that
+    container's shim as a child forked at the request would. It dies with the zygote
+    until then (a shim outlives it)."""
+
+    def __init__(self, pid: int, sock: socket.socket | None):
+        self.pid = pid
+        self.sock = sock
+
+    @classmethod
+    def fork(cls, settings: Settings, server: socket.socket) -> "_Spare":
+        ours, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        zygote = os.getpid()
+
+        def wait_then_become() -> None:
+            ours.close()
+            SYS.set_parent_death_signal(signal.SIGKILL)
+            if os.getppid() != zygote:   # it went before the signal was set
+                return
+            setproctitle.setproctitle("dockyard-shim-spare")
+            try:
+                line, fds, _, _ = socket.recv_fds(its, 4096, 1)
+            except OSError:
+                return
+            if not line or not fds:      # the zygote went, or let it go
+                return
+            SYS.set_parent_death_signal(0)
+            its.close()
+            launch.become(settings, schema.decode_zygote_request(line), os.fdopen(fds[0], "wb"))
+
+        try:
+            pid = _fork_shim(settings, server, wait_then_become)
+        except OSError as exc:   # no spare this time (out of processes): a start forks its own
+            log.warning("no spare shim: %s", exc)
+            ours.close()
+            its.close()
+            return cls(0, None)
+        its.close()
+        return cls(pid, ours)
+
+    def take(self, container_id: str, conn: socket.socket) -> bool:
+        """Hand it a start: whether it took it."""
+        if self.sock is None:
+            return False
+        try:
+            socket.send_fds(self.sock, [schema.encode_zygote_request(container_id)], [conn.fileno()],
+                            socket.MSG_NOSIGNAL)
+            return True
+        except OSError:
+            return False
+        finally:
+            self.sock.close()
+            self.sock = None

@@ -1,5 +1,6 @@
 """The services are forked from supervisord, which loaded what they run (services.preload),
-the shim zygote from the supervisor and the shims from the zygote, so that they share
+the shim zygote from the supervisor and the shims from the zygote (each ahead of its
+start), so that they share
 the pages of what they loaded; supervisord still supervises each service as a process of
 its own. A forked process has its parent's heap: the same addresses, on the same physical
 pages but for those either has written since; an exec'd one has a heap of its own."""
@@ -13,7 +14,7 @@ import struct
 from ..polling import until
 from .containers import create, ensure_busybox, inspect, remove, start
 from .daemon import SERVICES
-from .leaks import service_pids, shims_of
+from .leaks import processes, service_pids, shims_of
 
 
 PAGE = 4096
@@ -89,3 +90,67 @@ def test_a_zygote_that_dies_is_reaped_and_shims_start_from_scratch(fresh_daemon)
     assert record["State"]["Running"]
     assert record["Id"] in shims_of(fresh_daemon.root)
     remove(fresh_daemon, cid)
+
+
+def spares(zygote: int) -> list[int]:
+    """The zygote's children waiting to become a shim."""
+    found = []
+    for p in processes().values():
+        if p.ppid == zygote:
+            try:
+                with open(f"/proc/{p.pid}/cmdline", "rb") as fh:
+                    if fh.read().startswith(b"dockyard-shim-spare"):
+                        found.append(p.pid)
+            except OSError:
+                pass
+    return found
+
+
+def one_spare(zygote: int, other_than: int = 0) -> int:
+    """The zygote's one spare shim (not `other_than`), once it has forked it."""
+    until(lambda: [p for p in spares(zygote) if p != other_than], 10, "the zygote to fork a spare shim")
+    found = spares(zygote)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_a_start_takes_the_spare_shim_forked_ahead_and_the_zygote_forks_the_next(daemon):
+    ensure_busybox(daemon)
+    zygote = service_pids(daemon)["zygote"]
+    spare = one_spare(zygote)
+    assert forked_from(spare, zygote)
+    cid = create(daemon, Cmd=["tail", "-f", "/dev/null"])
+    try:
+        start(daemon, cid)
+        record = inspect(daemon, cid)
+        assert record["State"]["Running"]
+        assert shims_of(daemon.root)[record["Id"]] == spare   # the spare became its shim
+        one_spare(zygote, other_than=spare)
+    finally:
+        remove(daemon, cid)
+
+
+def test_a_start_whose_spare_was_killed_forks_its_shim_then(daemon):
+    ensure_busybox(daemon)
+    zygote = service_pids(daemon)["zygote"]
+    spare = one_spare(zygote)
+    os.kill(spare, signal.SIGKILL)
+    until(lambda: not os.path.exists(f"/proc/{spare}"), 10, "the killed spare to be reaped")
+    cid = create(daemon, Cmd=["tail", "-f", "/dev/null"])
+    try:
+        start(daemon, cid)
+        record = inspect(daemon, cid)
+        assert record["State"]["Running"]
+        shim = shims_of(daemon.root)[record["Id"]]
+        assert shim != spare and forked_from(shim, zygote)
+        one_spare(zygote, other_than=spare)
+    finally:
+        remove(daemon, cid)
+
+
+def test_the_spare_shim_goes_with_the_zygote(fresh_daemon):
+    fresh_daemon.start()
+    zygote = service_pids(fresh_daemon)["zygote"]
+    spare = one_spare(zygote)
+    os.kill(zygote, signal.SIGKILL)
+    until(lambda: not os.path.exists(f"/proc/{spare}"), 10, "the spare shim to die with its zygote")
