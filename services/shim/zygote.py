@@ -10,9 +10,10 @@ shim runs) rather than loading their own. The zygote opens no event loop and no 
 context (it stays single-threaded), and for each request on its unix socket hands the
 request to a child it forked ahead (a spare: a start does not wait for the fork), which
 becomes the shim in a session of its own, as `services.shim.launch.main` would,
-reporting its start on the request's connection; then it forks the next spare. A request is one JSON line
-(wire.ZYGOTE_REQUEST); the answer is the start channel (wire.encode_report). It says it
-serves with one line (wire.ZYGOTE_READY) on the pipe `fork` returns.
+reporting its start on the request's connection; then it forks the next spare. A
+request is one JSON line (wire.ZYGOTE_REQUEST); the answer is the start channel
+(wire.encode_report). It says it serves with one line (wire.ZYGOTE_READY) on the pipe
+`fork` returns.
 """
 
 from __future__ import annotations
@@ -123,9 +124,8 @@ class _Spare:
     container's shim as a child forked at the request would. It dies with the zygote
     until then (a shim outlives it)."""
 
-    def __init__(self, pid: int, sock: socket.socket | None):
-        self.pid = pid
-        self.sock = sock
+    def __init__(self, sock: socket.socket | None):
+        self.sock = sock   # ours of the pair; None once used, or when none could be forked
 
     @classmethod
     def fork(cls, settings: Settings, server: socket.socket) -> "_Spare":
@@ -149,14 +149,14 @@ class _Spare:
             launch.become(settings, schema.decode_zygote_request(line), os.fdopen(fds[0], "wb"))
 
         try:
-            pid = _fork_shim(settings, server, wait_then_become)
+            _fork_shim(settings, server, wait_then_become)
         except OSError as exc:   # no spare this time (out of processes): a start forks its own
             log.warning("no spare shim: %s", exc)
             ours.close()
             its.close()
-            return cls(0, None)
+            return cls(None)
         its.close()
-        return cls(pid, ours)
+        return cls(ours)
 
     def take(self, container_id: str, conn: socket.socket) -> bool:
         """Hand it a start: whether it took it."""

@@ -101,8 +101,8 @@ class Lifecycle:
                 await hook(cid)
             shared = namespaces.at_start(rec, self.records)   # the PID and IPC namespaces it joins
             network = await self._network(rec)
-            with open(d["config"], "w") as fh:
-                json.dump(bundle.oci_config(rec, d, lowers, network, shared), fh, indent=1)
+            with open(d["config"], "w") as fh:   # one dumps (json's C encoder), not dump's many writes
+                fh.write(json.dumps(bundle.oci_config(rec, d, lowers, network, shared)))
             if os.path.exists(d["exit"]):
                 os.unlink(d["exit"])
             report, channel = await self.shims.spawn(cid)

@@ -46,7 +46,7 @@ def start(bundle: str, config: dict, stdio: Stdio, container_id: str, exec_root:
     if donor:
         _attach_shm(spec, donor, bundle)
     with open(os.path.join(bundle, "config.json.tmp"), "w") as fh:
-        json.dump(spec, fh, indent=1)
+        fh.write(json.dumps(spec))
     os.replace(os.path.join(bundle, "config.json.tmp"), os.path.join(bundle, "config.json"))
     runc.delete(exec_root, container_id)  # what a shim killed before could leave
     log = os.path.join(bundle, "runc.log")
