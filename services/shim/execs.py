@@ -286,9 +286,7 @@ class Execs:
         shim = self.shim
         spec = exec_spec(shim.config, config)
         if not shim.runc:
-            pid, intermediate = enter.spawn(shim.pid, spec, spec["process"]["args"], stdio, shim.cgroup)
-            shim.reaped.unwanted_child(intermediate)
-            return pid, -1
+            return enter.spawn(shim.pid, spec, spec["process"]["args"], stdio, shim.cgroup), -1
         from . import probes
         process = spec["process"]
         rootfs = os.path.join(shim.bundle, spec["root"]["path"])

@@ -23,7 +23,7 @@ KILL_GRACE = 5.0
 class Reaped:
     """Exit statuses of the shim's children other than the container's init, for whoever
     waits for one. A child may be reaped before its waiter asks (its status is kept a
-    while); one nobody will ask for (an intermediate) is dropped."""
+    while); one nobody will ask for (a probe whose caller went) is dropped."""
 
     def __init__(self) -> None:
         self.waiting: dict[int, asyncio.Future] = {}
@@ -109,8 +109,7 @@ async def run(shim, args: list[str], timeout: float) -> dict:
             if shim.runc:
                 pid = await spawn_runc(shim, args, (-1, out_w, out_w), f"probe-{shim.probes_run}")
             else:
-                pid, intermediate = enter.spawn(shim.pid, shim.config, args, out_w, shim.cgroup)
-                shim.reaped.unwanted_child(intermediate)
+                pid = enter.spawn(shim.pid, shim.config, args, out_w, shim.cgroup)
         except (StartError, OSError) as exc:
             return {"exit_code": getattr(exc, "exit_code", -1), "output": str(exc), "timed_out": False}
         finally:

@@ -86,27 +86,28 @@ def test_spawn_with_pipes(container):
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    child, intermediate = enter.spawn(pid, config, ["sh", "-c", SCRIPT + "; "], Stdio(in_r, out_w, err_w, False), cg)
+    child = enter.spawn(pid, config, ["sh", "-c", SCRIPT + "; "], Stdio(in_r, out_w, err_w, False), cg)
     for fd in (in_r, out_w, err_w):
         os.close(fd)
-    wait_exit(intermediate)
+    # It runs in the container's pid namespace (and cgroup), and the caller's next children
+    # are born in its own again.
+    assert os.readlink(f"/proc/{child}/ns/pid") == os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+    assert os.readlink("/proc/self/ns/pid_for_children") == os.readlink("/proc/self/ns/pid")
+    assert child in cg.pids()
     os.write(in_w, b"hello\n")
     os.close(in_w)
     assert read_all(out_r) == b"out\ngot hello\n"
     assert read_all(err_r) == b"err\n"
     assert wait_exit(child) == 3
-    # It ran in the container's pid namespace.
-    assert os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
 
 
 def test_spawn_with_a_pty(container):
     pid, config, cg = container
     master, slave = os.openpty()
     enter.SYS.set_window_size(master, 30, 100)
-    child, intermediate = enter.spawn(pid, config, ["sh", "-c", "stty size; read x; echo got $x"],
-                                      Stdio(slave, slave, slave, True), cg)
+    child = enter.spawn(pid, config, ["sh", "-c", "stty size; read x; echo got $x"],
+                        Stdio(slave, slave, slave, True), cg)
     os.close(slave)
-    wait_exit(intermediate)
     os.write(master, b"typed\n")
     out = read_all(master)
     assert b"30 100" in out and b"got typed" in out

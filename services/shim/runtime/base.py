@@ -35,14 +35,6 @@ def report(fd: int, message: str) -> None:
         pass
 
 
-def collect(pid_r: int, err_r: int) -> tuple[bytes, bytes]:
-    """What an intermediate said: the pid it wrote, and why its child could not start (if
-    it could not); both pipes are closed. The error pipe ends at the child's exec."""
-    raw = os.read(pid_r, 64)
-    os.close(pid_r)
-    return raw, read_to_end(err_r)
-
-
 def read_to_end(fd: int) -> bytes:
     """All a pipe gives until its writers are gone (a started process's error pipe ends at
     its exec); the fd is closed."""

@@ -1,11 +1,12 @@
 """Running one more process inside a running container (a health check's probe): in its
 cgroup and namespaces, as its user, with its environment, capabilities and seccomp filter.
 
-The built-in runtime forks an intermediate that joins the container's cgroup and its
-namespaces (the mount namespace last: until then /proc is the host's), and forks the
-process (its child is in the container's pid namespace) and exits; runc does the same
-with `runc exec --detach`. Either way the process becomes the shim's child (the shim is
-a child subreaper), and the shim reaps it with the container's other processes.
+The built-in runtime forks the process into the container's pid namespace (the shim's
+thread joins it for its children for that one fork), and the process joins the
+container's cgroup and its other namespaces (the mount namespace last: until then /proc
+is the host's); runc does the same with `runc exec --detach`. Either way the process is
+the shim's child (with runc, as the shim is a child subreaper), and the shim reaps it
+with the container's other processes.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import os
 from services.common import runc
 from services.kernel import seccomp
 from services.kernel.cgroups import Cgroup
-from services.kernel.syscalls import SYS, Syscalls
+from services.kernel.syscalls import CLONE_NEWPID, SYS, Syscalls
 
 from . import init, user
 from . import runc as runc_runtime
-from .base import StartError, Stdio, collect, default_signals, exec_or_report, report
+from .base import StartError, Stdio, default_signals, exec_or_report, read_to_end, report
 
 # Joined in this order: the mount namespace last, as its /proc is the container's (the cgroup
 # one after the cgroup is joined: a private one is rooted at the container's cgroup).
@@ -28,50 +29,52 @@ NAMESPACES = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
 
 
 def spawn(container_pid: int, config: dict, args: list[str], stdio: int | Stdio, cgroup: Cgroup,
-          kernel: Syscalls = SYS) -> tuple[int, int]:
-    """Start `args` in the container whose init is `container_pid`; its pid, and the
-    intermediate's (which has exited, or is about to). `stdio`: an fd its stdout and stderr
-    go to (stdin /dev/null: a probe), or a `Stdio` (stdin -1: /dev/null); with `tty` its
-    three are one pty slave, made its controlling terminal. `config` is the bundle's, or a
-    copy whose process (user, env, cwd, capabilities) and linux.seccomp an exec changed."""
+          kernel: Syscalls = SYS) -> int:
+    """Start `args` in the container whose init is `container_pid`; its pid (the shim's
+    child, reaped with its others). `stdio`: an fd its stdout and stderr go to (stdin
+    /dev/null: a probe), or a `Stdio` (stdin -1: /dev/null); with `tty` its three are one
+    pty slave, made its controlling terminal. `config` is the bundle's, or a copy whose
+    process (user, env, cwd, capabilities) and linux.seccomp an exec changed."""
     if isinstance(stdio, int):
         stdio = Stdio(-1, stdio, stdio, False)
     profile = config["linux"].get("seccomp")
     program = seccomp.compile_profile(profile) if profile else None
     ns_fds = [os.open(f"/proc/{container_pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC) for name in NAMESPACES]
+    own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     err_r, err_w = os.pipe()
-    pid_r, pid_w = os.pipe()
     try:
-        intermediate = os.fork()
-        if intermediate == 0:
+        # Born in the container's pid namespace: this thread's next child goes there (the
+        # others' and this one's afterwards do not: see the finally).
+        kernel.setns(ns_fds[NAMESPACES.index("pid")], CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
             try:
                 os.close(err_r)
-                os.close(pid_r)
-                cgroup.add(os.getpid())
-                for fd in ns_fds:
-                    kernel.setns(fd, 0)
+                cgroup.add(os.getpid())   # its pid as the container's namespace sees it
+                for name, fd in zip(NAMESPACES, ns_fds):
+                    if name != "pid":
+                        kernel.setns(fd, 0)
                 os.chdir("/")
-                pid = os.fork()
-                if pid == 0:
-                    _run(config, args, stdio, program, err_w, kernel)   # never returns
-                os.close(err_w)
-                os.write(pid_w, str(pid).encode())
-                os._exit(0)
             except BaseException as exc:  # report and leave: nothing here may return to the shim
                 report(err_w, f"{exc}")
-                os._exit(1)
+                os._exit(127)
+            _run(config, args, stdio, program, err_w, kernel)   # never returns
+    except BaseException:
+        os.close(err_r)
+        raise
     finally:
-        for fd in ns_fds:
-            os.close(fd)
-    os.close(err_w)
-    os.close(pid_w)
-    raw, error = collect(pid_r, err_r)
-    if error or not raw:
-        message = error.decode(errors="replace") or "the process did not start"
-        # The shell's code _run exited with (its child is the shim's to reap, later).
-        code = 126 if raw and ("permission denied" in message or "working directory" in message) else 127
+        try:
+            kernel.setns(own_pid_ns, CLONE_NEWPID)
+        finally:
+            for fd in (*ns_fds, own_pid_ns, err_w):
+                os.close(fd)
+    error = read_to_end(err_r)
+    if error:
+        message = error.decode(errors="replace")
+        # The shell's code _run exited with (it is the shim's to reap, later).
+        code = 126 if "permission denied" in message or "working directory" in message else 127
         raise StartError(message, code)
-    return int(raw), intermediate
+    return pid
 
 
 def _run(config: dict, args: list[str], stdio: Stdio, program: bytes | None, err_w: int,
