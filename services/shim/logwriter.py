@@ -17,7 +17,6 @@ until they are written, as Docker's log writer waits for the compression.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import zlib
@@ -80,8 +79,12 @@ class ShimLog:
             self.chain.append(Generation(self._next_seq(), 0, os.dup(self.write_fd)))
             return
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-        for leftover in glob.glob(glob.escape(self.path) + ".*.tmp"):
-            os.unlink(leftover)   # a compression a crash cut short: its plain file is still there
+        # A compression a crash cut short (<log>.<n>.tmp): its plain file is still there.
+        # (Listed, not globbed: a glob compiles a pattern, a fifth of a millisecond per start.)
+        directory, base = os.path.split(self.path)
+        for name in os.listdir(directory):
+            if name.startswith(base + ".") and name.endswith(".tmp") and len(name) > len(base) + 5:
+                os.unlink(os.path.join(directory, name))
         for index in range(self.max_file - 1, 0, -1):
             plain = logfiles.rotated(self.path, index)
             if self.compress and os.path.exists(plain):
