@@ -64,15 +64,19 @@ def test_a_restarted_service_is_forked_again(daemon):
           detail=daemon.log)
 
 
+def started_shim(daemon, cid: str) -> int:
+    """Start container `cid`: its shim's pid, once it runs."""
+    start(daemon, cid)
+    record = inspect(daemon, cid)
+    assert record["State"]["Running"]
+    return shims_of(daemon.root)[record["Id"]]
+
+
 def test_a_shim_is_a_fork_of_the_zygote(daemon):
     ensure_busybox(daemon)
     cid = create(daemon, Cmd=["tail", "-f", "/dev/null"])
     try:
-        start(daemon, cid)
-        record = inspect(daemon, cid)
-        assert record["State"]["Running"]
-        shim = shims_of(daemon.root)[record["Id"]]
-        assert forked_from(shim, service_pids(daemon)["zygote"])
+        assert forked_from(started_shim(daemon, cid), service_pids(daemon)["zygote"])
     finally:
         remove(daemon, cid)
 
@@ -121,10 +125,7 @@ def test_a_start_takes_the_spare_shim_forked_ahead_and_the_zygote_forks_the_next
     assert forked_from(spare, zygote)
     cid = create(daemon, Cmd=["tail", "-f", "/dev/null"])
     try:
-        start(daemon, cid)
-        record = inspect(daemon, cid)
-        assert record["State"]["Running"]
-        assert shims_of(daemon.root)[record["Id"]] == spare   # the spare became its shim
+        assert started_shim(daemon, cid) == spare   # the spare became its shim
         one_spare(zygote, other_than=spare)
     finally:
         remove(daemon, cid)
@@ -138,10 +139,7 @@ def test_a_start_whose_spare_was_killed_forks_its_shim_then(daemon):
     until(lambda: not os.path.exists(f"/proc/{spare}"), 10, "the killed spare to be reaped")
     cid = create(daemon, Cmd=["tail", "-f", "/dev/null"])
     try:
-        start(daemon, cid)
-        record = inspect(daemon, cid)
-        assert record["State"]["Running"]
-        shim = shims_of(daemon.root)[record["Id"]]
+        shim = started_shim(daemon, cid)
         assert shim != spare and forked_from(shim, zygote)
         one_spare(zygote, other_than=spare)
     finally:
