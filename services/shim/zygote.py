@@ -103,19 +103,17 @@ def _serve(settings: Settings, ready_w: int) -> None:
         spare = _Spare.fork(settings, server)
 
 
-def _fork_shim(settings: Settings, server: socket.socket, become) -> int:
-    """Fork a child that runs `become` (and never comes back here); its pid."""
+def _fork_shim(settings: Settings, server: socket.socket, become) -> None:
+    """Fork a child that runs `become` (and never comes back here)."""
     # Everything loaded so far moves out of the collector's sight: a shim's collections
     # would otherwise touch (and so copy) every page of objects it shares with the zygote.
     gc.freeze()
-    pid = os.fork()
-    if pid == 0:
+    if os.fork() == 0:
         server.close()
         try:
             become()
         finally:
             os._exit(0)
-    return pid
 
 
 class _Spare:
@@ -129,7 +127,11 @@ class _Spare:
 
     @classmethod
     def fork(cls, settings: Settings, server: socket.socket) -> "_Spare":
-        ours, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            ours, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        except OSError as exc:   # out of fds: a start forks its own shim
+            log.warning("no spare shim: %s", exc)
+            return cls(None)
         zygote = os.getpid()
 
         def wait_then_become() -> None:
