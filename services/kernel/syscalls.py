@@ -28,6 +28,7 @@ def _load_libc() -> ctypes.CDLL:
 
 _libc = _load_libc()
 _libc.syscall.restype = ctypes.c_long
+_libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -65,6 +66,7 @@ PR_SET_SECCOMP = 22
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 SECCOMP_MODE_FILTER = 2
+MADV_MERGEABLE = 12
 
 # Numbers of the calls libc has no wrapper for (or not in every libc).
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
@@ -187,7 +189,10 @@ class Syscalls:
         it from the root it pretends to have pivoted into)."""
         return os.lstat(path)
 
-    # The process: prctl and its uses.
+    # The process: its memory, prctl and its uses.
+
+    def madvise(self, address: int, length: int, advice: int) -> None:
+        _check(_libc.madvise(address, length, advice), "madvise")
 
     def prctl(self, option: int, arg: int = 0) -> None:
         _check(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0),
