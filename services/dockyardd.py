@@ -16,6 +16,7 @@ import sys
 import services
 from services.common import daemon_lock, layout, sockets
 from services.common.config import SUPERVISORD_PID_ENV, ConfigError, Settings, parse_host
+from services.kernel import page_merging
 
 PROGRAMS = sockets.SERVICES  # supervisord's programs, started in this order
 # How long the services of a killed dockyardd may take to stop before a new one refuses.
@@ -194,6 +195,8 @@ def main(argv: list[str] | None = None) -> None:
         layout.prepare_data_root(settings.data_root)
     except Exception as exc:  # a root that cannot be laid out: one line, not a traceback
         sys.exit(f"dockyardd: cannot prepare {settings.data_root}: {exc}")
+    if settings.memory_merge and (why_not := page_merging.turn_on()):
+        print(f"dockyardd: {why_not}", file=sys.stderr)
     runtime_file = os.path.join(settings.exec_root, "daemon.json")
     settings.write_runtime_file(runtime_file)
     conf = os.path.join(settings.exec_root, "supervisord.conf")

@@ -1,5 +1,5 @@
 """Services forked from supervisord rather than exec'd: the pages of what they run are
-loaded once.
+loaded once, and the pages they copy alike are merged (services.kernel.page_merging).
 
 Each service is a Python process of its own, and most of what one holds is the modules
 it loaded. dockyardd's supervisord (services.supervision) loads what the services, the
@@ -40,6 +40,7 @@ import traceback
 import setproctitle
 
 from services.common.sockets import SERVICES
+from services.kernel import page_merging
 
 # What the services, the shim zygote and the shims run: loaded once, in supervisord. A
 # module only one of them uses costs no more here than in that process (its pages are
@@ -65,6 +66,9 @@ def load() -> None:
             print(f"dockyardd: not preloading {name}: {exc}", file=sys.stderr, flush=True)
     gc.collect()
     gc.freeze()
+    # The services copy what they write of it: copies alike are merged (ksmd), the marks
+    # inherited by every fork to come.
+    page_merging.mark_mergeable()
 
 
 def module_of(filename: str, argv: list[str]) -> str | None:

@@ -90,6 +90,10 @@ class Settings:
     # dockerd's log-driver and log-opts (services.common.logdrivers).
     log_driver: str = "json-file"
     log_opts: dict[str, str] = field(default_factory=dict)
+    # Turn on the kernel's same-page merging (ksmd), so that the pages the forked services
+    # and shims hold alike are kept once (services.kernel.page_merging); false leaves it as
+    # the host has it.
+    memory_merge: bool = True
 
     # -- loading
 

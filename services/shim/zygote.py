@@ -32,6 +32,7 @@ from services.common import daemon_lock, errors, sockets
 from services.common.config import Settings
 from services.common.wire import schema
 
+from services.kernel import page_merging
 from services.kernel.syscalls import SYS
 
 from . import launch
@@ -108,6 +109,9 @@ def _fork_shim(settings: Settings, server: socket.socket, become) -> None:
     # Everything loaded so far moves out of the collector's sight: a shim's collections
     # would otherwise touch (and so copy) every page of objects it shares with the zygote.
     gc.freeze()
+    # Its mappings (those made since supervisord marked its own, too) marked mergeable, as
+    # the shim inherits them: the pages twenty shims copy alike are then kept once.
+    page_merging.mark_mergeable()
     if os.fork() == 0:
         server.close()
         try:
