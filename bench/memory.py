@@ -14,7 +14,10 @@ once, then a `top -b` screen every second for as long as it runs.
 
 Measures the daemon at DOCKYARD_HOST (unix:///path), or starts a temporary one (busybox
 imported, then the daemon restarted, so the idle figure is a fresh daemon's after a few
-requests, not the import's). With DOCKER_PEER=unix:///path (a Docker Engine with a
+requests, not the import's). Where the kernel's ksmd runs (dockyardd turns it on:
+memory-merge), each state is measured once ksmd has scanned every mergeable page twice
+(a few minutes with the kernel's default rate), and ksmd's CPU over the whole
+measurement is shown beside the memory. With DOCKER_PEER=unix:///path (a Docker Engine with a
 busybox image) it measures dockerd, containerd, the containerd-shims and their
 containers the same way and prints the ratios. Run as root (it reads other processes'
 smaps_rollup).
@@ -41,6 +44,8 @@ MiB = 1024 * 1024
 LINE = "dockyard-memory-bench-" + "x" * 200   # one line of the output burst
 WARM_UP = ("/_ping", "/version", "/info", "/containers/json?all=1", "/images/json")
 SAMPLES = 3            # snapshots per state; the one with the median total PSS is shown
+KSM = "/sys/kernel/mm/ksm"
+SETTLE_LIMIT = 900     # seconds to wait for ksmd's two scans of a state
 
 
 class Engine:
@@ -183,17 +188,58 @@ class Docker(Engine):
         return "other: " + proc.title[:40]
 
 
+def ksm(name: str) -> int | None:
+    try:
+        with open(f"{KSM}/{name}") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return None
+
+
+def ksmd_cpu() -> float:
+    """Seconds of CPU the kernel's ksmd thread has used (0 where there is none)."""
+    for pid in procmem.all_pids():
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1:stat.rindex(")")] == "ksmd":
+            fields = stat[stat.rindex(")") + 2:].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def settle_merging(engine: Engine) -> None:
+    """With ksmd running (dockyardd's memory-merge), wait until it has scanned every
+    mergeable page twice from now: it merges a page on the second scan that finds it
+    unchanged, so the figure is that of a daemon some minutes on, not of its first
+    seconds. Each engine waits the same way."""
+    if ksm("run") != 1:
+        return
+    target, deadline = ksm("full_scans") + 2, time.monotonic() + SETTLE_LIMIT
+    while ksm("full_scans") < target:
+        if time.monotonic() > deadline:
+            print(f"{engine.name}: ksmd did not finish two scans in {SETTLE_LIMIT} s; measuring anyway")
+            return
+        time.sleep(1)
+
+
 def measure(engine: Engine, count: int, output_bytes: int) -> dict:
     for path in WARM_UP:
         engine.call("GET", path)
+    began, ksmd_began = time.monotonic(), ksmd_cpu()
+    settle_merging(engine)
     idle = engine.snapshot()
     try:
         engine.run_containers(count, output_bytes)
+        settle_merging(engine)
         containers = engine.container_pids()
         busy = engine.snapshot()
     finally:
         engine.remove_containers()
-    return {"idle": idle, "busy": busy, "containers": containers, "count": count}
+    ksmd_share = (ksmd_cpu() - ksmd_began) / (time.monotonic() - began)
+    return {"idle": idle, "busy": busy, "containers": containers, "count": count, "ksmd": ksmd_share}
 
 
 def mib(value: int) -> str:
@@ -235,6 +281,7 @@ def summary(engine: Engine, result: dict) -> dict[str, float]:
         "per container PSS": (procmem.total(busy, "Pss") - procmem.total(idle, "Pss")) / count / MiB,
         "per container RSS": (procmem.total(busy, "Rss") - procmem.total(idle, "Rss")) / count / MiB,
         "shim PSS each": procmem.total(shims, "Pss") / max(len(shims), 1) / MiB,
+        "ksmd CPU, % of a core": 100 * result["ksmd"],
     }
 
 
@@ -281,7 +328,7 @@ def main() -> None:
     print(f"  {'':22}" + "".join(f"{n:>10}" for n in names) + ("     ratio" if len(names) == 2 else ""))
     for key in figures["dockyard"]:
         row = f"  {key:22}" + "".join(f"{figures[n][key]:10.2f}" for n in names)
-        if len(names) == 2 and figures["docker"][key]:
+        if len(names) == 2 and figures["docker"][key] and not key.startswith("ksmd"):
             row += f"{figures['dockyard'][key] / figures['docker'][key]:9.2f}x"
         print(row)
     if len(names) == 1:
