@@ -15,8 +15,8 @@ once, then a `top -b` screen every second for as long as it runs.
 Measures the daemon at DOCKYARD_HOST (unix:///path), or starts a temporary one (busybox
 imported, then the daemon restarted, so the idle figure is a fresh daemon's after a few
 requests, not the import's). Where the kernel's ksmd runs (dockyardd turns it on:
-memory-merge), each state is measured once ksmd has scanned every mergeable page twice
-(a few minutes with the kernel's default rate), and ksmd's CPU over the whole
+memory-merge), each state is measured once ksmd's merging has settled (two or three
+minutes with the kernel's default rate), and ksmd's CPU over the whole
 measurement is shown beside the memory. With DOCKER_PEER=unix:///path (a Docker Engine with a
 busybox image) it measures dockerd, containerd, the containerd-shims and their
 containers the same way and prints the ratios. Run as root (it reads other processes'
@@ -45,7 +45,7 @@ LINE = "dockyard-memory-bench-" + "x" * 200   # one line of the output burst
 WARM_UP = ("/_ping", "/version", "/info", "/containers/json?all=1", "/images/json")
 SAMPLES = 3            # snapshots per state; the one with the median total PSS is shown
 KSM = "/sys/kernel/mm/ksm"
-SETTLE_LIMIT = 900     # seconds to wait for ksmd's two scans of a state
+SETTLE_LIMIT = 900     # seconds to wait for ksmd's merging of a state to settle
 
 
 class Engine:
@@ -211,18 +211,23 @@ def ksmd_cpu() -> float:
 
 
 def settle_merging(engine: Engine) -> None:
-    """With ksmd running (dockyardd's memory-merge), wait until it has scanned every
-    mergeable page twice from now: it merges a page on the second scan that finds it
-    unchanged, so the figure is that of a daemon some minutes on, not of its first
-    seconds. Each engine waits the same way."""
+    """With ksmd running (dockyardd's memory-merge), wait until its merging has settled:
+    two full scans in a row that merged next to nothing more (under 2% of the pages it
+    shares). A page is merged only once two scans found it unchanged and another like
+    it, so new processes take it a few scans; the figure is then that of a daemon some
+    minutes on, not of its first seconds. Each engine waits the same way."""
     if ksm("run") != 1:
         return
-    target, deadline = ksm("full_scans") + 2, time.monotonic() + SETTLE_LIMIT
-    while ksm("full_scans") < target:
-        if time.monotonic() > deadline:
-            print(f"{engine.name}: ksmd did not finish two scans in {SETTLE_LIMIT} s; measuring anyway")
-            return
-        time.sleep(1)
+    deadline = time.monotonic() + SETTLE_LIMIT
+    scans, sharing, calm = ksm("full_scans"), ksm("pages_sharing"), 0
+    while calm < 2:
+        while ksm("full_scans") == scans:
+            if time.monotonic() > deadline:
+                print(f"{engine.name}: ksmd's merging did not settle in {SETTLE_LIMIT} s; measuring anyway")
+                return
+            time.sleep(1)
+        scans, before, sharing = ksm("full_scans"), sharing, ksm("pages_sharing")
+        calm = calm + 1 if sharing - before < max(64, before // 50) else 0
 
 
 def measure(engine: Engine, count: int, output_bytes: int) -> dict:
