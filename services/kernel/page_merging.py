@@ -12,7 +12,8 @@ again only when one process writes to it. Marked where the copies are made: in
 supervisord once it has loaded what the services run, and in the zygote before each
 shim it forks (a child inherits the marks of the mappings it is forked with; what it maps
 later is not marked). exec starts a new address space, so a container's processes are
-never marked.
+never marked: no container's page is ever merged with anything, and none can learn, by
+timing its writes, what another process's pages hold.
 
 ksmd merges nothing until it runs: dockyardd turns it on (/sys/kernel/mm/ksm/run = 1),
 as it turns on ip_forward, unless the memory-merge setting is false. It scans only
