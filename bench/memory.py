@@ -215,8 +215,9 @@ def settle_merging(engine: Engine) -> None:
     two full scans in a row that merged next to nothing more (under 2% of the pages it
     shares). A page is merged only once two scans found it unchanged and another like
     it, so new processes take it a few scans; the figure is then that of a daemon some
-    minutes on, not of its first seconds. Each engine waits the same way."""
-    if ksm("run") != 1:
+    minutes on, not of its first seconds. An engine none of whose processes is marked
+    mergeable (Docker's) has nothing to wait for (ksmd, with nothing to scan, sleeps)."""
+    if ksm("run") != 1 or not any(procmem.mergeable(pid) for pid in engine.pids()):
         return
     deadline = time.monotonic() + SETTLE_LIMIT
     scans, sharing, calm = ksm("full_scans"), ksm("pages_sharing"), 0

@@ -42,6 +42,16 @@ def rollup(pid: int) -> dict[str, int] | None:
     return mem
 
 
+def mergeable(pid: int) -> bool:
+    """Whether any mapping of the process is marked for the kernel's same-page merging
+    (VmFlags "mg" in /proc/<pid>/smaps)."""
+    try:
+        with open(f"/proc/{pid}/smaps") as fh:
+            return any(line.startswith("VmFlags:") and " mg" in line for line in fh)
+    except OSError:
+        return False
+
+
 def title(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
