@@ -24,13 +24,9 @@ def test_services_that_seldom_fetch_do_not_load_an_http_client(name):
     assert _loaded(f"import services.{name}.__main__", ("aiohttp", "yarl", "multidict")) == []
 
 
-def test_links_load_rtnetlink_without_the_rest_of_pyroute2():
-    heavy = ("pyroute2.ndb.main", "pyroute2.ipdb", "pyroute2.nftables", "pyroute2.netlink.generic.wireguard")
-    assert _loaded("import services.kernel.links", heavy) == []
-    # The package's own names still come when asked for, and they are the same classes.
-    code = ("import services.kernel.links as links; from pyroute2 import IPRoute, NDB; "
-            "assert IPRoute is links.IPRoute")
-    assert _loaded(code, ("pyroute2.ndb.main",)) == ["pyroute2.ndb.main"]
+def test_links_load_no_netlink_library():
+    """Links pack their few rtnetlink messages themselves (services.kernel.rtnetlink)."""
+    assert _loaded("import services.kernel.links", ("pyroute2",)) == []
 
 
 def test_a_service_takes_its_config_file():

@@ -110,7 +110,7 @@ class NetworksRoom:
         """Subnets a new network must not overlap: the other networks', the host's own."""
         taken = [pool.subnet for net in self.networks.all() if net["Driver"] == "bridge"
                  for pool in self.bridges.pools_of(net)]
-        # pyroute2 runs an event loop of its own: never on this one's thread.
+        # A netlink dump blocks: not on this loop's thread.
         for text in await asyncio.to_thread(links.host_networks):
             net = ipam.Net(text, strict=False)
             if not net.is_loopback and not any(net.overlaps(t) for t in taken):
