@@ -11,6 +11,8 @@ so all of them are told at once and the daemon is gone within about a second.
 
 from __future__ import annotations
 
+import sys
+
 from services import preload
 
 if __name__ == "__main__":
@@ -22,6 +24,14 @@ from supervisor import options, supervisord  # noqa: E402
 
 
 class Options(options.ServerOptions):
+    def fork(self):
+        # The interpreter's method cache holds a reference to each attribute name it last
+        # looked up: a child's own lookups would let go of supervisord's, writing to (and
+        # so copying) the pages those names lie in. Emptied here, that write is ours, once
+        # (1.6 MiB less across the services, measured before merging).
+        sys._clear_type_cache()
+        return super().fork()
+
     def execve(self, filename, argv, env):
         """In the child supervisord forked for a program: a service runs in it, any other
         command is exec'd."""
