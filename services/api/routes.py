@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from services.common import errors
@@ -112,4 +114,51 @@ ROUTES = [
 def register(router: web.UrlDispatcher) -> None:
     for method, path, handler in ROUTES:
         router.add_route(method, path, handler)
-        router.add_route(method, VERSION_PREFIX + path, handler)
+    versioned = [router.add_route(method, VERSION_PREFIX + path, handler).resource
+                 for method, path, handler in ROUTES]
+    _index_versioned(router, versioned)
+
+
+_VERSIONED_PATH = re.compile(r"/v[0-9]+\.[0-9]+(?=/)")
+
+
+def _static_key(path: str) -> str:
+    """A path's static part (before its first variable) up to its last slash, as aiohttp
+    indexes its resources."""
+    if "{" in path:
+        path = path.partition("{")[0].rpartition("/")[0]
+    return path.rstrip("/") or "/"
+
+
+def _index_versioned(router: web.UrlDispatcher, resources) -> None:
+    """Find a versioned request's route by the path after its version.
+
+    aiohttp indexes a resource by the static part of its path, and /v{version}/... has
+    none: every request under a version prefix was matched against each versioned route in
+    turn, a quarter of the time a listing took. Here a versioned path's candidates are
+    those of its unversioned path, walked from the longest part as aiohttp walks; what they
+    do not match (a 404, a 405) goes to aiohttp's own resolution, which answers it as
+    before."""
+    index: dict[str, list] = {}
+    for resource in resources:
+        if resource is not None:
+            key = _static_key(resource.canonical[resource.canonical.index("}") + 1:])
+            if resource not in index.get(key, ()):
+                index.setdefault(key, []).append(resource)
+    resolve_all = router.resolve
+
+    async def resolve(request: web.Request):
+        path = request.rel_url.path_safe
+        prefix = _VERSIONED_PATH.match(path)
+        if prefix is not None:
+            part = path[prefix.end():]
+            while part:
+                for candidate in index.get(part, ()):
+                    match, _ = await candidate.resolve(request)
+                    if match is not None:
+                        return match
+                if part == "/":
+                    break
+                part = part.rpartition("/")[0] or "/"
+        return await resolve_all(request)
+    router.resolve = resolve
