@@ -14,10 +14,11 @@ A record's NetworkSettings holds Networks (name -> Docker's EndpointSettings) an
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 
-from .timefmt import human_duration, unix as unix_time
+from .timefmt import human_duration, human_duration_holds, unix as unix_time
 
 _PORT_NUMBER = re.compile(r"[0-9]+")
 # The fields moby's container list copies of each endpoint (view.go); the others are left
@@ -177,3 +178,8 @@ def pieces(rec: dict) -> tuple[bytes, bytes, float | None]:
 def render(before: bytes, after: bytes, since: float | None, now: float | None = None) -> bytes:
     """The row's JSON at `now` from `pieces`."""
     return before + after if since is None else before + _span(since, now).encode() + after
+
+
+def holds(since: float | None, now: float) -> float:
+    """How much longer, at least, a row rendered at `now` stays the same (inf: for ever)."""
+    return math.inf if since is None else human_duration_holds(max(0.0, now - since))

@@ -36,6 +36,19 @@ def unix(text: str) -> int:
         return 0
 
 
+def human_duration_holds(seconds: float) -> float:
+    """How much longer, at least, human_duration(seconds) says the same: its words change
+    as whole seconds pass under a minute, whole minutes under an hour, and hours (rounded,
+    so at the half hours) above, or more coarsely."""
+    if seconds < 60:
+        period = 1
+    elif seconds < 3600:
+        period = 60
+    else:
+        period = 1800
+    return (int(seconds) // period + 1) * period - seconds
+
+
 def human_duration(seconds: float) -> str:
     """Docker's words for a span of time (units.HumanDuration)."""
     s = int(seconds)

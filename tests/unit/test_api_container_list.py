@@ -106,3 +106,24 @@ def test_only_so_many_lists_are_kept(lists):
     assert supervisor.calls == container_list.KEPT + 1
     answer(api, limit=0)                      # the oldest went
     assert supervisor.calls == container_list.KEPT + 2
+
+
+def test_the_same_bytes_are_answered_until_a_rows_status_words_change(lists, monkeypatch):
+    api, supervisor, _ = lists
+    started = container_summary.status_parts(running()["State"])[2]
+    monkeypatch.setattr(container_list.time, "time", lambda: started + 5.2)
+    first = asyncio.run(api.body(asked()))
+    monkeypatch.setattr(container_list.time, "time", lambda: started + 5.9)
+    assert asyncio.run(api.body(asked())) is first   # "Up 5 seconds" still: not made again
+    monkeypatch.setattr(container_list.time, "time", lambda: started + 6.0)
+    assert json.loads(asyncio.run(api.body(asked())))[0]["Status"] == "Up 6 seconds"
+    assert supervisor.calls == 1
+
+
+def test_a_clock_set_back_makes_the_list_again(lists, monkeypatch):
+    api, _, _ = lists
+    started = container_summary.status_parts(running()["State"])[2]
+    monkeypatch.setattr(container_list.time, "time", lambda: started + 600)
+    assert answer(api)[0]["Status"] == "Up 10 minutes"
+    monkeypatch.setattr(container_list.time, "time", lambda: started + 30)
+    assert answer(api)[0]["Status"] == "Up 30 seconds"
