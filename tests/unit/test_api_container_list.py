@@ -89,12 +89,17 @@ def test_without_a_stamp_every_list_is_asked(tmp_path):
     assert supervisor.calls == 2
 
 
+def at(monkeypatch, seconds: float) -> None:
+    """The api's clock, `seconds` after the running container started."""
+    started = container_summary.status_parts(running()["State"])[2]
+    monkeypatch.setattr(container_list.time, "time", lambda: started + seconds)
+
+
 def test_the_status_words_are_of_each_answers_moment(lists, monkeypatch):
     api, supervisor, _ = lists
-    started = container_summary.status_parts(running()["State"])[2]
-    monkeypatch.setattr(container_list.time, "time", lambda: started + 5)
+    at(monkeypatch, 5)
     assert answer(api)[0]["Status"] == "Up 5 seconds"
-    monkeypatch.setattr(container_list.time, "time", lambda: started + 7200)
+    at(monkeypatch, 7200)
     assert answer(api)[0]["Status"] == "Up 2 hours" and supervisor.calls == 1
 
 
@@ -110,20 +115,18 @@ def test_only_so_many_lists_are_kept(lists):
 
 def test_the_same_bytes_are_answered_until_a_rows_status_words_change(lists, monkeypatch):
     api, supervisor, _ = lists
-    started = container_summary.status_parts(running()["State"])[2]
-    monkeypatch.setattr(container_list.time, "time", lambda: started + 5.2)
+    at(monkeypatch, 5.2)
     first = asyncio.run(api.body(asked()))
-    monkeypatch.setattr(container_list.time, "time", lambda: started + 5.9)
+    at(monkeypatch, 5.9)
     assert asyncio.run(api.body(asked())) is first   # "Up 5 seconds" still: not made again
-    monkeypatch.setattr(container_list.time, "time", lambda: started + 6.0)
+    at(monkeypatch, 6.0)
     assert json.loads(asyncio.run(api.body(asked())))[0]["Status"] == "Up 6 seconds"
     assert supervisor.calls == 1
 
 
 def test_a_clock_set_back_makes_the_list_again(lists, monkeypatch):
     api, _, _ = lists
-    started = container_summary.status_parts(running()["State"])[2]
-    monkeypatch.setattr(container_list.time, "time", lambda: started + 600)
+    at(monkeypatch, 600)
     assert answer(api)[0]["Status"] == "Up 10 minutes"
-    monkeypatch.setattr(container_list.time, "time", lambda: started + 30)
+    at(monkeypatch, 30)
     assert answer(api)[0]["Status"] == "Up 30 seconds"
