@@ -15,7 +15,7 @@ import os
 import socket
 
 from . import netns
-from .rtnetlink import NetlinkError, Route
+from .rtnetlink import NetlinkError, Route, family_of
 
 IFNAMSIZ = 15   # the kernel's longest link name
 
@@ -51,10 +51,6 @@ def host_networks() -> list[str]:
         return [f"{a.address}/{a.prefixlen}" for a in route.addresses(socket.AF_INET)]
 
 
-def _family(address: str) -> int:
-    return socket.AF_INET6 if ":" in address else socket.AF_INET
-
-
 def bridge(name: str, gateways: list[tuple[str, int]], mark: str = "") -> None:
     """The bridge `name` with its gateway addresses ((address, prefix length): an IPv4 one,
     maybe an IPv6 one), up (made if it is missing, an address added if it lacks it: a
@@ -67,13 +63,11 @@ def bridge(name: str, gateways: list[tuple[str, int]], mark: str = "") -> None:
             except NetlinkError as exc:
                 if exc.errno != errno.EEXIST:
                     raise
-        index = route.index(name)
-        if index is None:
-            raise NetlinkError(errno.ENODEV, f"bridge {name} is gone")
+        index = route.existing(name)
         if mark:
             route.set_alias(index, mark)
         for gateway, prefixlen in gateways:
-            present = {a.address for a in route.addresses(_family(gateway), index)}
+            present = {a.address for a in route.addresses(family_of(gateway), index)}
             if gateway not in present:
                 # No duplicate address detection (IPv6): the address is Dockyard's to give, now.
                 route.add_address(index, gateway, prefixlen)
@@ -117,15 +111,15 @@ def endpoint(host_name: str, bridge_name: str, handle: str, addresses: list[tupl
             os.close(fd)
         if mark:   # the kernel ignores an alias given with the add
             try:
-                route.set_alias(route.index(host_name), mark)
+                route.set_alias(route.existing(host_name), mark)
             except BaseException:
                 _delete(route, host_name)
                 raise
 
     def inside() -> None:
         with Route() as ns:
-            ns.up(ns.index("lo"))
-            index = ns.index(ifname)
+            ns.up(ns.existing("lo"))
+            index = ns.existing(ifname)
             for address, prefixlen, _ in addresses:
                 ns.add_address(index, address, prefixlen)
             ns.up(index)
@@ -163,7 +157,7 @@ def loopback_up(handle: str) -> None:
     """Raise the loopback link of the namespace of `handle`."""
     def inside() -> None:
         with Route() as ns:
-            ns.up(ns.index("lo"))
+            ns.up(ns.existing("lo"))
     netns.run_in(handle, inside)
 
 

@@ -123,6 +123,10 @@ def veth_request(name: str, master: int, peer_name: str, peer_mac: str, peer_net
         + attr(IFLA_LINKINFO, info)
 
 
+def family_of(address: str) -> int:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
 def mac_bytes(mac: str) -> bytes:
     parts = mac.split(":")
     if len(parts) != 6:
@@ -209,6 +213,13 @@ class Route:
     def links(self) -> list[Link]:
         return [parse_link(p) for p in self.request(RTM_GETLINK, NLM_F_DUMP, ifinfo())]
 
+    def existing(self, name: str) -> int:
+        """The index of link `name`; NetlinkError (ENODEV) if there is none."""
+        index = self.index(name)
+        if index is None:
+            raise NetlinkError(errno.ENODEV, f"no link {name}")
+        return index
+
     def index(self, name: str) -> int | None:
         """The index of link `name`, None if there is none."""
         try:
@@ -241,7 +252,7 @@ class Route:
         self.change(RTM_DELLINK, ifinfo(index))
 
     def add_address(self, index: int, address: str, prefixlen: int) -> None:
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        family = family_of(address)
         raw = socket.inet_pton(family, address)
         flags = IFA_F_NODAD if family == socket.AF_INET6 else 0
         self.change(RTM_NEWADDR, _IFADDR.pack(family, prefixlen, flags, RT_SCOPE_UNIVERSE, index)
@@ -250,7 +261,7 @@ class Route:
     def default_route(self, gateway: str, replace: bool = False) -> None:
         """The default route of the gateway's family through `gateway` (added, or put in
         place of the one there is with `replace`)."""
-        family = socket.AF_INET6 if ":" in gateway else socket.AF_INET
+        family = family_of(gateway)
         payload = _RTMSG.pack(family, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0) \
             + attr(RTA_GATEWAY, socket.inet_pton(family, gateway))
         self.change(RTM_NEWROUTE, payload, NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL))

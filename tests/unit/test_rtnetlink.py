@@ -76,3 +76,8 @@ def test_an_address_reads_in_its_family():
         + rt.attr(rt.IFA_ADDRESS, socket.inet_pton(socket.AF_INET6, "fd00::1"))
     assert rt.parse_address(v4) == rt.Address(7, socket.AF_INET, "10.1.0.1", 16)
     assert rt.parse_address(v6) == rt.Address(7, socket.AF_INET6, "fd00::1", 64)
+
+
+def test_an_address_family_is_told_by_its_text():
+    assert rt.family_of("10.0.0.1") == socket.AF_INET
+    assert rt.family_of("fd00::1") == socket.AF_INET6
